@@ -1,0 +1,188 @@
+//! Lifecycle hooks of a ZooKeeper ensemble (role `zk_node`).
+//!
+//! - `render`: `/opt/zookeeper/conf/zoo.cfg` with one `server.<sid>=<ip>:2888:3888`
+//!   line per node of the ensemble.
+//! - `init`: writes `/data/zookeeper/myid` from `/host/sid`.
+//! - `start` / `stop`: check `myid` and record the server state.
+//! - `destroy`: refuses (code 21) while this node holds transaction data that
+//!   no surviving node has.
+//! - `health-check`: checks this node's identity and port settings.
+
+use hookhost_sdk::meta::{self, Host};
+use hookhost_sdk::{ConfigFile, Context, Hooks, NodeContext, Operation, Result, Service, fail, log};
+use std::fs;
+
+/// ZooKeeper's data directory on the node's volume.
+const DATA_DIR: &str = "/data/zookeeper";
+/// Where the rendered configuration goes.
+const ZOO_CFG: &str = "/opt/zookeeper/conf/zoo.cfg";
+/// ZooKeeper's `myid` is 1..=255.
+const MAX_SID: u32 = 255;
+
+/// Codes this component fails with (the spec's `err_code<N>`).
+const EC_BAD_SID: u32 = 11;
+const EC_IO: u32 = 12;
+const EC_NOT_INITIALISED: u32 = 13;
+const EC_UNREPLICATED_DATA: u32 = 21;
+const EC_UNHEALTHY: u32 = 31;
+
+struct ZooKeeper;
+
+impl Hooks for ZooKeeper {
+    fn services() -> Vec<Service> {
+        vec![
+            Service::Init,
+            Service::Start,
+            Service::Stop,
+            Service::Destroy,
+            Service::Reload,
+            Service::HealthCheck,
+        ]
+    }
+
+    fn run(ctx: &Context) -> Result<()> {
+        match ctx.service() {
+            Service::Init => init(),
+            Service::Start => set_state("running"),
+            Service::Stop => set_state("stopped"),
+            Service::Destroy => destroy(ctx),
+            Service::Reload => {
+                log::info("zoo.cfg changed: rolling restart of the server");
+                Ok(())
+            }
+            Service::HealthCheck => health_check(),
+            other => Err(fail(1, format!("service {other:?} is not implemented"))),
+        }
+    }
+
+    fn render(_node: &NodeContext) -> Result<Vec<ConfigFile>> {
+        let mut cfg = format!(
+            "tickTime={}\ninitLimit={}\nsyncLimit={}\ndataDir={DATA_DIR}\nclientPort={}\n",
+            meta::env_or("tickTime", "2000")?,
+            meta::env_or("initLimit", "10")?,
+            meta::env_or("syncLimit", "5")?,
+            meta::env_or("client_port", "2181")?,
+        );
+        for host in meta::hosts(&meta::this_host()?.role)? {
+            let sid = sid_of(&host)?;
+            cfg.push_str(&format!("server.{sid}={}:2888:3888\n", host.ip));
+        }
+        Ok(vec![ConfigFile::text(ZOO_CFG, cfg)])
+    }
+}
+
+hookhost_sdk::export_hooks!(ZooKeeper);
+
+/// A node's `sid`, checked against ZooKeeper's bounds.
+fn sid_of(host: &Host) -> Result<u32> {
+    match host.sid {
+        Some(sid @ 1..=MAX_SID) => Ok(sid),
+        other => Err(fail(
+            EC_BAD_SID,
+            format!("node {} has sid {other:?}; ZooKeeper needs 1..={MAX_SID}", host.node_id),
+        )),
+    }
+}
+
+fn io(what: &str, e: std::io::Error) -> hookhost_sdk::Error {
+    fail(EC_IO, format!("{what}: {e}"))
+}
+
+/// Writes `myid`, the node's identity in the ensemble.
+fn init() -> Result<()> {
+    let sid = sid_of(&meta::this_host()?)?;
+    fs::create_dir_all(DATA_DIR).map_err(|e| io(DATA_DIR, e))?;
+    fs::write(format!("{DATA_DIR}/myid"), format!("{sid}\n")).map_err(|e| io("myid", e))?;
+    log::info(&format!("wrote {DATA_DIR}/myid = {sid}"));
+    Ok(())
+}
+
+/// Records the server state after checking that `myid` matches `/host/sid`.
+fn set_state(state: &str) -> Result<()> {
+    let sid = sid_of(&meta::this_host()?)?;
+    let myid = fs::read_to_string(format!("{DATA_DIR}/myid"))
+        .map_err(|e| fail(EC_NOT_INITIALISED, format!("{DATA_DIR}/myid: {e}; was init run?")))?;
+    if myid.trim() != sid.to_string() {
+        return Err(fail(
+            EC_BAD_SID,
+            format!("myid is {} but /host/sid is {sid}", myid.trim()),
+        ));
+    }
+    fs::write(format!("{DATA_DIR}/state"), state).map_err(|e| io("state", e))?;
+    log::info(&format!("server {sid} {state}"));
+    Ok(())
+}
+
+/// The data-loss guard: refuse while this node holds transaction logs or
+/// snapshots and no other node of the ensemble survives the operation.
+fn destroy(ctx: &Context) -> Result<()> {
+    let me = meta::this_host()?;
+    let files = transaction_files()?;
+    if files.is_empty() {
+        log::info("no transaction data on this node");
+        return Ok(());
+    }
+    let survivors: Vec<Host> = if ctx.operation() == Operation::DeleteCluster {
+        Vec::new()
+    } else {
+        let leaving: Vec<String> = meta::deleting_hosts()?.into_iter().map(|h| h.node_id).collect();
+        meta::hosts(&me.role)?
+            .into_iter()
+            .filter(|h| h.node_id != me.node_id && !leaving.contains(&h.node_id))
+            .collect()
+    };
+    if survivors.is_empty() {
+        return Err(fail(
+            EC_UNREPLICATED_DATA,
+            format!(
+                "node {} holds {} transaction file(s) ({}) that no surviving node has; back up first or force the deletion",
+                me.node_id,
+                files.len(),
+                files.join(", ")
+            ),
+        ));
+    }
+    log::info(&format!("data is replicated on {} surviving node(s)", survivors.len()));
+    Ok(())
+}
+
+/// Names of the transaction logs and snapshots in `version-2`.
+fn transaction_files() -> Result<Vec<String>> {
+    let dir = format!("{DATA_DIR}/version-2");
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(&dir, e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let name = entry
+            .map_err(|e| io(&dir, e))?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if name.starts_with("log.") || name.starts_with("snapshot.") {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Reads three keys and checks they describe a usable server.
+fn health_check() -> Result<()> {
+    let sid = meta::require("/host/sid")?;
+    let ip = meta::require("/host/ip")?;
+    let port = meta::env_or("client_port", "2181")?;
+    let healthy = sid.parse::<u32>().is_ok_and(|s| (1..=MAX_SID).contains(&s))
+        && !ip.is_empty()
+        && port.parse::<u16>().is_ok_and(|p| p > 0);
+    if healthy {
+        Ok(())
+    } else {
+        Err(fail(
+            EC_UNHEALTHY,
+            format!("bad identity: sid={sid} ip={ip} port={port}"),
+        ))
+    }
+}

@@ -1,0 +1,159 @@
+//! Services and operations by the names the spec and the CLI use.
+//!
+//! The spec writes `scale_out`; WIT writes `scale-out`; both parse. A name
+//! that is not a system service is a custom service (`"type": "custom"`).
+
+pub use crate::runtime::bindings::hookhost::hooks::types::{
+    ConfigFile, HookContext, HookError, NodeContext, Operation, Service,
+};
+use std::fmt;
+use thiserror::Error;
+
+/// The system services, by their spec names.
+pub const SYSTEM_SERVICES: &[(&str, Service)] = &[
+    ("init", Service::Init),
+    ("start", Service::Start),
+    ("stop", Service::Stop),
+    ("restart", Service::Restart),
+    ("scale_out", Service::ScaleOut),
+    ("scale_in", Service::ScaleIn),
+    ("destroy", Service::Destroy),
+    ("upgrade", Service::Upgrade),
+    ("rollback", Service::Rollback),
+    ("get_nodes_order", Service::GetNodesOrder),
+    ("backup", Service::Backup),
+    ("restore", Service::Restore),
+    ("delete_snapshot", Service::DeleteSnapshot),
+    ("change_vxnet", Service::ChangeVxnet),
+    ("reload", Service::Reload),
+    ("health_check", Service::HealthCheck),
+    ("health_action", Service::HealthAction),
+    ("monitor", Service::Monitor),
+    ("custom_metadata", Service::CustomMetadata),
+];
+
+/// The operations, by their CLI names.
+pub const OPERATIONS: &[(&str, Operation)] = &[
+    ("create-cluster", Operation::CreateCluster),
+    ("delete-cluster", Operation::DeleteCluster),
+    ("stop-cluster", Operation::StopCluster),
+    ("start-cluster", Operation::StartCluster),
+    ("add-nodes", Operation::AddNodes),
+    ("delete-nodes", Operation::DeleteNodes),
+    ("vertical-scaling", Operation::VerticalScaling),
+    ("change-network", Operation::ChangeNetwork),
+    ("exchange-reserved-ips", Operation::ExchangeReservedIps),
+    ("backup", Operation::Backup),
+    ("restore", Operation::Restore),
+    ("delete-backup", Operation::DeleteBackup),
+    ("parallel-upgrade", Operation::ParallelUpgrade),
+    ("rolling-upgrade", Operation::RollingUpgrade),
+    ("in-place-upgrade", Operation::InPlaceUpgrade),
+    ("upgrade-recovery", Operation::UpgradeRecovery),
+    ("restart-service", Operation::RestartService),
+    ("update-env", Operation::UpdateEnv),
+    ("custom-service", Operation::CustomService),
+    ("health-check", Operation::HealthCheck),
+    ("manual", Operation::Manual),
+];
+
+/// A name that is not a usable service or operation.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NameError {
+    /// Custom service names are lowercase letters, digits, `_` and `-`.
+    #[error("{0:?} is not a service name: use lowercase letters, digits, '_' and '-', starting with a letter")]
+    BadService(String),
+    /// Not one of [`OPERATIONS`].
+    #[error("{0:?} is not an operation; expected one of {1}")]
+    BadOperation(String, String),
+}
+
+/// Parses a spec or WIT service name; other valid names are custom services.
+pub fn parse_service(name: &str) -> Result<Service, NameError> {
+    let spec_name = name.replace('-', "_");
+    if let Some((_, service)) = SYSTEM_SERVICES.iter().find(|(n, _)| *n == spec_name) {
+        return Ok(service.clone());
+    }
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && name.len() <= 64;
+    if valid {
+        Ok(Service::Custom(name.to_string()))
+    } else {
+        Err(NameError::BadService(name.to_string()))
+    }
+}
+
+/// The spec name of a service (`scale_out`, or the custom name).
+pub fn service_name(service: &Service) -> String {
+    match service {
+        Service::Custom(name) => name.clone(),
+        other => SYSTEM_SERVICES
+            .iter()
+            .find(|(_, s)| s == other)
+            .map(|(n, _)| n.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// Parses an operation name (`add-nodes`; `add_nodes` also works).
+pub fn parse_operation(name: &str) -> Result<Operation, NameError> {
+    let cli_name = name.replace('_', "-");
+    OPERATIONS
+        .iter()
+        .find(|(n, _)| *n == cli_name)
+        .map(|(_, op)| *op)
+        .ok_or_else(|| {
+            let names: Vec<&str> = OPERATIONS.iter().map(|(n, _)| *n).collect();
+            NameError::BadOperation(name.to_string(), names.join(", "))
+        })
+}
+
+/// The CLI name of an operation.
+pub fn operation_name(op: Operation) -> &'static str {
+    OPERATIONS
+        .iter()
+        .find(|(_, o)| *o == op)
+        .map(|(n, _)| *n)
+        .unwrap_or("manual")
+}
+
+/// Displays a service by its spec name.
+pub struct ServiceName<'a>(pub &'a Service);
+
+impl fmt::Display for ServiceName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&service_name(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for (name, service) in SYSTEM_SERVICES {
+            assert_eq!(parse_service(name).unwrap(), *service);
+            assert_eq!(service_name(service), *name);
+        }
+        assert_eq!(parse_service("scale-out").unwrap(), Service::ScaleOut);
+        assert_eq!(
+            parse_service("run_command").unwrap(),
+            Service::Custom("run_command".into())
+        );
+        assert!(parse_service("Run Command").is_err());
+        assert!(parse_service("").is_err());
+        for (name, op) in OPERATIONS {
+            assert_eq!(parse_operation(name).unwrap(), *op);
+            assert_eq!(operation_name(*op), *name);
+        }
+        assert!(
+            parse_operation("explode")
+                .unwrap_err()
+                .to_string()
+                .contains("add-nodes")
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! An in-memory store: fixtures, tests and the CLI's `hook run`.
+
+use super::{MetadataStore, Snapshot, StoreError, StoreFuture, Write, path};
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+/// The tree in a `BTreeMap`, guarded by one lock; writes are atomic per batch.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: RwLock<State>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct State {
+    revision: u64,
+    leaves: BTreeMap<String, String>,
+}
+
+impl MemoryStore {
+    /// An empty store at revision 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies `writes` atomically (all or none) and returns the new revision.
+    pub fn apply_now(&self, writes: &[Write]) -> Result<u64, StoreError> {
+        let mut guard = self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut next = guard.clone();
+        for write in writes {
+            match write {
+                Write::Put { path: p, value } => {
+                    path::segments(p)?;
+                    check_leaf(&next.leaves, p)?;
+                    next.leaves.insert(p.clone(), value.clone());
+                }
+                Write::DeleteTree { path: p } => {
+                    path::segments(p)?;
+                    let prefix = format!("{}/", p.trim_end_matches('/'));
+                    next.leaves.retain(|k, _| k != p && !k.starts_with(&prefix));
+                }
+            }
+        }
+        next.revision += 1;
+        *guard = next;
+        Ok(guard.revision)
+    }
+
+    /// The snapshot of everything under `prefix`, now.
+    pub fn snapshot_now(&self, prefix: &str) -> Snapshot {
+        let guard = self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let dir = format!("{}/", prefix.trim_end_matches('/'));
+        let leaves = guard
+            .leaves
+            .range(dir.clone()..)
+            .take_while(|(k, _)| k.starts_with(&dir))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Snapshot::new(guard.revision, leaves)
+    }
+}
+
+/// Refuses a leaf at `p` when `p` is an inner node or under an existing leaf.
+fn check_leaf(leaves: &BTreeMap<String, String>, p: &str) -> Result<(), StoreError> {
+    let conflict = |existing: &str| StoreError::LeafConflict {
+        path: p.to_string(),
+        existing: existing.to_string(),
+    };
+    let dir = format!("{p}/");
+    if let Some((k, _)) = leaves.range(dir.clone()..).next().filter(|(k, _)| k.starts_with(&dir)) {
+        return Err(conflict(k));
+    }
+    let mut ancestor = p;
+    while let Some((parent, _)) = ancestor.rsplit_once('/') {
+        if leaves.contains_key(parent) {
+            return Err(conflict(parent));
+        }
+        ancestor = parent;
+    }
+    Ok(())
+}
+
+impl MetadataStore for MemoryStore {
+    fn apply<'a>(&'a self, writes: &'a [Write]) -> StoreFuture<'a, u64> {
+        Box::pin(async move { self.apply_now(writes) })
+    }
+
+    fn snapshot<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Snapshot> {
+        Box::pin(async move { Ok(self.snapshot_now(prefix)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(p: &str, v: &str) -> Write {
+        Write::Put {
+            path: p.into(),
+            value: v.into(),
+        }
+    }
+
+    #[test]
+    fn batches_are_atomic_and_bump_the_revision() {
+        let store = MemoryStore::new();
+        assert_eq!(
+            store
+                .apply_now(&[put("/clusters/a/env/x", "1"), put("/clusters/b/env/x", "2")])
+                .unwrap(),
+            1
+        );
+        let err = store
+            .apply_now(&[put("/clusters/a/env/y", "3"), put("/clusters/a/env/x/z", "4")])
+            .unwrap_err();
+        assert!(matches!(err, StoreError::LeafConflict { .. }), "{err}");
+        let snap = store.snapshot_now("/clusters/a");
+        assert_eq!(snap.revision(), 1);
+        assert_eq!(snap.get("/clusters/a/env/y"), None, "a failed batch writes nothing");
+        assert_eq!(
+            snap.get("/clusters/b/env/x"),
+            None,
+            "the snapshot holds only its prefix"
+        );
+        assert!(store.apply_now(&[put("/clusters/a/env", "leaf")]).is_err());
+        assert_eq!(
+            store
+                .apply_now(&[Write::DeleteTree {
+                    path: "/clusters/a".into()
+                }])
+                .unwrap(),
+            2
+        );
+        assert!(store.snapshot_now("/clusters/a").under("/clusters/a").next().is_none());
+    }
+}

@@ -1,0 +1,228 @@
+//! The read-only view a hook gets: its own cluster, rooted at `/`, with `/host`
+//! resolved to the calling node. Nothing outside the cluster is reachable.
+
+use super::path::{self, PathError};
+use super::{Snapshot, VISIBLE_KEYS, cluster_root};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// The calling node's place in the tree: `/hosts/<role>/<instance_id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRef {
+    /// The node's stable id.
+    pub node_id: String,
+    /// The node's role.
+    pub role: String,
+    /// The node's current instance id.
+    pub instance_id: String,
+}
+
+/// Why a view refused a read, or could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ViewError {
+    /// The path is malformed.
+    #[error("invalid path: {0}")]
+    InvalidPath(#[from] PathError),
+    /// The path is outside the cluster view.
+    #[error("{0} is not visible to hooks: paths start at the cluster (/host, /hosts, /cluster, /env, ...)")]
+    NotVisible(String),
+    /// No node of the cluster has this node id.
+    #[error("cluster {cluster_id} has no node {node_id} (its nodes: {known})")]
+    UnknownNode {
+        /// The cluster searched.
+        cluster_id: String,
+        /// The node id asked for.
+        node_id: String,
+        /// The node ids the cluster has, comma separated.
+        known: String,
+    },
+}
+
+/// One cluster of one snapshot, as seen by one node (or by no node in particular).
+#[derive(Debug, Clone)]
+pub struct ClusterView {
+    snapshot: Arc<Snapshot>,
+    cluster_id: String,
+    root: String,
+    node: Option<NodeRef>,
+}
+
+impl ClusterView {
+    /// The view of `cluster_id` without a `/host` (for cluster-wide reads).
+    pub fn new(snapshot: Arc<Snapshot>, cluster_id: &str) -> Self {
+        ClusterView {
+            snapshot,
+            cluster_id: cluster_id.to_string(),
+            root: cluster_root(cluster_id),
+            node: None,
+        }
+    }
+
+    /// A view that sees nothing (for calls that need no metadata).
+    pub fn empty() -> Self {
+        Self::new(Arc::new(Snapshot::default()), "none")
+    }
+
+    /// The view of `cluster_id` as the node `node_id` sees it.
+    pub fn for_node(snapshot: Arc<Snapshot>, cluster_id: &str, node_id: &str) -> Result<Self, ViewError> {
+        let mut view = Self::new(snapshot, cluster_id);
+        let nodes = view.nodes();
+        let found = nodes.iter().find(|n| n.node_id == node_id).cloned();
+        match found {
+            Some(node) => {
+                view.node = Some(node);
+                Ok(view)
+            }
+            None => Err(ViewError::UnknownNode {
+                cluster_id: cluster_id.to_string(),
+                node_id: node_id.to_string(),
+                known: nodes.iter().map(|n| n.node_id.as_str()).collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+
+    /// Every node registered under `/hosts/<role>/<instance_id>/node_id`.
+    pub fn nodes(&self) -> Vec<NodeRef> {
+        let hosts = path::join(&self.root, ["hosts"]);
+        let cut = hosts.len() + 1;
+        self.snapshot
+            .under(&hosts)
+            .filter_map(|(key, value)| match key[cut..].split('/').collect::<Vec<_>>()[..] {
+                [role, instance_id, "node_id"] => Some(NodeRef {
+                    node_id: value.to_string(),
+                    role: role.to_string(),
+                    instance_id: instance_id.to_string(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The cluster this view shows.
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    /// The calling node, if the view has one.
+    pub fn node(&self) -> Option<&NodeRef> {
+        self.node.as_ref()
+    }
+
+    /// The revision of the snapshot behind this view.
+    pub fn revision(&self) -> u64 {
+        self.snapshot.revision()
+    }
+
+    /// The leaf at a view path.
+    pub fn get(&self, path: &str) -> Result<Option<String>, ViewError> {
+        Ok(match self.resolve(path)? {
+            Some(full) => self.snapshot.get(&full).map(String::from),
+            None => None,
+        })
+    }
+
+    /// The sorted children of a view path.
+    pub fn children(&self, path: &str) -> Result<Vec<String>, ViewError> {
+        Ok(match self.resolve(path)? {
+            Some(full) => self.snapshot.children(&full),
+            None => self.top_level().into_iter().map(|(name, _)| name).collect(),
+        })
+    }
+
+    /// The subtree at a view path as JSON.
+    pub fn subtree(&self, path: &str) -> Result<Option<Value>, ViewError> {
+        Ok(match self.resolve(path)? {
+            Some(full) => self.snapshot.subtree(&full),
+            None => {
+                let map: Map<String, Value> = self
+                    .top_level()
+                    .into_iter()
+                    .filter_map(|(name, full)| self.snapshot.subtree(&full).map(|v| (name, v)))
+                    .collect();
+                Some(Value::Object(map))
+            }
+        })
+    }
+
+    /// Maps a view path to a full path; `None` is the view's root.
+    fn resolve(&self, view_path: &str) -> Result<Option<String>, ViewError> {
+        let segments = path::segments(view_path)?;
+        let Some((first, rest)) = segments.split_first() else {
+            return Ok(None);
+        };
+        let base = match (*first, &self.node) {
+            ("host", Some(node)) => path::join(&self.root, ["hosts", &node.role, &node.instance_id]),
+            (key, _) if VISIBLE_KEYS.contains(&key) => path::join(&self.root, [key]),
+            _ => return Err(ViewError::NotVisible(view_path.to_string())),
+        };
+        Ok(Some(path::join(&base, rest.iter().copied())))
+    }
+
+    /// The visible top-level entries that exist, with their full paths, sorted.
+    fn top_level(&self) -> Vec<(String, String)> {
+        let mut entries: Vec<(String, String)> = VISIBLE_KEYS
+            .iter()
+            .map(|key| (key.to_string(), path::join(&self.root, [*key])))
+            .collect();
+        if let Some(node) = &self.node {
+            entries.push((
+                "host".into(),
+                path::join(&self.root, ["hosts", &node.role, &node.instance_id]),
+            ));
+        }
+        entries.retain(|(_, full)| self.snapshot.exists(full));
+        entries.sort();
+        entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn snapshot() -> Arc<Snapshot> {
+        let leaves = [
+            ("/clusters/a/hosts/zk/i-1/node_id", "cln-1"),
+            ("/clusters/a/hosts/zk/i-1/ip", "10.0.0.1"),
+            ("/clusters/a/hosts/zk/i-2/node_id", "cln-2"),
+            ("/clusters/a/env/port", "2181"),
+            ("/clusters/a/cmd/secret", "scheduler only"),
+            ("/clusters/b/env/secret", "tenant b"),
+        ];
+        Arc::new(Snapshot::new(
+            3,
+            leaves.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+        ))
+    }
+
+    #[test]
+    fn resolves_host_and_hides_everything_else() {
+        let view = ClusterView::for_node(snapshot(), "a", "cln-1").unwrap();
+        assert_eq!(view.node().unwrap().instance_id, "i-1");
+        assert_eq!(view.get("/host/ip").unwrap().as_deref(), Some("10.0.0.1"));
+        assert_eq!(view.get("/hosts/zk/i-2/node_id").unwrap().as_deref(), Some("cln-2"));
+        assert_eq!(view.children("/").unwrap(), vec!["env", "host", "hosts"]);
+        assert_eq!(
+            view.subtree("/host").unwrap(),
+            Some(json!({"ip": "10.0.0.1", "node_id": "cln-1"}))
+        );
+        let everything = view.subtree("/").unwrap().unwrap().to_string();
+        assert!(!everything.contains("tenant b") && !everything.contains("scheduler only"));
+        for hidden in ["/clusters/b/env/secret", "/cmd/secret", "/b/env/secret", "/self"] {
+            assert!(matches!(view.get(hidden), Err(ViewError::NotVisible(_))), "{hidden}");
+        }
+        for bad in ["/hosts/../../b/env/secret", "env/port", "//clusters"] {
+            assert!(matches!(view.get(bad), Err(ViewError::InvalidPath(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_node_lists_the_known_ones() {
+        let err = ClusterView::for_node(snapshot(), "a", "cln-9").unwrap_err();
+        assert_eq!(err.to_string(), "cluster a has no node cln-9 (its nodes: cln-1, cln-2)");
+        let cluster_wide = ClusterView::new(snapshot(), "a");
+        assert!(matches!(cluster_wide.get("/host/ip"), Err(ViewError::NotVisible(_))));
+    }
+}

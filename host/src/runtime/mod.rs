@@ -1,0 +1,450 @@
+//! Runs hook components in a sandbox.
+//!
+//! One [`Runtime`] per process holds the wasmtime engine (pooling allocator,
+//! epoch interruption), the linker (WASI p2 without sockets, plus the
+//! `metadata` and `log` imports) and the compile cache. Every call gets a
+//! fresh store and instance, its own limits and its own captured output, so
+//! calls share nothing and many run at once on tokio.
+
+pub mod bindings;
+mod cache;
+mod component;
+mod failure;
+mod sandbox;
+mod state;
+
+pub use cache::{CacheStatus, default_cache_dir};
+pub use component::{LoadError, Plugin};
+pub use failure::{Failure, HookFailure};
+pub use sandbox::{
+    Captured, DEFAULT_MEMORY, DEFAULT_OUTPUT, DEFAULT_TIMEOUT, Limits, LogLine, MAX_TIMEOUT, Mount, Stream,
+};
+
+use crate::hook::{ConfigFile, HookContext, NodeContext, Service, service_name};
+use crate::metadata::ClusterView;
+use bindings::RoleHooks;
+use cache::ComponentCache;
+use failure::TimedOut;
+use sandbox::{Capture, LogSink, MemoryLimiter};
+use serde::Serialize;
+use state::HostState;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+use tokio::sync::Semaphore;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+    WasmBacktraceDetails,
+};
+
+/// How often the epoch ticks: the granularity of timeouts and of yielding.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Process-wide runtime settings.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// Instances that may exist at once; more calls wait for a slot.
+    pub max_instances: u32,
+    /// The largest memory limit any call may ask for (sizes the pool's slots).
+    pub max_memory: u64,
+    /// Meter fuel, so that [`Limits::fuel`] applies (slower code).
+    pub fuel: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: default_cache_dir(),
+            max_instances: 128,
+            max_memory: 1 << 30,
+            fuel: false,
+        }
+    }
+}
+
+/// The runtime could not start.
+#[derive(Debug, Error)]
+#[error("cannot start the wasm runtime: {0}")]
+pub struct RuntimeError(String);
+
+/// What to run: a service with its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The service.
+    pub service: Service,
+    /// `service_params`, a JSON object.
+    pub params: String,
+    /// Only ask whether the service may run (the spec's `pre_check`).
+    pub pre_check: bool,
+}
+
+/// Who runs it and with what: the node, its view, its directories, its limits.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The calling node and operation; the runtime sets the deadline.
+    pub node: NodeContext,
+    /// The node's view of its cluster.
+    pub view: ClusterView,
+    /// The node's directories.
+    pub mounts: Vec<Mount>,
+    /// The call's limits.
+    pub limits: Limits,
+}
+
+/// Everything an invocation left behind besides its result.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Captured standard output.
+    pub stdout: Captured,
+    /// Captured standard error.
+    pub stderr: Captured,
+    /// Lines of the `log` import.
+    pub logs: Vec<LogLine>,
+    /// Wall-clock time of the call, from instantiation to return.
+    #[serde(rename = "elapsed_us", serialize_with = "micros")]
+    pub elapsed: Duration,
+    /// Peak linear memory of the instance, in bytes.
+    pub peak_memory: u64,
+    /// Fuel used, when fuel is metered.
+    pub fuel_consumed: Option<u64>,
+    /// The metadata revision the hook read.
+    pub revision: u64,
+}
+
+fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_micros() as u64)
+}
+
+/// The result of one invocation and its report.
+#[derive(Debug, Clone)]
+pub struct Outcome<T> {
+    /// The component file.
+    pub plugin: PathBuf,
+    /// The call, e.g. `run init`.
+    pub call: String,
+    /// What the hook returned, or how it failed.
+    pub result: Result<T, Failure>,
+    /// Output, logs, time and memory.
+    pub report: Report,
+}
+
+impl<T> Outcome<T> {
+    /// The result, with failures naming the component and the call.
+    pub fn into_result(self) -> Result<T, HookFailure> {
+        self.result.map_err(|failure| HookFailure {
+            plugin: self.plugin,
+            call: self.call,
+            failure,
+        })
+    }
+}
+
+/// The one wasm runtime of a process; clones share it.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: ComponentCache,
+    config: RuntimeConfig,
+    slots: Semaphore,
+    loaded: Mutex<HashMap<(PathBuf, [u8; 32]), Plugin>>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Which export to call.
+enum Entry {
+    Services,
+    Run(HookContext),
+    Render(NodeContext),
+}
+
+/// What the export returned.
+enum Reply {
+    Services(Vec<Service>),
+    Run(Option<String>),
+    Render(Vec<ConfigFile>),
+}
+
+impl Runtime {
+    /// Starts the engine, the linker and the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let engine = Engine::new(&engine_config(&config)).map_err(|e| RuntimeError(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError(format!("{e:#}")))?;
+        RoleHooks::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(|e| RuntimeError(format!("{e:#}")))?;
+
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let (ticker_engine, stop) = (engine.clone(), stop_ticker.clone());
+        std::thread::Builder::new()
+            .name("hookhost-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticker_engine.increment_epoch();
+                }
+            })
+            .map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?;
+
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                cache: ComponentCache::new(&engine, config.cache_dir.clone()),
+                slots: Semaphore::new(config.max_instances as usize),
+                engine,
+                linker,
+                config,
+                loaded: Mutex::default(),
+                stop_ticker,
+            }),
+        })
+    }
+
+    /// The settings this runtime was made with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Loads a component (once per file and content in this process).
+    ///
+    /// Compiling can take seconds on a cache miss; async callers should run
+    /// this on a blocking thread.
+    pub fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // Keyed by content too: a file rewritten in place must not run its old code.
+        let key = (
+            path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
+            component::sha256(&bytes),
+        );
+        if let Some(plugin) = self.lock_loaded().get(&key) {
+            return Ok(plugin.clone());
+        }
+        let inner = &self.inner;
+        let plugin = component::load(&inner.engine, &inner.linker, &inner.cache, path, &bytes)?;
+        self.lock_loaded().insert(key, plugin.clone());
+        Ok(plugin)
+    }
+
+    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<(PathBuf, [u8; 32]), Plugin>> {
+        self.inner
+            .loaded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Asks a component which services it implements.
+    pub async fn services(&self, plugin: &Plugin) -> Outcome<Vec<Service>> {
+        let call = Call {
+            node: NodeContext {
+                operation: crate::hook::Operation::Manual,
+                operation_id: String::new(),
+                cluster_id: String::new(),
+                node_id: String::new(),
+                instance_id: String::new(),
+                role: String::new(),
+                attempt: 1,
+                deadline_unix_ms: 0,
+            },
+            view: ClusterView::empty(),
+            mounts: Vec::new(),
+            limits: Limits {
+                timeout: Duration::from_secs(10),
+                ..Limits::default()
+            },
+        };
+        self.invoke(plugin, &call, Entry::Services, "services".into())
+            .await
+            .map(|reply| match reply {
+                Reply::Services(services) => services,
+                _ => unreachable!("services returns services"),
+            })
+    }
+
+    /// Runs one service of a component as the call's node.
+    pub async fn run(&self, plugin: &Plugin, call: &Call, request: &Request) -> Outcome<Option<String>> {
+        let ctx = HookContext {
+            service: request.service.clone(),
+            pre_check: request.pre_check,
+            service_params: request.params.clone(),
+            node: call.node.clone(),
+        };
+        let name = format!("run {}", service_name(&request.service));
+        self.invoke(plugin, call, Entry::Run(ctx), name)
+            .await
+            .map(|reply| match reply {
+                Reply::Run(output) => output,
+                _ => unreachable!("run returns its output"),
+            })
+    }
+
+    /// Asks a component for the call's node's config files.
+    pub async fn render(&self, plugin: &Plugin, call: &Call) -> Outcome<Vec<ConfigFile>> {
+        self.invoke(plugin, call, Entry::Render(call.node.clone()), "render".into())
+            .await
+            .map(|reply| match reply {
+                Reply::Render(files) => files,
+                _ => unreachable!("render returns files"),
+            })
+    }
+
+    /// One invocation: fresh store and instance, limits, capture, call, report.
+    async fn invoke(&self, plugin: &Plugin, call: &Call, entry: Entry, name: String) -> Outcome<Reply> {
+        let limits = call.limits;
+        let outcome = |result, report| Outcome {
+            plugin: plugin.path().to_path_buf(),
+            call: name.clone(),
+            result,
+            report,
+        };
+        // Waiting for a slot is not part of the hook's time; closing is impossible.
+        let Ok(_slot) = self.inner.slots.acquire().await else {
+            unreachable!("the slot semaphore is never closed")
+        };
+        let started = Instant::now();
+        let deadline = started + limits.timeout;
+        let stdout = Capture::new(Stream::Stdout, limits.output);
+        let stderr = Capture::new(Stream::Stderr, limits.output);
+        let wasi = match sandbox::wasi_ctx(&call.mounts, &stdout, &stderr) {
+            Ok(wasi) => wasi,
+            Err(message) => return outcome(Err(Failure::Sandbox { message }), Report::default()),
+        };
+        let mut store = Store::new(
+            &self.inner.engine,
+            HostState {
+                wasi,
+                table: ResourceTable::new(),
+                view: call.view.clone(),
+                logs: LogSink::new(limits.output),
+                limiter: MemoryLimiter::new(limits.memory.min(self.inner.config.max_memory)),
+                deadline,
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        let fuel = self.inner.config.fuel.then(|| limits.fuel.unwrap_or(u64::MAX));
+        if let Some(fuel) = fuel {
+            // Cannot fail: the engine meters fuel whenever `fuel` is Some.
+            let _ = store.set_fuel(fuel);
+        }
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Err(wasmtime::Error::new(TimedOut))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let entry = with_deadline(entry, deadline_unix_ms(limits.timeout));
+        let call_hook = async {
+            let hooks = plugin.pre().instantiate_async(&mut store).await?;
+            let guest = hooks.hookhost_hooks_hooks();
+            wasmtime::Result::Ok(match entry {
+                Entry::Services => Ok(Reply::Services(guest.call_services(&mut store).await?)),
+                Entry::Run(ctx) => guest.call_run(&mut store, &ctx).await?.map(Reply::Run),
+                Entry::Render(node) => guest.call_render(&mut store, &node).await?.map(Reply::Render),
+            })
+        };
+        // Epoch interruption stops busy guests; this stops guests blocked in the host.
+        let finished = tokio::time::timeout_at(deadline.into(), call_hook).await;
+        let elapsed = started.elapsed();
+
+        let stderr_bytes = stderr.take();
+        let result = match finished {
+            Err(_elapsed) => Err(Failure::Timeout {
+                limit_ms: limits.timeout.as_millis() as u64,
+            }),
+            Ok(Ok(Ok(reply))) => Ok(reply),
+            Ok(Ok(Err(e))) => Err(Failure::HookError {
+                code: e.code,
+                message: e.message,
+            }),
+            Ok(Err(e)) => Err(failure::classify(&e, limits.timeout, fuel, &stderr_bytes.bytes)),
+        };
+        let fuel_consumed = fuel.and_then(|f| store.get_fuel().ok().map(|left| f - left));
+        let state = store.data_mut();
+        let report = Report {
+            stdout: stdout.take(),
+            stderr: stderr_bytes,
+            logs: std::mem::take(&mut state.logs.lines),
+            elapsed,
+            peak_memory: state.limiter.peak,
+            fuel_consumed,
+            revision: call.view.revision(),
+        };
+        outcome(result, report)
+    }
+}
+
+impl<T> Outcome<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        Outcome {
+            plugin: self.plugin,
+            call: self.call,
+            result: self.result.map(f),
+            report: self.report,
+        }
+    }
+}
+
+/// Stamps the deadline the hook is told about.
+fn with_deadline(entry: Entry, unix_ms: u64) -> Entry {
+    match entry {
+        Entry::Services => Entry::Services,
+        Entry::Run(mut ctx) => {
+            ctx.node.deadline_unix_ms = unix_ms;
+            Entry::Run(ctx)
+        }
+        Entry::Render(mut node) => {
+            node.deadline_unix_ms = unix_ms;
+            Entry::Render(node)
+        }
+    }
+}
+
+fn deadline_unix_ms(timeout: Duration) -> u64 {
+    (SystemTime::now() + timeout)
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The engine: pooled instances sized for `max_instances`, epoch interruption, optional fuel.
+fn engine_config(config: &RuntimeConfig) -> Config {
+    let n = config.max_instances.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    // A std-built Rust component holds a few core instances, tables and memories.
+    pool.total_component_instances(n)
+        .total_core_instances(n * 8)
+        .total_memories(n * 2)
+        .total_tables(n * 4)
+        .total_stacks(n)
+        .max_memory_size(config.max_memory as usize)
+        .max_unused_warm_slots(n.min(16))
+        // Reset slots with memset and only touched pages: no madvise storms across threads.
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(1 << 20)
+        .pagemap_scan(Enabled::Auto);
+    let mut cfg = Config::new();
+    cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .epoch_interruption(true)
+        .consume_fuel(config.fuel)
+        .wasm_backtrace_details(WasmBacktraceDetails::Disable);
+    cfg
+}

@@ -1,0 +1,384 @@
+//! The `hookhost` command line, driven as a user would: exit codes, output,
+//! files written, and clear errors for bad input.
+
+use hookhost_test_support as support;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn hookhost(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hookhost"))
+        .args(args)
+        .env("HOOKHOST_CACHE_DIR", support::cache_dir())
+        .env_remove("HOOKHOST_LOG")
+        .output()
+        .expect("hookhost runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+const ZK_FIXTURE: &str = "example-plugins/zookeeper/fixtures/cluster.json";
+
+#[test]
+fn hook_run_init_writes_myid_and_reports_success() {
+    let zk = support::guest(support::ZOOKEEPER);
+    let fixture = support::repo(ZK_FIXTURE);
+    let work = tempfile::tempdir().unwrap();
+    let out = hookhost(&[
+        "hook",
+        "run",
+        "--plugin",
+        path(&zk),
+        "--service",
+        "init",
+        "--metadata",
+        path(&fixture),
+        "--node",
+        "cln-zk3",
+        "--workdir",
+        path(work.path()),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with("run init · node cln-zk3 (zk_node/i-zk3) · cluster cl-zk · manual\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nresult    ok\n"), "{stdout}");
+    assert!(
+        stdout.contains("\nlog       info  wrote /data/zookeeper/myid = 3\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("peak memory"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("data/zookeeper/myid")).unwrap(),
+        "3\n"
+    );
+}
+
+#[test]
+fn hook_run_json_reports_a_hook_error_with_exit_1() {
+    let zk = support::guest(support::ZOOKEEPER);
+    let fixture = support::repo(ZK_FIXTURE);
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data/zookeeper/version-2");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("log.1"), "txn").unwrap();
+    let out = hookhost(&[
+        "hook",
+        "run",
+        "--plugin",
+        path(&zk),
+        "--service",
+        "destroy",
+        "--metadata",
+        path(&fixture),
+        "--node",
+        "cln-zk1",
+        "--operation",
+        "delete-cluster",
+        "--workdir",
+        path(work.path()),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["call"], "run destroy");
+    assert_eq!(doc["failure"]["kind"], "hook-error");
+    assert_eq!(doc["failure"]["code"], 21);
+    assert_eq!(
+        doc["error"],
+        "the hook returned error 21: node cln-zk1 holds 1 transaction file(s) (log.1) that no surviving node has; \
+         back up first or force the deletion"
+    );
+    assert_eq!(doc["node"]["operation"], "delete-cluster");
+    assert_eq!(doc["node"]["role"], "zk_node");
+    assert!(doc["report"]["elapsed_us"].as_u64().unwrap() > 0);
+    assert!(doc["report"]["peak_memory"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn hook_run_a_timeout_exits_1_and_says_so() {
+    let hostile = support::guest(support::HOSTILE);
+    let fixture = support::repo(ZK_FIXTURE);
+    let work = tempfile::tempdir().unwrap();
+    let out = hookhost(&[
+        "hook",
+        "run",
+        "--plugin",
+        path(&hostile),
+        "--service",
+        "spin",
+        "--metadata",
+        path(&fixture),
+        "--node",
+        "cln-zk1",
+        "--timeout",
+        "0.3",
+        "--workdir",
+        path(work.path()),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("\nresult    FAILED: the hook ran past its timeout of 300ms\n"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn hook_run_passes_service_params_and_a_neighbour_stays_invisible() {
+    let probe = support::guest(support::PROBE);
+    let fixture = support::repo(ZK_FIXTURE);
+    let neighbour = support::repo("tests/fixtures/neighbour.json");
+    let work = tempfile::tempdir().unwrap();
+    let out = hookhost(&[
+        "hook",
+        "run",
+        "--plugin",
+        path(&probe),
+        "--service",
+        "seen",
+        "--params",
+        r#"{"db": 3}"#,
+        "--metadata",
+        path(&fixture),
+        "--metadata",
+        path(&neighbour),
+        "--node",
+        "cln-zk2",
+        "--workdir",
+        path(work.path()),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seen: Value = serde_json::from_str(doc["result"].as_str().unwrap()).unwrap();
+    assert_eq!(seen["params"]["db"], 3);
+    assert_eq!(seen["host"]["ip"], "192.168.0.12");
+    assert!(!seen["tree"].to_string().contains("tenant-b-secret"));
+}
+
+#[test]
+fn hook_render_prints_the_config_files() {
+    let zk = support::guest(support::ZOOKEEPER);
+    let fixture = support::repo(ZK_FIXTURE);
+    let work = tempfile::tempdir().unwrap();
+    let out = hookhost(&[
+        "hook",
+        "render",
+        "--plugin",
+        path(&zk),
+        "--metadata",
+        path(&fixture),
+        "--node",
+        "cln-zk1",
+        "--workdir",
+        path(work.path()),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("\n# /opt/zookeeper/conf/zoo.cfg (mode 0644, 175 bytes)\ntickTime=2000\n"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("server.3=192.168.0.13:2888:3888\n"), "{stdout}");
+}
+
+#[test]
+fn inspect_lists_services_and_the_wit_package() {
+    let zk = support::guest(support::ZOOKEEPER);
+    let out = hookhost(&["inspect", path(&zk), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["package"], "hookhost:hooks@0.1.0");
+    assert_eq!(
+        doc["services"],
+        serde_json::json!(["init", "start", "stop", "destroy", "reload", "health_check"])
+    );
+    assert!(
+        doc["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i == "hookhost:hooks/metadata@0.1.0")
+    );
+    assert_eq!(doc["sha256"].as_str().unwrap().len(), 64);
+}
+
+/// Runs `hook run` with the given plugin and fixture, expecting exit 2 and an error.
+fn bad_input(plugin: &Path, fixture: &Path, node: &str, service: &str) -> String {
+    let work = tempfile::tempdir().unwrap();
+    let out = hookhost(&[
+        "hook",
+        "run",
+        "--plugin",
+        path(plugin),
+        "--service",
+        service,
+        "--metadata",
+        path(fixture),
+        "--node",
+        node,
+        "--workdir",
+        path(work.path()),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    text(&out.stderr)
+}
+
+#[test]
+fn bad_fixtures_exit_2_naming_the_file_and_place() {
+    let zk = support::guest(support::ZOOKEEPER);
+    let cases = [
+        (
+            "tests/fixtures/bad-unknown-key.json",
+            "bad-unknown-key.json: at /nodes: unknown key; expected one of hosts, cluster",
+        ),
+        (
+            "tests/fixtures/bad-syntax.json",
+            "bad-syntax.json:3:52: invalid JSON: trailing comma",
+        ),
+        (
+            "tests/fixtures/bad-no-node-id.json",
+            "bad-no-node-id.json: at /hosts/zk_node/i-1/node_id: missing",
+        ),
+        (
+            "tests/fixtures/does-not-exist.json",
+            "does-not-exist.json: cannot read: No such file or directory",
+        ),
+    ];
+    for (fixture, expected) in cases {
+        let stderr = bad_input(&zk, &support::repo(fixture), "cln-1", "init");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(expected),
+            "{stderr}\nexpected: {expected}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_node_or_service_exits_2_with_the_choices() {
+    let zk = support::guest(support::ZOOKEEPER);
+    let fixture = support::repo(ZK_FIXTURE);
+    let stderr = bad_input(&zk, &fixture, "cln-zk9", "init");
+    assert!(
+        stderr.contains(
+            "no node cln-zk9 in the metadata: cluster cl-zk has no node cln-zk9 (its nodes: cln-zk1, cln-zk2, cln-zk3)"
+        ),
+        "{stderr}"
+    );
+    let stderr = bad_input(&zk, &fixture, "cln-zk1", "backup");
+    assert!(
+        stderr.contains("does not implement backup; it implements: init, start, stop, destroy, reload, health_check"),
+        "{stderr}"
+    );
+    let stderr = bad_input(&zk, &fixture, "cln-zk1", "Bad Name");
+    assert!(stderr.contains("\"Bad Name\" is not a service name"), "{stderr}");
+}
+
+#[test]
+fn files_that_are_not_hook_components_exit_2_with_a_clear_error() {
+    let fixture = support::repo(ZK_FIXTURE);
+    let cases = [
+        (
+            support::repo("tests/fixtures/not-wasm.wasm"),
+            "not-wasm.wasm: not a WebAssembly file (it starts with \"not wasm\")",
+        ),
+        (
+            support::repo("tests/fixtures/core-module.wasm"),
+            "core-module.wasm: a core WebAssembly module, not a component",
+        ),
+        (
+            support::guest(support::OTHER_WORLD),
+            "other_world.wasm: not a hook component: it exports [acme:widgets/widget@1.0.0], not hookhost:hooks/hooks@0.1.0",
+        ),
+        (
+            support::guest(support::FUTURE_CONTRACT),
+            "future_contract.wasm: built against hookhost:hooks/hooks@0.2.0, but this host speaks hookhost:hooks@0.1.0",
+        ),
+        (
+            support::guest(support::PARTIAL_HOOKS),
+            "partial_hooks.wasm: exports hookhost:hooks/hooks@0.1.0 but not as this host defines it",
+        ),
+    ];
+    for (plugin, expected) in cases {
+        let stderr = bad_input(&plugin, &fixture, "cln-zk1", "init");
+        assert!(stderr.contains(expected), "{stderr}\nexpected: {expected}");
+        let out = hookhost(&["inspect", path(&plugin)]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).contains(expected), "{}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    let zk = support::guest(support::ZOOKEEPER);
+    let fixture = support::repo(ZK_FIXTURE);
+    for (flag, value, expected) in [
+        ("--timeout", "0", "out of range"),
+        ("--timeout", "100000", "out of range"),
+        ("--params", "[1]", "service_params must be a JSON object"),
+        ("--params", "{bad", "--params: invalid JSON"),
+        (
+            "--operation",
+            "explode",
+            "is not an operation; expected one of create-cluster",
+        ),
+    ] {
+        let out = hookhost(&[
+            "hook",
+            "run",
+            "--plugin",
+            path(&zk),
+            "--service",
+            "init",
+            "--metadata",
+            path(&fixture),
+            "--node",
+            "cln-zk1",
+            flag,
+            value,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{flag} {value}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn help_teaches_the_commands() {
+    let out = hookhost(&["hook", "run", "--help"]);
+    let help = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for needle in [
+        "--plugin",
+        "--service",
+        "--metadata",
+        "--node",
+        "--params",
+        "--timeout",
+        "--workdir",
+        "--json",
+        "Example:",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from:\n{help}");
+    }
+}

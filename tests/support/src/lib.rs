@@ -1,0 +1,96 @@
+//! Shared by the end-to-end tests and the benchmark: the hook components
+//! built from `example-plugins/` (by this crate's build script), the
+//! example fixtures, and a runtime with a compile cache shared by the run.
+
+use hookhost::hook::{NodeContext, Operation};
+use hookhost::metadata::{ClusterView, Fixture, MemoryStore, cluster_root};
+use hookhost::runtime::{Call, Limits, Mount, Plugin, Runtime, RuntimeConfig};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// The ZooKeeper example's component.
+pub const ZOOKEEPER: &str = "zookeeper_hooks";
+/// The component that attacks its sandbox.
+pub const HOSTILE: &str = "hostile_hooks";
+/// The component that reports what it sees.
+pub const PROBE: &str = "probe_hooks";
+/// A valid component of another world.
+pub const OTHER_WORLD: &str = "other_world";
+/// A hook component built against a newer WIT package.
+pub const FUTURE_CONTRACT: &str = "future_contract";
+/// A hook component that exports only part of the hooks interface.
+pub const PARTIAL_HOOKS: &str = "partial_hooks";
+
+/// The built component `name` (e.g. [`ZOOKEEPER`]).
+pub fn guest(name: &str) -> PathBuf {
+    Path::new(env!("HOOKHOST_GUESTS_DIR")).join(format!("{name}.wasm"))
+}
+
+/// A file of the repository, by its path from the root.
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("HOOKHOST_ROOT")).join(path)
+}
+
+/// The compile cache every test process of this run shares.
+pub fn cache_dir() -> PathBuf {
+    Path::new(env!("HOOKHOST_GUESTS_DIR")).join("../../hookhost-cache")
+}
+
+/// One runtime per test process, with the shared compile cache.
+pub fn runtime() -> Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            Runtime::new(RuntimeConfig {
+                cache_dir: Some(cache_dir()),
+                ..RuntimeConfig::default()
+            })
+            .expect("the runtime starts")
+        })
+        .clone()
+}
+
+/// Loads a built component into [`runtime`].
+pub fn plugin(name: &str) -> Plugin {
+    runtime().load(&guest(name)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A store loaded with fixture files.
+pub fn store(fixtures: &[&Path]) -> MemoryStore {
+    let store = MemoryStore::new();
+    for file in fixtures {
+        let fixture = Fixture::load(file).unwrap_or_else(|e| panic!("{e}"));
+        store.apply_now(&fixture.writes).unwrap_or_else(|e| panic!("{e}"));
+    }
+    store
+}
+
+/// The view of `cluster_id` as `node_id` sees it, now.
+pub fn view(store: &MemoryStore, cluster_id: &str, node_id: &str) -> ClusterView {
+    let snapshot = Arc::new(store.snapshot_now(&cluster_root(cluster_id)));
+    ClusterView::for_node(snapshot, cluster_id, node_id).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A call as the view's node, in `operation`, with `workdir` mounted at `/`.
+pub fn call(view: ClusterView, operation: Operation, workdir: &Path, limits: Limits) -> Call {
+    let node = view.node().cloned().expect("a node view");
+    Call {
+        node: NodeContext {
+            operation,
+            operation_id: "op-test".into(),
+            cluster_id: view.cluster_id().to_string(),
+            node_id: node.node_id,
+            instance_id: node.instance_id,
+            role: node.role,
+            attempt: 1,
+            deadline_unix_ms: 0,
+        },
+        view,
+        mounts: vec![Mount {
+            host: workdir.to_path_buf(),
+            guest: "/".into(),
+            writable: true,
+        }],
+        limits,
+    }
+}
