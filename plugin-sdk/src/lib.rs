@@ -83,6 +83,11 @@ pub trait Hooks {
     }
 }
 
+/// The README's Rust example, compiled as a doc test so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExample;
+
 /// Exports a [`Hooks`] implementation as the component's hooks.
 #[macro_export]
 macro_rules! export_hooks {
