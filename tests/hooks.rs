@@ -487,3 +487,69 @@ async fn many_nodes_run_at_once_each_in_its_own_sandbox() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_component_rewritten_in_place_is_loaded_again() {
+    let runtime = support::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.wasm");
+    fs::copy(support::guest(support::PROBE), &file).unwrap();
+    let first = runtime.load(&file).unwrap();
+    assert_eq!(
+        runtime.services(&first).await.result.unwrap()[0],
+        Service::Custom("seen".into())
+    );
+    assert_eq!(
+        runtime.load(&file).unwrap().sha256(),
+        first.sha256(),
+        "unchanged: the same plugin"
+    );
+
+    fs::copy(support::guest(support::ZOOKEEPER), &file).unwrap();
+    let second = runtime.load(&file).unwrap();
+    assert_ne!(second.sha256(), first.sha256());
+    assert_eq!(runtime.services(&second).await.result.unwrap()[0], Service::Init);
+}
+
+#[tokio::test]
+async fn compiled_components_are_cached_on_disk_and_bad_entries_are_replaced() {
+    use hookhost::runtime::{CacheStatus, Runtime, RuntimeConfig};
+    let cache = tempfile::tempdir().unwrap();
+    let fresh_runtime = || {
+        Runtime::new(RuntimeConfig {
+            cache_dir: Some(cache.path().to_path_buf()),
+            ..RuntimeConfig::default()
+        })
+        .unwrap()
+    };
+    let probe = support::guest(support::PROBE);
+    assert_eq!(
+        fresh_runtime().load(&probe).unwrap().cache_status(),
+        CacheStatus::Compiled
+    );
+    let entries: Vec<_> = fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.len(), 1, "one artifact, no temp files left: {entries:?}");
+    let name = entries[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with(&support::plugin(support::PROBE).sha256()) && name.ends_with(".cwasm"),
+        "{name}"
+    );
+
+    let runtime = fresh_runtime();
+    let cached = runtime.load(&probe).unwrap();
+    assert_eq!(cached.cache_status(), CacheStatus::Hit);
+    assert_eq!(runtime.services(&cached).await.result.unwrap().len(), 3);
+    let foreign = support::runtime().services(&cached).await;
+    assert_eq!(
+        foreign.result,
+        Err(Failure::Sandbox {
+            message: "the component was loaded by another runtime".into()
+        })
+    );
+
+    // A torn or foreign entry is recompiled, not trusted.
+    fs::write(&entries[0], b"garbage").unwrap();
+    let recovered = fresh_runtime().load(&probe).unwrap();
+    assert_eq!(recovered.cache_status(), CacheStatus::Compiled);
+    assert_eq!(fresh_runtime().load(&probe).unwrap().cache_status(), CacheStatus::Hit);
+}

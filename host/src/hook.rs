@@ -6,7 +6,6 @@
 pub use crate::runtime::bindings::hookhost::hooks::types::{
     ConfigFile, HookContext, HookError, NodeContext, Operation, Service,
 };
-use std::fmt;
 use thiserror::Error;
 
 /// The system services, by their spec names.
@@ -117,15 +116,6 @@ pub fn operation_name(op: Operation) -> &'static str {
         .find(|(_, o)| *o == op)
         .map(|(n, _)| *n)
         .unwrap_or("manual")
-}
-
-/// Displays a service by its spec name.
-pub struct ServiceName<'a>(pub &'a Service);
-
-impl fmt::Display for ServiceName<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&service_name(self.0))
-    }
 }
 
 #[cfg(test)]

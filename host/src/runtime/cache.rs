@@ -59,10 +59,12 @@ impl ComponentCache {
             return Ok((Component::new(engine, bytes)?, CacheStatus::Compiled));
         };
         let file = dir.join(format!("{}-{}.cwasm", hex(sha256), self.engine_key));
-        if file.exists() {
+        // Read, not mapped: a cache file truncated while mapped would crash the host.
+        if let Ok(artifact) = std::fs::read(&file) {
             // SAFETY: the file is in our private cache directory and was
-            // written by `store` below from this engine's own compilation.
-            match unsafe { Component::deserialize_file(engine, &file) } {
+            // written by `store` below from this engine's own compilation;
+            // wasmtime still checks its header and engine compatibility.
+            match unsafe { Component::deserialize(engine, &artifact) } {
                 Ok(component) => return Ok((component, CacheStatus::Hit)),
                 Err(e) => tracing::warn!("discarding unusable cache entry {}: {e}", file.display()),
             }

@@ -37,6 +37,10 @@ impl Plugin {
         hex(&self.inner.sha256)
     }
 
+    pub(crate) fn sha256_bytes(&self) -> &[u8; 32] {
+        &self.inner.sha256
+    }
+
     /// The file's size in bytes.
     pub fn size(&self) -> usize {
         self.inner.size
@@ -59,6 +63,10 @@ impl Plugin {
 
     pub(crate) fn pre(&self) -> &RoleHooksPre<HostState> {
         &self.inner.pre
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        self.inner.pre.engine()
     }
 }
 
@@ -143,11 +151,11 @@ pub(crate) fn load(
     cache: &ComponentCache,
     path: &Path,
     bytes: &[u8],
+    sha256: [u8; 32],
 ) -> Result<Plugin, LoadError> {
     let path_buf = || path.to_path_buf();
     check_header(bytes).map_err(|e| e(path_buf()))?;
 
-    let sha256 = sha256(bytes);
     let (component, cache_status) = cache.load(engine, &sha256, bytes).map_err(|e| LoadError::Invalid {
         path: path_buf(),
         message: format!("{e:#}"),

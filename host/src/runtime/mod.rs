@@ -143,6 +143,16 @@ impl<T> Outcome<T> {
             failure,
         })
     }
+
+    /// The same outcome with its value mapped.
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        Outcome {
+            plugin: self.plugin,
+            call: self.call,
+            result: self.result.map(f),
+            report: self.report,
+        }
+    }
 }
 
 /// The one wasm runtime of a process; clones share it.
@@ -157,7 +167,7 @@ struct Inner {
     cache: ComponentCache,
     config: RuntimeConfig,
     slots: Semaphore,
-    loaded: Mutex<HashMap<(PathBuf, [u8; 32]), Plugin>>,
+    loaded: Mutex<HashMap<PathBuf, Plugin>>,
     stop_ticker: Arc<AtomicBool>,
 }
 
@@ -228,21 +238,19 @@ impl Runtime {
             path: path.to_path_buf(),
             source,
         })?;
-        // Keyed by content too: a file rewritten in place must not run its old code.
-        let key = (
-            path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
-            component::sha256(&bytes),
-        );
-        if let Some(plugin) = self.lock_loaded().get(&key) {
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let sha256 = component::sha256(&bytes);
+        // A file rewritten in place must not run its old code: the content decides.
+        if let Some(plugin) = self.lock_loaded().get(&key).filter(|p| p.sha256_bytes() == &sha256) {
             return Ok(plugin.clone());
         }
         let inner = &self.inner;
-        let plugin = component::load(&inner.engine, &inner.linker, &inner.cache, path, &bytes)?;
+        let plugin = component::load(&inner.engine, &inner.linker, &inner.cache, path, &bytes, sha256)?;
         self.lock_loaded().insert(key, plugin.clone());
         Ok(plugin)
     }
 
-    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<(PathBuf, [u8; 32]), Plugin>> {
+    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Plugin>> {
         self.inner
             .loaded
             .lock()
@@ -313,6 +321,10 @@ impl Runtime {
             result,
             report,
         };
+        if !Engine::same(plugin.engine(), &self.inner.engine) {
+            let message = "the component was loaded by another runtime".to_string();
+            return outcome(Err(Failure::Sandbox { message }), Report::default());
+        }
         // Waiting for a slot is not part of the hook's time; closing is impossible.
         let Ok(_slot) = self.inner.slots.acquire().await else {
             unreachable!("the slot semaphore is never closed")
@@ -389,17 +401,6 @@ impl Runtime {
             revision: call.view.revision(),
         };
         outcome(result, report)
-    }
-}
-
-impl<T> Outcome<T> {
-    fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
-        Outcome {
-            plugin: self.plugin,
-            call: self.call,
-            result: self.result.map(f),
-            report: self.report,
-        }
     }
 }
 
