@@ -247,7 +247,7 @@ fn bad_fixtures_exit_2_naming_the_file_and_place() {
     let cases = [
         (
             "tests/fixtures/bad-unknown-key.json",
-            "bad-unknown-key.json: at /nodes: unknown key; expected one of hosts, cluster",
+            "bad-unknown-key.json: at /hots: unknown key; expected one of hosts, cluster",
         ),
         (
             "tests/fixtures/bad-syntax.json",
@@ -331,6 +331,7 @@ fn bad_flags_exit_2() {
     let fixture = support::repo(ZK_FIXTURE);
     for (flag, value, expected) in [
         ("--timeout", "0", "out of range"),
+        ("--timeout", "-1", "out of range"),
         ("--timeout", "100000", "out of range"),
         ("--params", "[1]", "service_params must be a JSON object"),
         ("--params", "{bad", "--params: invalid JSON"),

@@ -33,15 +33,10 @@ fn custom(name: &str, params: Value) -> Request {
 
 #[tokio::test]
 async fn zookeeper_lists_its_services() {
-    let runtime = support::runtime();
-    let services = runtime
-        .services(&support::plugin(support::ZOOKEEPER))
-        .await
-        .into_result()
-        .unwrap();
+    let zk = support::plugin(support::ZOOKEEPER).await;
     assert_eq!(
-        services,
-        vec![
+        zk.services(),
+        [
             Service::Init,
             Service::Start,
             Service::Stop,
@@ -56,7 +51,7 @@ async fn zookeeper_lists_its_services() {
 async fn zookeeper_init_writes_myid_from_host_sid_and_start_checks_it() {
     let store = support::store(&[&zk_fixture()]);
     let runtime = support::runtime();
-    let zk = support::plugin(support::ZOOKEEPER);
+    let zk = support::plugin(support::ZOOKEEPER).await;
     let dir = tempfile::tempdir().unwrap();
 
     let call = support::call(
@@ -111,7 +106,11 @@ async fn zookeeper_start_before_init_fails_with_its_code() {
         Limits::default(),
     );
     let outcome = support::runtime()
-        .run(&support::plugin(support::ZOOKEEPER), &call, &request(Service::Start))
+        .run(
+            &support::plugin(support::ZOOKEEPER).await,
+            &call,
+            &request(Service::Start),
+        )
         .await;
     match outcome.result {
         Err(Failure::HookError { code: 13, message }) => assert!(message.contains("was init run?"), "{message}"),
@@ -124,7 +123,7 @@ async fn zookeeper_renders_zoo_cfg_from_hosts_and_env() {
     let store = support::store(&[&zk_fixture()]);
     let dir = tempfile::tempdir().unwrap();
     let runtime = support::runtime();
-    let zk = support::plugin(support::ZOOKEEPER);
+    let zk = support::plugin(support::ZOOKEEPER).await;
     let call = support::call(
         support::view(&store, CLUSTER, "cln-zk1"),
         Operation::CreateCluster,
@@ -195,7 +194,7 @@ fn with_transactions(dir: &Path) {
 async fn zookeeper_destroy_refuses_to_lose_unreplicated_data() {
     let store = support::store(&[&zk_fixture()]);
     let runtime = support::runtime();
-    let zk = support::plugin(support::ZOOKEEPER);
+    let zk = support::plugin(support::ZOOKEEPER).await;
     let dir = tempfile::tempdir().unwrap();
     let as_zk1 = |op| {
         support::call(
@@ -268,7 +267,7 @@ async fn zookeeper_health_check_reads_three_keys() {
     let store = support::store(&[&zk_fixture()]);
     let dir = tempfile::tempdir().unwrap();
     let runtime = support::runtime();
-    let zk = support::plugin(support::ZOOKEEPER);
+    let zk = support::plugin(support::ZOOKEEPER).await;
     let call = support::call(
         support::view(&store, CLUSTER, "cln-zk3"),
         Operation::HealthCheck,
@@ -321,7 +320,7 @@ async fn a_hook_sees_its_context_its_node_and_only_its_cluster() {
         .unwrap()
         .as_millis() as u64;
     let outcome = support::runtime()
-        .run(&support::plugin(support::PROBE), &call, &probe_request)
+        .run(&support::plugin(support::PROBE).await, &call, &probe_request)
         .await;
     let seen: Value = serde_json::from_str(&outcome.result.unwrap().unwrap()).unwrap();
 
@@ -372,7 +371,7 @@ async fn one_invocation_reads_one_snapshot() {
         Limits::default(),
     );
     let runtime = support::runtime();
-    let probe = support::plugin(support::PROBE);
+    let probe = support::plugin(support::PROBE).await;
     let request = custom("twice", json!({"wait_ms": 300}));
     let hook = tokio::spawn({
         let (runtime, probe, call, request) = (runtime.clone(), probe.clone(), call.clone(), request.clone());
@@ -407,7 +406,7 @@ async fn hook_errors_carry_code_and_message_and_name_the_component() {
     );
     let outcome = support::runtime()
         .run(
-            &support::plugin(support::PROBE),
+            &support::plugin(support::PROBE).await,
             &call,
             &custom("fail", json!({"code": 7, "message": "disk full"})),
         )
@@ -438,7 +437,7 @@ async fn render_returns_every_file_with_its_mode() {
         Limits::default(),
     );
     let files = support::runtime()
-        .render(&support::plugin(support::PROBE), &call)
+        .render(&support::plugin(support::PROBE).await, &call)
         .await
         .into_result()
         .unwrap();
@@ -459,7 +458,7 @@ async fn render_returns_every_file_with_its_mode() {
 async fn many_nodes_run_at_once_each_in_its_own_sandbox() {
     let store = support::store(&[&zk_fixture()]);
     let runtime = support::runtime();
-    let zk = support::plugin(support::ZOOKEEPER);
+    let zk = support::plugin(support::ZOOKEEPER).await;
     let dirs: Vec<tempfile::TempDir> = (0..60).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut tasks = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
@@ -494,21 +493,18 @@ async fn a_component_rewritten_in_place_is_loaded_again() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("app.wasm");
     fs::copy(support::guest(support::PROBE), &file).unwrap();
-    let first = runtime.load(&file).unwrap();
+    let first = runtime.load(&file).await.unwrap();
+    assert_eq!(first.services()[0], Service::Custom("seen".into()));
     assert_eq!(
-        runtime.services(&first).await.result.unwrap()[0],
-        Service::Custom("seen".into())
-    );
-    assert_eq!(
-        runtime.load(&file).unwrap().sha256(),
+        runtime.load(&file).await.unwrap().sha256(),
         first.sha256(),
         "unchanged: the same plugin"
     );
 
     fs::copy(support::guest(support::ZOOKEEPER), &file).unwrap();
-    let second = runtime.load(&file).unwrap();
+    let second = runtime.load(&file).await.unwrap();
     assert_ne!(second.sha256(), first.sha256());
-    assert_eq!(runtime.services(&second).await.result.unwrap()[0], Service::Init);
+    assert_eq!(second.services()[0], Service::Init);
 }
 
 #[tokio::test]
@@ -524,22 +520,30 @@ async fn compiled_components_are_cached_on_disk_and_bad_entries_are_replaced() {
     };
     let probe = support::guest(support::PROBE);
     assert_eq!(
-        fresh_runtime().load(&probe).unwrap().cache_status(),
+        fresh_runtime().load(&probe).await.unwrap().cache_status(),
         CacheStatus::Compiled
     );
     let entries: Vec<_> = fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(entries.len(), 1, "one artifact, no temp files left: {entries:?}");
     let name = entries[0].file_name().unwrap().to_string_lossy().into_owned();
     assert!(
-        name.starts_with(&support::plugin(support::PROBE).sha256()) && name.ends_with(".cwasm"),
+        name.starts_with(&support::plugin(support::PROBE).await.sha256()) && name.ends_with(".cwasm"),
         "{name}"
     );
 
     let runtime = fresh_runtime();
-    let cached = runtime.load(&probe).unwrap();
+    let cached = runtime.load(&probe).await.unwrap();
     assert_eq!(cached.cache_status(), CacheStatus::Hit);
-    assert_eq!(runtime.services(&cached).await.result.unwrap().len(), 3);
-    let foreign = support::runtime().services(&cached).await;
+    assert_eq!(cached.services().len(), 3);
+    let store = support::store(&[&zk_fixture()]);
+    let dir = tempfile::tempdir().unwrap();
+    let call = support::call(
+        support::view(&store, CLUSTER, "cln-zk1"),
+        Operation::Manual,
+        dir.path(),
+        Limits::default(),
+    );
+    let foreign = support::runtime().run(&cached, &call, &custom("fail", json!({}))).await;
     assert_eq!(
         foreign.result,
         Err(Failure::Sandbox {
@@ -549,7 +553,78 @@ async fn compiled_components_are_cached_on_disk_and_bad_entries_are_replaced() {
 
     // A torn or foreign entry is recompiled, not trusted.
     fs::write(&entries[0], b"garbage").unwrap();
-    let recovered = fresh_runtime().load(&probe).unwrap();
+    let recovered = fresh_runtime().load(&probe).await.unwrap();
     assert_eq!(recovered.cache_status(), CacheStatus::Compiled);
-    assert_eq!(fresh_runtime().load(&probe).unwrap().cache_status(), CacheStatus::Hit);
+    assert_eq!(
+        fresh_runtime().load(&probe).await.unwrap().cache_status(),
+        CacheStatus::Hit
+    );
+}
+
+#[tokio::test]
+async fn a_cache_directory_others_can_write_is_not_used() {
+    use hookhost::runtime::{CacheStatus, Runtime, RuntimeConfig};
+    use std::os::unix::fs::PermissionsExt;
+    let cache = tempfile::tempdir().unwrap();
+    fs::set_permissions(cache.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let probe = runtime.load(&support::guest(support::PROBE)).await.unwrap();
+    assert_eq!(probe.cache_status(), CacheStatus::Compiled);
+    assert_eq!(
+        fs::read_dir(cache.path()).unwrap().count(),
+        0,
+        "nothing was written into it"
+    );
+}
+
+#[tokio::test]
+async fn a_pre_check_sees_the_node_read_only() {
+    let store = support::store(&[&zk_fixture()]);
+    let dir = tempfile::tempdir().unwrap();
+    let call = support::call(
+        support::view(&store, CLUSTER, "cln-zk1"),
+        Operation::AddNodes,
+        dir.path(),
+        Limits::default(),
+    );
+    let mut init = request(Service::Init);
+    init.pre_check = true;
+    let outcome = support::runtime()
+        .run(&support::plugin(support::ZOOKEEPER).await, &call, &init)
+        .await;
+    match outcome.result {
+        Err(Failure::HookError { code: 12, message }) => assert!(message.starts_with("/data/zookeeper:"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!dir.path().join("data").exists(), "a pre-check changed the node");
+}
+
+#[tokio::test]
+async fn a_service_the_component_lacks_is_refused_without_running_it() {
+    let store = support::store(&[&zk_fixture()]);
+    let dir = tempfile::tempdir().unwrap();
+    let call = support::call(
+        support::view(&store, CLUSTER, "cln-zk1"),
+        Operation::Backup,
+        dir.path(),
+        Limits::default(),
+    );
+    let outcome = support::runtime()
+        .run(
+            &support::plugin(support::ZOOKEEPER).await,
+            &call,
+            &request(Service::Backup),
+        )
+        .await;
+    assert_eq!(
+        outcome.result,
+        Err(Failure::NotImplemented {
+            service: "backup".into()
+        })
+    );
+    assert_eq!(outcome.report.elapsed, std::time::Duration::ZERO);
 }

@@ -2,7 +2,7 @@
 //! specific error, and the runtime keeps serving normal calls afterwards.
 
 use hookhost::hook::{Operation, Service};
-use hookhost::runtime::{Failure, Limits, Outcome, Request, Runtime, RuntimeConfig, Stream};
+use hookhost::runtime::{Failure, Limits, Outcome, OutputLimitExceeded, Request, Runtime, RuntimeConfig, Stream};
 use hookhost_test_support as support;
 use serde_json::json;
 use std::path::Path;
@@ -29,7 +29,7 @@ async fn run_attack(runtime: &Runtime, name: &str, workdir: &Path, limits: Limit
         workdir,
         limits,
     );
-    let hostile = runtime.load(&support::guest(support::HOSTILE)).unwrap();
+    let hostile = runtime.load(&support::guest(support::HOSTILE)).await.unwrap();
     runtime.run(&hostile, &call, &attack(name)).await
 }
 
@@ -43,7 +43,7 @@ async fn assert_still_healthy(runtime: &Runtime) {
         dir.path(),
         Limits::default(),
     );
-    let zk = runtime.load(&support::guest(support::ZOOKEEPER)).unwrap();
+    let zk = runtime.load(&support::guest(support::ZOOKEEPER)).await.unwrap();
     let init = Request {
         service: Service::Init,
         params: "{}".into(),
@@ -92,9 +92,9 @@ async fn a_memory_bomb_hits_the_memory_limit() {
     };
     let outcome = run_attack(&runtime, "hog", dir.path(), limits).await;
     match outcome.result {
-        Err(Failure::MemoryLimit { limit, requested }) => {
-            assert_eq!(limit, 32 << 20);
-            assert!(requested > limit);
+        Err(Failure::MemoryLimit(e)) => {
+            assert_eq!(e.limit, 32 << 20);
+            assert!(e.requested > e.limit);
         }
         other => panic!("{other:?}"),
     }
@@ -154,10 +154,10 @@ async fn printing_10_mib_hits_the_output_cap_and_keeps_the_head() {
     let outcome = run_attack(&runtime, "flood", dir.path(), limits).await;
     assert_eq!(
         outcome.result,
-        Err(Failure::OutputLimit {
+        Err(Failure::OutputLimit(OutputLimitExceeded {
             stream: Stream::Stdout,
             limit: 64 << 10
-        })
+        }))
     );
     let stdout = &outcome.report.stdout;
     assert_eq!(stdout.bytes.len(), 64 << 10);
@@ -178,12 +178,34 @@ async fn flooding_the_log_hits_the_output_cap() {
     let outcome = run_attack(&runtime, "log-flood", dir.path(), limits).await;
     assert_eq!(
         outcome.result,
-        Err(Failure::OutputLimit {
+        Err(Failure::OutputLimit(OutputLimitExceeded {
             stream: Stream::Log,
             limit: 64 << 10
-        })
+        }))
     );
-    assert_eq!(outcome.report.logs.len(), 16, "16 lines of 4 KiB fit in 64 KiB");
+    assert_eq!(
+        outcome.report.logs.len(),
+        15,
+        "15 lines of 4 KiB (and their overhead) fit in 64 KiB"
+    );
+}
+
+#[tokio::test]
+async fn millions_of_empty_log_lines_hit_the_output_cap() {
+    let runtime = support::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        output: 64 << 10,
+        ..Limits::default()
+    };
+    let outcome = run_attack(&runtime, "log-empty", dir.path(), limits).await;
+    assert!(matches!(outcome.result, Err(Failure::OutputLimit(e)) if e.stream == Stream::Log));
+    assert_eq!(
+        outcome.report.logs.len(),
+        1024,
+        "each line costs 64 bytes of the 64 KiB"
+    );
+    assert_still_healthy(&runtime).await;
 }
 
 #[tokio::test]
@@ -200,15 +222,25 @@ async fn reading_the_hosts_passwd_file_fails() {
 }
 
 #[tokio::test]
-async fn climbing_out_with_dotdot_or_a_hard_link_fails() {
+async fn climbing_out_with_dotdot_planted_links_or_a_hard_link_fails() {
     let runtime = support::runtime();
     let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/etc", dir.path().join("planted-abs")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../../../etc", dir.path().join("planted-rel")).unwrap();
     let outcome = run_attack(&runtime, "dotdot", dir.path(), Limits::default()).await;
     match outcome.result {
         Err(Failure::HookError { code: 41, message }) => {
             assert!(message.contains("/../etc/passwd: Operation not permitted"), "{message}");
             assert!(
                 message.contains("../../../../etc/passwd: Operation not permitted"),
+                "{message}"
+            );
+            assert!(
+                message.contains("/planted-abs/passwd: Operation not permitted"),
+                "{message}"
+            );
+            assert!(
+                message.contains("/planted-rel/passwd: Operation not permitted"),
                 "{message}"
             );
             assert!(message.contains("hard_link: Operation not permitted"), "{message}");

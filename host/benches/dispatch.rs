@@ -44,7 +44,7 @@ fn main() {
         Limits::default(),
     );
     let runtime = support::runtime();
-    let zk = support::plugin(support::ZOOKEEPER);
+    let zk = tokio.block_on(support::plugin(support::ZOOKEEPER));
     let request = Request {
         service: Service::HealthCheck,
         params: "{}".into(),

@@ -3,6 +3,7 @@
 //! The spec writes `scale_out`; WIT writes `scale-out`; both parse. A name
 //! that is not a system service is a custom service (`"type": "custom"`).
 
+use crate::metadata::ClusterView;
 pub use crate::runtime::bindings::hookhost::hooks::types::{
     ConfigFile, HookContext, HookError, NodeContext, Operation, Service,
 };
@@ -116,6 +117,21 @@ pub fn operation_name(op: Operation) -> &'static str {
         .find(|(_, o)| *o == op)
         .map(|(n, _)| *n)
         .unwrap_or("manual")
+}
+
+/// The context of a call made as `view`'s node (the runtime sets the deadline).
+pub fn node_context(view: &ClusterView, operation: Operation, operation_id: &str, attempt: u32) -> Option<NodeContext> {
+    let node = view.node()?;
+    Some(NodeContext {
+        operation,
+        operation_id: operation_id.to_string(),
+        cluster_id: view.cluster_id().to_string(),
+        node_id: node.node_id.clone(),
+        instance_id: node.instance_id.clone(),
+        role: node.role.clone(),
+        attempt,
+        deadline_unix_ms: 0,
+    })
 }
 
 #[cfg(test)]

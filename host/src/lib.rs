@@ -5,6 +5,12 @@
 //! plan, and every hook call goes through the [`runtime`], which reads the
 //! cluster through a scoped [`metadata`] view.
 
+pub mod config;
+pub mod engine;
+pub mod files;
 pub mod hook;
 pub mod metadata;
+pub mod provider;
 pub mod runtime;
+pub mod spec;
+pub mod state;

@@ -95,23 +95,18 @@ impl Host {
         };
         for (key, value) in tree {
             let text = value.as_str().map(str::to_string);
-            let num = |v: &Option<String>| -> Result<u64> {
-                v.as_deref()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| fail(SDK_ERROR_CODE, format!("metadata {at}/{key} is {value}, not a number")))
-            };
             match key.as_str() {
                 "role" | "instance_id" => {}
                 "node_id" => host.node_id = text.unwrap_or_default(),
                 "ip" => host.ip = text.unwrap_or_default(),
                 "eip" => host.eip = text.filter(|s| !s.is_empty()),
                 "mac" => host.mac = text,
-                "sid" => host.sid = Some(num(&text)? as u32),
-                "gid" => host.gid = Some(num(&text)? as u32),
-                "gsid" => host.gsid = Some(num(&text)?),
-                "cpu" => host.cpu = Some(num(&text)? as u32),
-                "memory" => host.memory = Some(num(&text)?),
-                "volume_size" => host.volume_size = Some(num(&text)?),
+                "sid" => host.sid = Some(number(at, &key, &value)?),
+                "gid" => host.gid = Some(number(at, &key, &value)?),
+                "gsid" => host.gsid = Some(number(at, &key, &value)?),
+                "cpu" => host.cpu = Some(number(at, &key, &value)?),
+                "memory" => host.memory = Some(number(at, &key, &value)?),
+                "volume_size" => host.volume_size = Some(number(at, &key, &value)?),
                 _ => {
                     host.other.insert(key, value);
                 }
@@ -124,6 +119,16 @@ impl Host {
     pub fn get(&self, key: &str) -> Option<&str> {
         self.other.get(key).and_then(Value::as_str)
     }
+}
+
+/// A leaf that must be a number of type `T` (out of range is an error, not a wrap).
+fn number<T: std::str::FromStr>(at: &str, key: &str, value: &Value) -> Result<T> {
+    value.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
+        fail(
+            SDK_ERROR_CODE,
+            format!("metadata {at}/{key} is {value}, not a usable number"),
+        )
+    })
 }
 
 /// The calling node (`/host`).

@@ -1,6 +1,6 @@
 //! A component that attacks its sandbox, one custom service per attack.
 //!
-//! Resource attacks (`spin`, `sleep`, `hog`, `recurse`, `flood`, `log-flood`,
+//! Resource attacks (`spin`, `sleep`, `hog`, `recurse`, `flood`, `log-flood`, `log-empty`,
 //! `panic`) never return: the host must stop them. Escape attempts return
 //! `Err(code, "denied: ...")` when the sandbox held and `Ok("ESCAPED: ...")`
 //! when it did not, so a test sees exactly what the hook saw.
@@ -22,6 +22,7 @@ const ATTACKS: &[&str] = &[
     "recurse",
     "flood",
     "log-flood",
+    "log-empty",
     "panic",
     "read-passwd",
     "dotdot",
@@ -51,6 +52,9 @@ impl Hooks for Hostile {
             "flood" => flood(),
             "log-flood" => loop {
                 log::info(&"x".repeat(4096));
+            },
+            "log-empty" => loop {
+                log::info("");
             },
             "panic" => panic!("hostile hook panicked on purpose"),
             "read-passwd" => return read_passwd(ctx),
@@ -110,7 +114,7 @@ fn read_passwd(ctx: &Context) -> Result<()> {
     }
 }
 
-/// Walks out of the node's directory with `..` and a hard link.
+/// Walks out of the node's directory with `..`, planted symlinks and a hard link.
 fn dotdot(ctx: &Context) -> Result<()> {
     let mut denied = Vec::new();
     for path in ["/../etc/passwd", "../../../../etc/passwd", "/data/../../../etc/passwd"] {
@@ -119,7 +123,14 @@ fn dotdot(ctx: &Context) -> Result<()> {
             Err(e) => denied.push(format!("{path}: {e}")),
         }
     }
-    match std::fs::hard_link("/../etc/passwd", "/stolen-passwd") {
+    // Links someone planted in the node's directory, pointing out of it.
+    for path in ["/planted-abs/passwd", "/planted-rel/passwd"] {
+        match std::fs::read_to_string(path) {
+            Ok(_) => return escaped(ctx, format!("read {path}")),
+            Err(e) => denied.push(format!("{path}: {e}")),
+        }
+    }
+    match std::fs::hard_link("/planted-abs/passwd", "/stolen-passwd") {
         Ok(()) => return escaped(ctx, "hard-linked /etc/passwd into the node".into()),
         Err(e) => denied.push(format!("hard_link: {e}")),
     }

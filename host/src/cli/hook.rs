@@ -4,9 +4,9 @@
 use super::{EXIT_HOOK_FAILED, Global, print};
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Subcommand};
-use hookhost::hook::{NodeContext, Operation, Service, parse_operation, parse_service, service_name};
-use hookhost::metadata::{ClusterView, Fixture, MemoryStore, MetadataStore, cluster_root};
-use hookhost::runtime::{Call, Limits, MAX_TIMEOUT, Mount, Outcome, Plugin, Request, Runtime};
+use hookhost::hook::{Operation, Service, node_context, parse_operation, parse_service, service_name};
+use hookhost::metadata::{ClusterView, Fixture, MemoryStore, MetadataStore};
+use hookhost::runtime::{Call, EPOCH_TICK, Limits, MAX_TIMEOUT, Mount, Outcome, Plugin, Request, Runtime};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,7 +36,7 @@ pub struct RunArgs {
     /// service_params: a JSON object, or @FILE to read it from a file.
     #[arg(long, value_name = "JSON")]
     params: Option<String>,
-    /// Only ask whether the service may run (the spec's pre_check).
+    /// Only ask whether the service may run (the spec's pre_check); the work directory is read-only.
     #[arg(long)]
     pre_check: bool,
     #[command(flatten)]
@@ -59,10 +59,10 @@ pub struct NodeArgs {
     /// [default: .hookhost/nodes/<cluster_id>/<node_id>].
     #[arg(long, value_name = "DIR")]
     workdir: Option<PathBuf>,
-    /// Stop the hook after this many seconds (decimals allowed; at most 86400).
-    #[arg(long, value_name = "SECS", default_value = "600", value_parser = parse_timeout)]
+    /// Stop the hook after this many seconds (0.01 to 86400; decimals allowed).
+    #[arg(long, value_name = "SECS", default_value = "600", value_parser = parse_timeout, allow_negative_numbers = true)]
     timeout: Duration,
-    /// Memory limit of the hook's instance, in MiB.
+    /// Memory limit of the hook's instance, in MiB (1 to 1024).
     #[arg(long, value_name = "MIB", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=1024))]
     memory: u64,
     /// Meter fuel and stop the hook after this many units (deterministic CPU budget).
@@ -86,13 +86,25 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= MAX_TIMEOUT.as_secs_f64()) {
+    // Timeouts are enforced at the epoch tick's granularity.
+    let min = EPOCH_TICK.as_secs_f64();
+    if !(min..=MAX_TIMEOUT.as_secs_f64()).contains(&secs) {
         return Err(format!(
-            "{text} is out of range: give more than 0 and at most {}",
+            "{text} is out of range: give {min} to {} seconds",
             MAX_TIMEOUT.as_secs()
         ));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+impl HookCommand {
+    /// Whether the command was asked for JSON output.
+    pub fn wants_json(&self) -> bool {
+        match self {
+            HookCommand::Run(args) => args.node.json,
+            HookCommand::Render(args) => args.json,
+        }
+    }
 }
 
 /// Runs a `hook` subcommand.
@@ -113,36 +125,27 @@ struct Prepared {
 
 async fn prepare(global: &Global, args: &NodeArgs) -> anyhow::Result<Prepared> {
     let view = node_view(&args.metadata, &args.node).await?;
-    let node = view
-        .node()
-        .cloned()
+    let runtime = global.runtime(args.fuel.is_some())?;
+    let plugin = runtime.load(&args.plugin).await?;
+
+    let node = node_context(&view, args.operation, &args.operation_id, args.attempt)
         .ok_or_else(|| anyhow!("node {} has no place in /hosts", args.node))?;
+    // Ids are single path segments (the fixture checks), so this stays under .hookhost.
     let workdir = match &args.workdir {
         Some(dir) => dir.clone(),
         None => Path::new(".hookhost")
             .join("nodes")
-            .join(view.cluster_id())
+            .join(&node.cluster_id)
             .join(&node.node_id),
     };
+    if workdir.exists() && !workdir.is_dir() {
+        bail!("--workdir {}: is not a directory", workdir.display());
+    }
     std::fs::create_dir_all(&workdir)
         .with_context(|| format!("cannot create the work directory {}", workdir.display()))?;
 
-    let runtime = global.runtime(args.fuel.is_some())?;
-    let loader = runtime.clone();
-    let file = args.plugin.clone();
-    let plugin = tokio::task::spawn_blocking(move || loader.load(&file)).await??;
-
     let call = Call {
-        node: NodeContext {
-            operation: args.operation,
-            operation_id: args.operation_id.clone(),
-            cluster_id: view.cluster_id().to_string(),
-            node_id: node.node_id.clone(),
-            instance_id: node.instance_id.clone(),
-            role: node.role.clone(),
-            attempt: args.attempt,
-            deadline_unix_ms: 0,
-        },
+        node,
         mounts: vec![Mount {
             host: workdir.clone(),
             guest: "/".into(),
@@ -181,21 +184,33 @@ async fn node_view(fixtures: &[PathBuf], node_id: &str) -> anyhow::Result<Cluste
         store.apply(&fixture.writes).await?;
         clusters.push((fixture.cluster_id, file));
     }
+    // The whole store, as on a shared host: the view alone keeps the neighbours out.
+    let snapshot = Arc::new(store.snapshot("/").await?);
+    let mut found = Vec::new();
     let mut misses = Vec::new();
     for (cluster_id, _) in &clusters {
-        let snapshot = Arc::new(store.snapshot(&cluster_root(cluster_id)).await?);
-        match ClusterView::for_node(snapshot, cluster_id, node_id) {
-            Ok(view) => return Ok(view),
+        match ClusterView::for_node(snapshot.clone(), cluster_id, node_id) {
+            Ok(view) => found.push(view),
             Err(e) => misses.push(e.to_string()),
         }
     }
-    bail!("no node {node_id} in the metadata: {}", misses.join("; "))
+    match found.len() {
+        0 => bail!("no node {node_id} in the metadata: {}", misses.join("; ")),
+        1 => Ok(found.remove(0)),
+        _ => {
+            let ids: Vec<&str> = found.iter().map(ClusterView::cluster_id).collect();
+            bail!(
+                "node {node_id} is in more than one cluster ({}); node ids must be unique",
+                ids.join(", ")
+            )
+        }
+    }
 }
 
 async fn run_service(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let params = service_params(args.params.as_deref())?;
     let prepared = prepare(global, &args.node).await?;
-    let services = prepared.runtime.services(&prepared.plugin).await.into_result()?;
+    let services = prepared.plugin.services();
     if !services.contains(&args.service) {
         let names: Vec<String> = services.iter().map(service_name).collect();
         bail!(
@@ -242,12 +257,16 @@ fn report<T>(
     code
 }
 
+/// Largest `--params @FILE` accepted.
+const MAX_PARAMS_BYTES: u64 = 1 << 20;
+
 /// Reads `--params`: a JSON object, inline or from `@FILE`.
 fn service_params(arg: Option<&str>) -> anyhow::Result<String> {
     let Some(arg) = arg else { return Ok("{}".into()) };
     let (text, source) = match arg.strip_prefix('@') {
         Some(file) => (
-            std::fs::read_to_string(file).with_context(|| format!("--params: cannot read {file}"))?,
+            hookhost::files::read_text_limited(Path::new(file), MAX_PARAMS_BYTES)
+                .with_context(|| format!("--params: cannot read {file}"))?,
             file.to_string(),
         ),
         None => (arg.to_string(), "--params".to_string()),

@@ -35,6 +35,7 @@ struct Cli {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "Global options")]
 struct Global {
     /// Where compiled components are cached [default: $HOOKHOST_CACHE_DIR or ~/.cache/hookhost].
     #[arg(long, global = true, value_name = "DIR")]
@@ -60,6 +61,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
+    let json = cli.command.wants_json();
     let tokio = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(anyhow::anyhow!("cannot start the async runtime: {e}")),
@@ -72,25 +74,47 @@ pub fn main() -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        Err(e) if json => {
+            let doc = serde_json::json!({"ok": false, "kind": "bad-input", "error": format!("{e:#}")});
+            print::emit(&format!("{doc:#}\n"));
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
         Err(e) => fail(e),
     }
 }
 
+impl Command {
+    /// Whether the command was asked for JSON output.
+    fn wants_json(&self) -> bool {
+        match self {
+            Command::Hook(cmd) => cmd.wants_json(),
+            Command::Inspect(args) => args.json,
+        }
+    }
+}
+
 fn fail(e: anyhow::Error) -> ExitCode {
-    eprintln!("error: {e:#}");
+    eprintln!("error: {}", print::clean(&format!("{e:#}")));
     ExitCode::from(EXIT_BAD_INPUT)
 }
 
 fn init_logging(verbose: u8) {
+    use std::io::IsTerminal;
     let default = match verbose {
         0 => "warn",
-        1 => "info",
-        _ => "debug",
+        1 => "hookhost=info,warn",
+        _ => "hookhost=debug,warn",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKHOST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = match std::env::var("HOOKHOST_LOG") {
+        Ok(text) => tracing_subscriber::EnvFilter::try_new(&text).unwrap_or_else(|e| {
+            eprintln!("warning: HOOKHOST_LOG={text:?} is not a log filter ({e}); using {default:?}");
+            tracing_subscriber::EnvFilter::new(default)
+        }),
+        Err(_) => tracing_subscriber::EnvFilter::new(default),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
@@ -106,6 +130,8 @@ impl Global {
         Ok(Runtime::new(RuntimeConfig {
             cache_dir,
             fuel,
+            // One command runs few hooks at once; a small pool reserves little address space.
+            max_instances: 8,
             ..RuntimeConfig::default()
         })?)
     }

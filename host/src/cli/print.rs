@@ -1,7 +1,10 @@
 //! How outcomes look: aligned text for people, one JSON object for machines.
+//!
+//! Everything a hook wrote is untrusted: in text mode its control characters
+//! are escaped, so it can neither fake a `result` line nor drive the terminal.
 
 use hookhost::hook::{ConfigFile, operation_name};
-use hookhost::runtime::{Call, Captured, Failure, Outcome};
+use hookhost::runtime::{Call, Captured, Failure, Outcome, human_bytes};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -12,7 +15,7 @@ pub type Shown = (Value, String, String);
 /// The reply of `run`.
 pub fn run_value(reply: &Option<String>) -> Shown {
     match reply {
-        Some(text) => (json!(text), format!("reply     {text}\n"), String::new()),
+        Some(text) => (json!(text), format!("reply     {}\n", clean(text)), String::new()),
         None => (Value::Null, String::new(), String::new()),
     }
 }
@@ -23,15 +26,20 @@ pub fn render_value(files: &Vec<ConfigFile>) -> Shown {
         .iter()
         .map(|f| json!({"path": f.path, "mode": format!("{:04o}", f.mode), "content": String::from_utf8_lossy(&f.content)}))
         .collect();
-    let mut text = String::new();
+    let mut body = String::new();
     for f in files {
-        let _ = writeln!(text, "\n# {} (mode {:04o}, {} bytes)", f.path, f.mode, f.content.len());
-        text.push_str(&String::from_utf8_lossy(&f.content));
-        if !f.content.ends_with(b"\n") && !f.content.is_empty() {
-            text.push('\n');
+        let _ = writeln!(
+            body,
+            "\n# {} (mode {:04o}, {} bytes)",
+            clean(&f.path),
+            f.mode,
+            f.content.len()
+        );
+        for line in String::from_utf8_lossy(&f.content).lines() {
+            let _ = writeln!(body, "{}", clean(line));
         }
     }
-    (Value::Array(json), format!("files     {}\n", files.len()), text)
+    (Value::Array(json), format!("files     {}\n", files.len()), body)
 }
 
 /// Formats an outcome as text or JSON.
@@ -69,7 +77,7 @@ pub fn outcome<T>(
 
     let mut out = format!(
         "{} · node {} ({}/{}) · cluster {} · {}\n",
-        outcome.call,
+        clean(&outcome.call),
         node.node_id,
         node.role,
         node.instance_id,
@@ -80,10 +88,10 @@ pub fn outcome<T>(
     match &outcome.result {
         Ok(_) => out.push_str("result    ok\n"),
         Err(failure) => {
-            let _ = writeln!(out, "result    FAILED: {failure}");
+            let _ = writeln!(out, "result    FAILED: {}", clean(&failure.to_string()));
             if let Failure::Trap { backtrace, .. } = failure {
                 for frame in backtrace {
-                    let _ = writeln!(out, "          {frame}");
+                    let _ = writeln!(out, "          {}", clean(frame));
                 }
             }
         }
@@ -93,14 +101,14 @@ pub fn outcome<T>(
         out,
         "elapsed   {} · peak memory {} · metadata revision {}{}",
         millis(report.elapsed.as_secs_f64() * 1000.0),
-        bytes(report.peak_memory),
+        human_bytes(report.peak_memory),
         report.revision,
         report.fuel_consumed.map(|f| format!(" · fuel {f}")).unwrap_or_default()
     );
     let _ = writeln!(out, "workdir   {} (the hook's /)", workdir.display());
     for (i, line) in report.logs.iter().take(SHOWN_LINES).enumerate() {
         let label = if i == 0 { "log" } else { "" };
-        let _ = writeln!(out, "{label:<10}{:<6}{}", line.level, clip(&line.message));
+        let _ = writeln!(out, "{label:<10}{:<6}{}", line.level, clip(&clean(&line.message)));
     }
     if report.logs.len() > SHOWN_LINES {
         let _ = writeln!(
@@ -119,15 +127,11 @@ fn stream(out: &mut String, name: &str, captured: &Captured) {
     if captured.bytes.is_empty() && !captured.truncated {
         return;
     }
-    let _ = writeln!(
-        out,
-        "{name}    ({} bytes{})",
-        captured.bytes.len(),
-        if captured.truncated { ", truncated" } else { "" }
-    );
+    let truncated = if captured.truncated { ", truncated" } else { "" };
+    let _ = writeln!(out, "{name}    ({} bytes{truncated})", captured.bytes.len());
     let text = captured.text();
     for line in text.lines().take(SHOWN_LINES) {
-        let _ = writeln!(out, "  | {}", clip(line));
+        let _ = writeln!(out, "  | {}", clip(&clean(line)));
     }
     if text.lines().count() > SHOWN_LINES {
         let _ = writeln!(
@@ -150,11 +154,17 @@ fn clip(line: &str) -> String {
     }
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
-pub fn emit(text: &str) {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+/// One line of untrusted text, safe to print: control characters escaped.
+pub fn clean(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 fn millis(ms: f64) -> String {
@@ -165,10 +175,23 @@ fn millis(ms: f64) -> String {
     }
 }
 
-fn bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{n} B"),
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_cannot_fake_lines_or_drive_the_terminal() {
+        assert_eq!(
+            clean("line1\nresult    ok\u{1b}[31m\u{7}"),
+            "line1\\nresult    ok\\u{1b}[31m\\u{7}"
+        );
+        assert_eq!(clean("plain text · ünïcode"), "plain text · ünïcode");
     }
 }

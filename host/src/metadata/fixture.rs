@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+/// Largest fixture file accepted.
+const MAX_FIXTURE_BYTES: u64 = 16 << 20;
+
 /// A parsed fixture: the cluster it describes and the writes that load it.
 #[derive(Debug, Clone)]
 pub struct Fixture {
@@ -32,13 +35,13 @@ pub struct Fixture {
 /// A fixture that cannot be used, with the file and the place in it.
 #[derive(Debug, Error)]
 pub enum FixtureError {
-    /// The file cannot be read.
-    #[error("{file}: cannot read: {source}")]
+    /// The file cannot be read (missing, not a regular file, too large).
+    #[error("{file}: cannot read: {error}")]
     Read {
         /// The fixture file.
         file: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// Why.
+        error: std::io::Error,
     },
     /// The file is not valid JSON.
     #[error("{file}:{line}:{column}: invalid JSON: {message}")]
@@ -67,9 +70,9 @@ pub enum FixtureError {
 impl Fixture {
     /// Reads and checks a fixture file.
     pub fn load(file: &Path) -> Result<Fixture, FixtureError> {
-        let text = std::fs::read_to_string(file).map_err(|source| FixtureError::Read {
+        let text = crate::files::read_text_limited(file, MAX_FIXTURE_BYTES).map_err(|error| FixtureError::Read {
             file: file.to_path_buf(),
-            source,
+            error,
         })?;
         Self::parse(file, &text)
     }
@@ -90,6 +93,12 @@ impl Fixture {
         let Value::Object(root) = root else {
             return Err(invalid("", "a fixture is a JSON object of the cluster's tree".into()));
         };
+        if root.contains_key("nodes") {
+            return Err(invalid(
+                "/nodes",
+                "this looks like an app spec (it has \"nodes\"); a fixture is one cluster's metadata tree (see the README)".into(),
+            ));
+        }
         for key in root.keys() {
             if key == "host" {
                 return Err(invalid(
@@ -162,12 +171,14 @@ fn check_hosts(at: &str, value: &Value) -> Result<(), Problem> {
                 return Err((here, "expected the node's object (node_id, ip, sid, ...)".into()));
             };
             match node.get("node_id") {
-                Some(Value::String(id)) if !id.is_empty() => {}
+                Some(Value::String(id)) if path::is_valid_segment(id) => {}
+                Some(Value::String(id)) => {
+                    let message = format!("{id:?} is not a usable node id (no '/', '.', '..')");
+                    return Err((format!("{here}/node_id"), message));
+                }
                 _ => {
-                    return Err((
-                        format!("{here}/node_id"),
-                        "missing: every node needs a node_id string".into(),
-                    ));
+                    let message = "missing: every node needs a node_id string".to_string();
+                    return Err((format!("{here}/node_id"), message));
                 }
             }
             for (key, expected) in [("role", role), ("instance_id", instance_id)] {
@@ -298,6 +309,11 @@ mod tests {
                 "f.json: at /cluster/..: \"..\" cannot be a key",
             ),
             ("{\n  \"cluster\": }", "f.json:2:14: invalid JSON: expected value"),
+            (
+                r#"{"cluster": {"cluster_id": "c"}, "hosts": {"zk": {"i-1": {"node_id": "../../etc"}}}}"#,
+                "f.json: at /hosts/zk/i-1/node_id: \"../../etc\" is not a usable node id",
+            ),
+            (r#"{"nodes": []}"#, "f.json: at /nodes: this looks like an app spec"),
         ];
         for (text, expected) in cases {
             let err = parse(text).unwrap_err().to_string();

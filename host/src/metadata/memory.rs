@@ -1,6 +1,6 @@
 //! An in-memory store: fixtures, tests and the CLI's `hook run`.
 
-use super::{MetadataStore, Snapshot, StoreError, StoreFuture, Write, path};
+use super::{Leaves, MetadataStore, Snapshot, StoreError, StoreFuture, Write, check_leaf, path};
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
@@ -35,7 +35,7 @@ impl MemoryStore {
                 }
                 Write::DeleteTree { path: p } => {
                     path::segments(p)?;
-                    let prefix = format!("{}/", p.trim_end_matches('/'));
+                    let prefix = path::dir_prefix(p);
                     next.leaves.retain(|k, _| k != p && !k.starts_with(&prefix));
                 }
             }
@@ -48,7 +48,7 @@ impl MemoryStore {
     /// The snapshot of everything under `prefix`, now.
     pub fn snapshot_now(&self, prefix: &str) -> Snapshot {
         let guard = self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let dir = format!("{}/", prefix.trim_end_matches('/'));
+        let dir = path::dir_prefix(prefix);
         let leaves = guard
             .leaves
             .range(dir.clone()..)
@@ -59,24 +59,17 @@ impl MemoryStore {
     }
 }
 
-/// Refuses a leaf at `p` when `p` is an inner node or under an existing leaf.
-fn check_leaf(leaves: &BTreeMap<String, String>, p: &str) -> Result<(), StoreError> {
-    let conflict = |existing: &str| StoreError::LeafConflict {
-        path: p.to_string(),
-        existing: existing.to_string(),
-    };
-    let dir = format!("{p}/");
-    if let Some((k, _)) = leaves.range(dir.clone()..).next().filter(|(k, _)| k.starts_with(&dir)) {
-        return Err(conflict(k));
+impl Leaves for BTreeMap<String, String> {
+    fn has(&self, path: &str) -> bool {
+        self.contains_key(path)
     }
-    let mut ancestor = p;
-    while let Some((parent, _)) = ancestor.rsplit_once('/') {
-        if leaves.contains_key(parent) {
-            return Err(conflict(parent));
-        }
-        ancestor = parent;
+
+    fn first_under(&self, dir: &str) -> Option<String> {
+        self.range(dir.to_string()..)
+            .next()
+            .filter(|(k, _)| k.starts_with(dir))
+            .map(|(k, _)| k.clone())
     }
-    Ok(())
 }
 
 impl MetadataStore for MemoryStore {

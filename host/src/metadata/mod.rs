@@ -8,11 +8,13 @@
 mod fixture;
 mod memory;
 pub mod path;
+mod redb_store;
 mod snapshot;
 mod view;
 
 pub use fixture::{Fixture, FixtureError};
 pub use memory::MemoryStore;
+pub use redb_store::RedbStore;
 pub use snapshot::Snapshot;
 pub use view::{ClusterView, NodeRef, ViewError};
 
@@ -71,6 +73,33 @@ pub enum StoreError {
     /// The backing store failed.
     #[error("metadata store: {0}")]
     Backend(String),
+}
+
+/// Lookups a store offers so that [`check_leaf`] can keep the tree a tree.
+pub(crate) trait Leaves {
+    /// Whether a leaf sits at the full path.
+    fn has(&self, path: &str) -> bool;
+    /// The first leaf whose path starts with `dir` (which ends in `/`).
+    fn first_under(&self, dir: &str) -> Option<String>;
+}
+
+/// Refuses a leaf at `path` when it is an inner node or sits under a leaf.
+pub(crate) fn check_leaf(leaves: &impl Leaves, path: &str) -> Result<(), StoreError> {
+    let conflict = |existing: String| StoreError::LeafConflict {
+        path: path.to_string(),
+        existing,
+    };
+    if let Some(below) = leaves.first_under(&format!("{path}/")) {
+        return Err(conflict(below));
+    }
+    let mut ancestor = path;
+    while let Some((parent, _)) = ancestor.rsplit_once('/') {
+        if leaves.has(parent) {
+            return Err(conflict(parent.to_string()));
+        }
+        ancestor = parent;
+    }
+    Ok(())
 }
 
 /// A boxed future returned by [`MetadataStore`] methods.

@@ -70,6 +70,11 @@ pub fn join<'a>(base: &str, segments: impl IntoIterator<Item = &'a str>) -> Stri
     if path.is_empty() { "/".to_string() } else { path }
 }
 
+/// `path` with exactly one trailing `/`: the prefix of everything under it.
+pub fn dir_prefix(path: &str) -> String {
+    format!("{}/", path.trim_end_matches('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

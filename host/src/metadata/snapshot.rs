@@ -1,5 +1,6 @@
 //! An immutable, consistent copy of part of the tree at one revision.
 
+use super::path::dir_prefix;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,11 +66,6 @@ impl Snapshot {
         }
         any.then_some(Value::Object(root))
     }
-}
-
-/// `path` with exactly one trailing `/`, the prefix of everything under it.
-fn dir_prefix(path: &str) -> String {
-    format!("{}/", path.trim_end_matches('/'))
 }
 
 fn insert(map: &mut Map<String, Value>, rel: &str, value: &str) {

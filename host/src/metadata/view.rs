@@ -145,6 +145,11 @@ impl ClusterView {
         })
     }
 
+    /// The full path of a node's entry under `/hosts`.
+    fn host_path(&self, node: &NodeRef) -> String {
+        path::join(&self.root, ["hosts", &node.role, &node.instance_id])
+    }
+
     /// Maps a view path to a full path; `None` is the view's root.
     fn resolve(&self, view_path: &str) -> Result<Option<String>, ViewError> {
         let segments = path::segments(view_path)?;
@@ -152,7 +157,7 @@ impl ClusterView {
             return Ok(None);
         };
         let base = match (*first, &self.node) {
-            ("host", Some(node)) => path::join(&self.root, ["hosts", &node.role, &node.instance_id]),
+            ("host", Some(node)) => self.host_path(node),
             (key, _) if VISIBLE_KEYS.contains(&key) => path::join(&self.root, [key]),
             _ => return Err(ViewError::NotVisible(view_path.to_string())),
         };

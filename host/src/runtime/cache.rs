@@ -41,6 +41,13 @@ impl Hasher for ShaHasher {
 
 impl ComponentCache {
     pub(crate) fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
+        let dir = dir.filter(|d| match trusted_dir(d) {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::warn!("not caching compiled components in {}: {why}", d.display());
+                false
+            }
+        });
         let mut hasher = ShaHasher(Sha256::new());
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -60,7 +67,7 @@ impl ComponentCache {
         };
         let file = dir.join(format!("{}-{}.cwasm", hex(sha256), self.engine_key));
         // Read, not mapped: a cache file truncated while mapped would crash the host.
-        if let Ok(artifact) = std::fs::read(&file) {
+        if let Ok(artifact) = read_own_file(&file) {
             // SAFETY: the file is in our private cache directory and was
             // written by `store` below from this engine's own compilation;
             // wasmtime still checks its header and engine compatibility.
@@ -85,6 +92,51 @@ fn store(dir: &Path, file: &Path, component: &Component) -> wasmtime::Result<()>
     tmp.write_all(&artifact)?;
     tmp.persist(file)?;
     Ok(())
+}
+
+/// Only a directory this user alone can write may hold code we will run:
+/// anyone else could plant native code there.
+fn trusted_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return create_private_dir(dir).map_err(|e| format!("cannot create it: {e}"));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if !meta.is_dir() {
+        Err("it is not a directory (or is a symlink)".into())
+    } else if meta.uid() != me {
+        Err(format!("it belongs to uid {}, not to this user ({me})", meta.uid()))
+    } else if meta.mode() & 0o022 != 0 {
+        Err(format!(
+            "others may write to it (mode {:o}); chmod go-w it",
+            meta.mode() & 0o777
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads a cache entry that is a regular file of ours, not through a symlink.
+fn read_own_file(file: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(file)?;
+    let meta = f.metadata()?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if !meta.is_file() || meta.uid() != unsafe { libc::geteuid() } {
+        return Err(std::io::Error::other("not a regular file of ours"));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {

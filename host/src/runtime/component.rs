@@ -3,7 +3,9 @@
 
 use super::bindings::{HOOKS_EXPORT, PACKAGE, RoleHooksPre};
 use super::cache::{CacheStatus, ComponentCache, hex};
+use super::failure::HookFailure;
 use super::state::HostState;
+use crate::hook::Service;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +25,7 @@ struct PluginInner {
     size: usize,
     cache: CacheStatus,
     imports: Vec<String>,
+    services: Vec<Service>,
     pre: RoleHooksPre<HostState>,
 }
 
@@ -51,7 +54,7 @@ impl Plugin {
         self.inner.cache
     }
 
-    /// The WIT package it was built against.
+    /// The WIT package it was built against (loading checks it is this host's).
     pub fn package(&self) -> &'static str {
         PACKAGE
     }
@@ -59,6 +62,27 @@ impl Plugin {
     /// The interfaces it imports (WASI and `hookhost:hooks`).
     pub fn imports(&self) -> &[String] {
         &self.inner.imports
+    }
+
+    /// The services it implements (asked once, when it was loaded).
+    pub fn services(&self) -> &[Service] {
+        &self.inner.services
+    }
+
+    /// The same component, knowing its services.
+    pub(crate) fn with_services(&self, services: Vec<Service>) -> Plugin {
+        let inner = &self.inner;
+        Plugin {
+            inner: Arc::new(PluginInner {
+                path: inner.path.clone(),
+                sha256: inner.sha256,
+                size: inner.size,
+                cache: inner.cache,
+                imports: inner.imports.clone(),
+                services,
+                pre: inner.pre.clone(),
+            }),
+        }
     }
 
     pub(crate) fn pre(&self) -> &RoleHooksPre<HostState> {
@@ -73,13 +97,13 @@ impl Plugin {
 /// Why a file is not a usable hook component; every variant names the file.
 #[derive(Debug, Error)]
 pub enum LoadError {
-    /// The file cannot be read.
-    #[error("{path}: cannot read: {source}")]
+    /// The file cannot be read (missing, not a regular file, too large).
+    #[error("{path}: cannot read: {error}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// Why.
+        error: std::io::Error,
     },
     /// The file is not WebAssembly at all.
     #[error("{path}: not a WebAssembly file (it starts with {head})")]
@@ -129,6 +153,9 @@ pub enum LoadError {
         /// What is missing or different.
         detail: String,
     },
+    /// It cannot say which services it implements.
+    #[error("{0}")]
+    Services(HookFailure),
     /// It imports something the host does not provide.
     #[error("{path}: imports {detail}, which the hook sandbox does not provide")]
     UnsupportedImport {
@@ -154,7 +181,7 @@ pub(crate) fn load(
     sha256: [u8; 32],
 ) -> Result<Plugin, LoadError> {
     let path_buf = || path.to_path_buf();
-    check_header(bytes).map_err(|e| e(path_buf()))?;
+    check_header(path, bytes)?;
 
     let (component, cache_status) = cache.load(engine, &sha256, bytes).map_err(|e| LoadError::Invalid {
         path: path_buf(),
@@ -202,18 +229,18 @@ pub(crate) fn load(
             size: bytes.len(),
             cache: cache_status,
             imports,
+            services: Vec::new(),
             pre,
         }),
     })
 }
 
-type Refusal = Box<dyn FnOnce(PathBuf) -> LoadError>;
-
 /// Tells components from core modules and from files that are not wasm.
-fn check_header(bytes: &[u8]) -> Result<(), Refusal> {
+fn check_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     const MAGIC: &[u8] = b"\0asm";
     const COMPONENT: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
     const CORE_MODULE: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
+    let path = path.to_path_buf();
     if bytes.len() < 8 || &bytes[..4] != MAGIC {
         let head: String = bytes
             .iter()
@@ -221,16 +248,18 @@ fn check_header(bytes: &[u8]) -> Result<(), Refusal> {
             .flat_map(|b| std::ascii::escape_default(*b))
             .map(char::from)
             .collect();
-        let head = format!("\"{head}\"");
-        return Err(Box::new(move |path| LoadError::NotWasm { path, head }));
+        return Err(LoadError::NotWasm {
+            path,
+            head: format!("\"{head}\""),
+        });
     }
     match [bytes[4], bytes[5], bytes[6], bytes[7]] {
-        v if v == COMPONENT => Ok(()),
-        v if v == CORE_MODULE => Err(Box::new(|path| LoadError::CoreModule { path })),
-        v => Err(Box::new(move |path| LoadError::Invalid {
+        COMPONENT => Ok(()),
+        CORE_MODULE => Err(LoadError::CoreModule { path }),
+        v => Err(LoadError::Invalid {
             path,
             message: format!("unknown WebAssembly version/layer {v:02x?}"),
-        })),
+        }),
     }
 }
 
@@ -250,11 +279,7 @@ mod tests {
 
     #[test]
     fn headers_are_told_apart() {
-        let refuse = |bytes: &[u8]| {
-            check_header(bytes)
-                .err()
-                .map(|f| f(PathBuf::from("x.wasm")).to_string())
-        };
+        let refuse = |bytes: &[u8]| check_header(Path::new("x.wasm"), bytes).err().map(|e| e.to_string());
         assert_eq!(refuse(b"\0asm\x0d\x00\x01\x00rest"), None);
         assert!(
             refuse(b"\0asm\x01\x00\x00\x00")

@@ -1,7 +1,7 @@
 //! How an invocation can fail, each way distinct, and how errors from
 //! wasmtime are sorted into those ways.
 
-use super::sandbox::{MemoryLimitExceeded, OutputLimitExceeded, Stream};
+use super::sandbox::{MemoryLimitExceeded, OutputLimitExceeded};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,28 +35,25 @@ pub enum Failure {
         limit_ms: u64,
     },
     /// The hook's memory grew past its limit.
-    #[error("the hook asked for {requested} bytes of memory; its limit is {limit}")]
-    MemoryLimit {
-        /// The limit in bytes.
-        limit: u64,
-        /// What it asked for in all.
-        requested: u64,
-    },
+    #[error("{0}")]
+    MemoryLimit(MemoryLimitExceeded),
     /// The hook wrote more than its output limit.
-    #[error("the hook wrote more than {limit} bytes to {stream}")]
-    OutputLimit {
-        /// The stream.
-        stream: Stream,
-        /// The limit in bytes.
-        limit: u64,
-    },
+    #[error("{0}")]
+    OutputLimit(OutputLimitExceeded),
     /// The hook used up its fuel.
     #[error("the hook ran out of fuel ({limit} units)")]
     OutOfFuel {
         /// The fuel it had.
         limit: u64,
     },
-    /// The sandbox could not be set up (e.g. a node directory is missing).
+    /// The component does not implement the service asked for.
+    #[error("the component does not implement {service}")]
+    NotImplemented {
+        /// The service's spec name.
+        service: String,
+    },
+    /// The sandbox could not be set up (a node directory is missing, the
+    /// instance pool refused, the component is not from this runtime).
     #[error("the sandbox could not be set up: {message}")]
     Sandbox {
         /// What went wrong.
@@ -88,26 +85,41 @@ fn human_duration(ms: u64) -> String {
 /// Frames kept from a trap's backtrace.
 const BACKTRACE_FRAMES: usize = 8;
 
+/// Where an invocation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Making the instance.
+    Instantiate,
+    /// Running the hook.
+    Call,
+}
+
 /// Sorts a wasmtime error from instantiating or calling a hook.
-pub(crate) fn classify(err: &wasmtime::Error, timeout: Duration, fuel: Option<u64>, stderr: &[u8]) -> Failure {
+pub(crate) fn classify(
+    err: &wasmtime::Error,
+    phase: Phase,
+    timeout: Duration,
+    fuel: Option<u64>,
+    stderr: &[u8],
+) -> Failure {
     if err.is::<TimedOut>() || matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         return Failure::Timeout {
             limit_ms: timeout.as_millis() as u64,
         };
     }
     if let Some(e) = err.downcast_ref::<MemoryLimitExceeded>() {
-        return Failure::MemoryLimit {
-            limit: e.limit,
-            requested: e.requested,
-        };
+        return Failure::MemoryLimit(*e);
     }
     if let Some(e) = err.downcast_ref::<OutputLimitExceeded>() {
-        return Failure::OutputLimit {
-            stream: e.stream,
-            limit: e.limit,
-        };
+        return Failure::OutputLimit(*e);
     }
     let trap = err.downcast_ref::<Trap>();
+    if phase == Phase::Instantiate && trap.is_none() {
+        // Not the hook's doing: the pool or the linker refused.
+        return Failure::Sandbox {
+            message: format!("cannot instantiate the component: {}", err.root_cause()),
+        };
+    }
     if let (Some(Trap::OutOfFuel), Some(limit)) = (trap, fuel) {
         return Failure::OutOfFuel { limit };
     }
@@ -179,15 +191,22 @@ mod tests {
     #[test]
     fn limits_are_sorted_by_their_error_type() {
         let t = Duration::from_secs(2);
+        let call = Phase::Call;
         let err = wasmtime::Error::new(TimedOut).context("while calling");
-        assert_eq!(classify(&err, t, None, b""), Failure::Timeout { limit_ms: 2000 });
-        let err = wasmtime::Error::new(MemoryLimitExceeded { limit: 1, requested: 2 });
+        assert_eq!(classify(&err, call, t, None, b""), Failure::Timeout { limit_ms: 2000 });
+        let limit = MemoryLimitExceeded { limit: 1, requested: 2 };
+        let err = wasmtime::Error::new(limit);
         assert_eq!(
-            classify(&err, t, None, b""),
-            Failure::MemoryLimit { limit: 1, requested: 2 }
+            classify(&err, Phase::Instantiate, t, None, b""),
+            Failure::MemoryLimit(limit)
         );
         let err = wasmtime::Error::new(Trap::OutOfFuel);
-        assert_eq!(classify(&err, t, Some(5), b""), Failure::OutOfFuel { limit: 5 });
+        assert_eq!(classify(&err, call, t, Some(5), b""), Failure::OutOfFuel { limit: 5 });
+        let err = wasmtime::Error::msg("maximum concurrent core instance limit of 8 reached");
+        assert!(matches!(
+            classify(&err, Phase::Instantiate, t, None, b""),
+            Failure::Sandbox { .. }
+        ));
         assert_eq!(
             Failure::Timeout { limit_ms: 1500 }.to_string(),
             "the hook ran past its timeout of 1500ms"

@@ -17,14 +17,16 @@ pub use cache::{CacheStatus, default_cache_dir};
 pub use component::{LoadError, Plugin};
 pub use failure::{Failure, HookFailure};
 pub use sandbox::{
-    Captured, DEFAULT_MEMORY, DEFAULT_OUTPUT, DEFAULT_TIMEOUT, Limits, LogLine, MAX_TIMEOUT, Mount, Stream,
+    Captured, DEFAULT_MEMORY, DEFAULT_OUTPUT, DEFAULT_TIMEOUT, Limits, LogLine, MAX_TIMEOUT, MemoryLimitExceeded,
+    Mount, OutputLimitExceeded, Stream, human_bytes,
 };
 
 use crate::hook::{ConfigFile, HookContext, NodeContext, Service, service_name};
 use crate::metadata::ClusterView;
 use bindings::RoleHooks;
+use bindings::hookhost::hooks::types::HookError;
 use cache::ComponentCache;
-use failure::TimedOut;
+use failure::{Phase, TimedOut};
 use sandbox::{Capture, LogSink, MemoryLimiter};
 use serde::Serialize;
 use state::HostState;
@@ -42,7 +44,11 @@ use wasmtime::{
 };
 
 /// How often the epoch ticks: the granularity of timeouts and of yielding.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Largest component file accepted.
+const MAX_COMPONENT_BYTES: u64 = 64 << 20;
+/// WASI resources (files, streams) one invocation may hold at once.
+const MAX_RESOURCES: usize = 1000;
 
 /// Process-wide runtime settings.
 #[derive(Debug, Clone)]
@@ -144,13 +150,13 @@ impl<T> Outcome<T> {
         })
     }
 
-    /// The same outcome with its value mapped.
-    fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+    /// A failure before the hook could run.
+    fn early(plugin: &Plugin, call: String, failure: Failure) -> Outcome<T> {
         Outcome {
-            plugin: self.plugin,
-            call: self.call,
-            result: self.result.map(f),
-            report: self.report,
+            plugin: plugin.path().to_path_buf(),
+            call,
+            result: Err(failure),
+            report: Report::default(),
         }
     }
 }
@@ -175,20 +181,6 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.stop_ticker.store(true, Ordering::Relaxed);
     }
-}
-
-/// Which export to call.
-enum Entry {
-    Services,
-    Run(HookContext),
-    Render(NodeContext),
-}
-
-/// What the export returned.
-enum Reply {
-    Services(Vec<Service>),
-    Run(Option<String>),
-    Render(Vec<ConfigFile>),
 }
 
 impl Runtime {
@@ -224,19 +216,12 @@ impl Runtime {
         })
     }
 
-    /// The settings this runtime was made with.
-    pub fn config(&self) -> &RuntimeConfig {
-        &self.inner.config
-    }
-
-    /// Loads a component (once per file and content in this process).
-    ///
-    /// Compiling can take seconds on a cache miss; async callers should run
-    /// this on a blocking thread.
-    pub fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+    /// Loads a component: checks it, compiles it (or takes it from the
+    /// cache) and asks it for its services. Once per file content per process.
+    pub async fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
+        let bytes = crate::files::read_limited(path, MAX_COMPONENT_BYTES).map_err(|error| LoadError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         let sha256 = component::sha256(&bytes);
@@ -244,8 +229,23 @@ impl Runtime {
         if let Some(plugin) = self.lock_loaded().get(&key).filter(|p| p.sha256_bytes() == &sha256) {
             return Ok(plugin.clone());
         }
-        let inner = &self.inner;
-        let plugin = component::load(&inner.engine, &inner.linker, &inner.cache, path, &bytes, sha256)?;
+        let (runtime, file) = (self.clone(), path.to_path_buf());
+        // Compiling takes up to seconds: off the async threads.
+        let compiled = tokio::task::spawn_blocking(move || {
+            let inner = &runtime.inner;
+            component::load(&inner.engine, &inner.linker, &inner.cache, &file, &bytes, sha256)
+        })
+        .await
+        .map_err(|e| LoadError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("the compiler stopped: {e}"),
+        })??;
+        let services = self
+            .services_of(&compiled)
+            .await
+            .into_result()
+            .map_err(LoadError::Services)?;
+        let plugin = compiled.with_services(services);
         self.lock_loaded().insert(key, plugin.clone());
         Ok(plugin)
     }
@@ -258,7 +258,7 @@ impl Runtime {
     }
 
     /// Asks a component which services it implements.
-    pub async fn services(&self, plugin: &Plugin) -> Outcome<Vec<Service>> {
+    async fn services_of(&self, plugin: &Plugin) -> Outcome<Vec<Service>> {
         let call = Call {
             node: NodeContext {
                 operation: crate::hook::Operation::Manual,
@@ -277,54 +277,72 @@ impl Runtime {
                 ..Limits::default()
             },
         };
-        self.invoke(plugin, &call, Entry::Services, "services".into())
-            .await
-            .map(|reply| match reply {
-                Reply::Services(services) => services,
-                _ => unreachable!("services returns services"),
-            })
+        self.invoke(plugin, &call, "services".into(), async |store, hooks, _| {
+            Ok(Ok(hooks.hookhost_hooks_hooks().call_services(store).await?))
+        })
+        .await
     }
 
-    /// Runs one service of a component as the call's node.
+    /// Runs one service of a component as the call's node. A pre-check sees
+    /// the node's directories read-only.
     pub async fn run(&self, plugin: &Plugin, call: &Call, request: &Request) -> Outcome<Option<String>> {
+        let name = format!("run {}", service_name(&request.service));
+        if !plugin.services().contains(&request.service) {
+            let failure = Failure::NotImplemented {
+                service: service_name(&request.service),
+            };
+            return Outcome::early(plugin, name, failure);
+        }
+        let mut call = call.clone();
+        if request.pre_check {
+            call.mounts.iter_mut().for_each(|m| m.writable = false);
+        }
         let ctx = HookContext {
             service: request.service.clone(),
             pre_check: request.pre_check,
             service_params: request.params.clone(),
             node: call.node.clone(),
         };
-        let name = format!("run {}", service_name(&request.service));
-        self.invoke(plugin, call, Entry::Run(ctx), name)
-            .await
-            .map(|reply| match reply {
-                Reply::Run(output) => output,
-                _ => unreachable!("run returns its output"),
-            })
+        self.invoke(plugin, &call, name, async move |store, hooks, deadline| {
+            let ctx = HookContext {
+                node: NodeContext {
+                    deadline_unix_ms: deadline,
+                    ..ctx.node
+                },
+                ..ctx
+            };
+            hooks.hookhost_hooks_hooks().call_run(store, &ctx).await
+        })
+        .await
     }
 
     /// Asks a component for the call's node's config files.
     pub async fn render(&self, plugin: &Plugin, call: &Call) -> Outcome<Vec<ConfigFile>> {
-        self.invoke(plugin, call, Entry::Render(call.node.clone()), "render".into())
-            .await
-            .map(|reply| match reply {
-                Reply::Render(files) => files,
-                _ => unreachable!("render returns files"),
-            })
+        let node = call.node.clone();
+        self.invoke(plugin, call, "render".into(), async move |store, hooks, deadline| {
+            let node = NodeContext {
+                deadline_unix_ms: deadline,
+                ..node
+            };
+            hooks.hookhost_hooks_hooks().call_render(store, &node).await
+        })
+        .await
     }
 
-    /// One invocation: fresh store and instance, limits, capture, call, report.
-    async fn invoke(&self, plugin: &Plugin, call: &Call, entry: Entry, name: String) -> Outcome<Reply> {
-        let limits = call.limits;
-        let outcome = |result, report| Outcome {
-            plugin: plugin.path().to_path_buf(),
-            call: name.clone(),
-            result,
-            report,
-        };
+    /// One invocation: fresh store and instance, limits, capture, the call
+    /// `f` makes on the instance (given the deadline in Unix ms), the report.
+    async fn invoke<T>(
+        &self,
+        plugin: &Plugin,
+        call: &Call,
+        name: String,
+        f: impl AsyncFnOnce(&mut Store<HostState>, &RoleHooks, u64) -> wasmtime::Result<Result<T, HookError>>,
+    ) -> Outcome<T> {
         if !Engine::same(plugin.engine(), &self.inner.engine) {
             let message = "the component was loaded by another runtime".to_string();
-            return outcome(Err(Failure::Sandbox { message }), Report::default());
+            return Outcome::early(plugin, name, Failure::Sandbox { message });
         }
+        let limits = call.limits;
         // Waiting for a slot is not part of the hook's time; closing is impossible.
         let Ok(_slot) = self.inner.slots.acquire().await else {
             unreachable!("the slot semaphore is never closed")
@@ -335,13 +353,15 @@ impl Runtime {
         let stderr = Capture::new(Stream::Stderr, limits.output);
         let wasi = match sandbox::wasi_ctx(&call.mounts, &stdout, &stderr) {
             Ok(wasi) => wasi,
-            Err(message) => return outcome(Err(Failure::Sandbox { message }), Report::default()),
+            Err(message) => return Outcome::early(plugin, name, Failure::Sandbox { message }),
         };
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         let mut store = Store::new(
             &self.inner.engine,
             HostState {
                 wasi,
-                table: ResourceTable::new(),
+                table,
                 view: call.view.clone(),
                 logs: LogSink::new(limits.output),
                 limiter: MemoryLimiter::new(limits.memory.min(self.inner.config.max_memory)),
@@ -363,15 +383,13 @@ impl Runtime {
             }
         });
 
-        let entry = with_deadline(entry, deadline_unix_ms(limits.timeout));
+        let deadline_ms = deadline_unix_ms(limits.timeout);
         let call_hook = async {
-            let hooks = plugin.pre().instantiate_async(&mut store).await?;
-            let guest = hooks.hookhost_hooks_hooks();
-            wasmtime::Result::Ok(match entry {
-                Entry::Services => Ok(Reply::Services(guest.call_services(&mut store).await?)),
-                Entry::Run(ctx) => guest.call_run(&mut store, &ctx).await?.map(Reply::Run),
-                Entry::Render(node) => guest.call_render(&mut store, &node).await?.map(Reply::Render),
-            })
+            let hooks = match plugin.pre().instantiate_async(&mut store).await {
+                Ok(hooks) => hooks,
+                Err(e) => return Err((Phase::Instantiate, e)),
+            };
+            f(&mut store, &hooks, deadline_ms).await.map_err(|e| (Phase::Call, e))
         };
         // Epoch interruption stops busy guests; this stops guests blocked in the host.
         let finished = tokio::time::timeout_at(deadline.into(), call_hook).await;
@@ -382,12 +400,13 @@ impl Runtime {
             Err(_elapsed) => Err(Failure::Timeout {
                 limit_ms: limits.timeout.as_millis() as u64,
             }),
-            Ok(Ok(Ok(reply))) => Ok(reply),
+            Ok(Ok(Ok(value))) => Ok(value),
+            // Codes are non-zero by contract; a 0 would read as success downstream.
             Ok(Ok(Err(e))) => Err(Failure::HookError {
-                code: e.code,
+                code: e.code.max(1),
                 message: e.message,
             }),
-            Ok(Err(e)) => Err(failure::classify(&e, limits.timeout, fuel, &stderr_bytes.bytes)),
+            Ok(Err((phase, e))) => Err(failure::classify(&e, phase, limits.timeout, fuel, &stderr_bytes.bytes)),
         };
         let fuel_consumed = fuel.and_then(|f| store.get_fuel().ok().map(|left| f - left));
         let state = store.data_mut();
@@ -400,21 +419,11 @@ impl Runtime {
             fuel_consumed,
             revision: call.view.revision(),
         };
-        outcome(result, report)
-    }
-}
-
-/// Stamps the deadline the hook is told about.
-fn with_deadline(entry: Entry, unix_ms: u64) -> Entry {
-    match entry {
-        Entry::Services => Entry::Services,
-        Entry::Run(mut ctx) => {
-            ctx.node.deadline_unix_ms = unix_ms;
-            Entry::Run(ctx)
-        }
-        Entry::Render(mut node) => {
-            node.deadline_unix_ms = unix_ms;
-            Entry::Render(node)
+        Outcome {
+            plugin: plugin.path().to_path_buf(),
+            call: name,
+            result,
+            report,
         }
     }
 }
@@ -426,15 +435,23 @@ fn deadline_unix_ms(timeout: Duration) -> u64 {
         .unwrap_or(0)
 }
 
+/// A std-built Rust component holds a few core instances, tables and memories.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+const MEMORIES_PER_COMPONENT: u32 = 2;
+const TABLES_PER_COMPONENT: u32 = 8;
+
 /// The engine: pooled instances sized for `max_instances`, epoch interruption, optional fuel.
 fn engine_config(config: &RuntimeConfig) -> Config {
     let n = config.max_instances.max(1);
     let mut pool = PoolingAllocationConfig::default();
-    // A std-built Rust component holds a few core instances, tables and memories.
     pool.total_component_instances(n)
-        .total_core_instances(n * 8)
-        .total_memories(n * 2)
-        .total_tables(n * 4)
+        .total_core_instances(n * CORE_INSTANCES_PER_COMPONENT)
+        .total_memories(n * MEMORIES_PER_COMPONENT)
+        .total_tables(n * TABLES_PER_COMPONENT)
+        // One component cannot take more than its share of the pool.
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .max_memories_per_component(MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(TABLES_PER_COMPONENT)
         .total_stacks(n)
         .max_memory_size(config.max_memory as usize)
         .max_unused_warm_slots(n.min(16))

@@ -59,6 +59,12 @@ pub struct Mount {
 /// (no environment, no arguments, no network, empty stdin).
 pub(crate) fn wasi_ctx(mounts: &[Mount], stdout: &Capture, stderr: &Capture) -> Result<WasiCtx, String> {
     let mut builder = WasiCtxBuilder::new();
+    // No network, said explicitly rather than left to defaults.
+    builder
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }));
     builder.stdout(stdout.clone()).stderr(stderr.clone());
     for mount in mounts {
         let perms = if mount.writable {
@@ -96,8 +102,8 @@ impl fmt::Display for Stream {
 }
 
 /// The hook wrote more than its output limit to one stream.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the hook wrote more than {limit} bytes to {stream}")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("the hook wrote more than {} to {stream}", human_bytes(*limit))]
 pub struct OutputLimitExceeded {
     /// The stream.
     pub stream: Stream,
@@ -108,8 +114,8 @@ pub struct OutputLimitExceeded {
 /// What a stream captured: the first `limit` bytes, and whether more came.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Captured {
-    /// The bytes kept.
-    #[serde(serialize_with = "lossy")]
+    /// The bytes kept (serialized as lossy UTF-8 text).
+    #[serde(rename = "text", serialize_with = "lossy")]
     pub bytes: Vec<u8>,
     /// True when the hook wrote more than was kept.
     pub truncated: bool,
@@ -218,6 +224,10 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// What one log line costs against the limit besides its text, so that
+/// millions of empty lines cannot exhaust the host.
+const LOG_LINE_COST: u64 = 64;
+
 /// The `log` import's lines, capped like the other streams.
 #[derive(Debug, Default)]
 pub(crate) struct LogSink {
@@ -237,7 +247,7 @@ impl LogSink {
 
     /// Keeps a line, or refuses it when the log is over its limit.
     pub(crate) fn push(&mut self, level: &'static str, message: String) -> Result<(), OutputLimitExceeded> {
-        self.bytes += message.len() as u64;
+        self.bytes += message.len() as u64 + LOG_LINE_COST;
         if self.bytes > self.limit {
             return Err(OutputLimitExceeded {
                 stream: Stream::Log,
@@ -250,8 +260,8 @@ impl LogSink {
 }
 
 /// The hook's memory grew past its limit.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the hook asked for {requested} bytes of memory; its limit is {limit}")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("the hook asked for {} of memory; its limit is {}", human_bytes(*requested), human_bytes(*limit))]
 pub struct MemoryLimitExceeded {
     /// The limit in bytes.
     pub limit: u64,
@@ -299,6 +309,16 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
+/// Bytes for people: `512 B`, `1.5 KiB`, `128.0 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,12 +337,26 @@ mod tests {
     }
 
     #[test]
+    fn empty_log_lines_still_cost_their_share() {
+        let mut sink = LogSink::new(10 * LOG_LINE_COST);
+        for _ in 0..10 {
+            sink.push("info", String::new()).unwrap();
+        }
+        assert!(sink.push("info", String::new()).is_err());
+        assert_eq!(sink.lines.len(), 10);
+    }
+
+    #[test]
     fn limiter_counts_all_memories_and_the_peak() {
         let mut limiter = MemoryLimiter::new(100);
         assert!(limiter.memory_growing(0, 60, None).unwrap());
         assert!(limiter.memory_growing(0, 30, None).unwrap());
         let err = limiter.memory_growing(60, 80, None).unwrap_err();
-        assert!(err.to_string().contains("asked for 110 bytes"), "{err}");
+        assert!(err.is::<MemoryLimitExceeded>());
+        assert_eq!(
+            err.to_string(),
+            "the hook asked for 110 B of memory; its limit is 100 B"
+        );
         assert_eq!(limiter.peak, 90);
     }
 }

@@ -2,8 +2,8 @@
 //! built from `example-plugins/` (by this crate's build script), the
 //! example fixtures, and a runtime with a compile cache shared by the run.
 
-use hookhost::hook::{NodeContext, Operation};
-use hookhost::metadata::{ClusterView, Fixture, MemoryStore, cluster_root};
+use hookhost::hook::{Operation, node_context};
+use hookhost::metadata::{ClusterView, Fixture, MemoryStore};
 use hookhost::runtime::{Call, Limits, Mount, Plugin, Runtime, RuntimeConfig};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -51,8 +51,8 @@ pub fn runtime() -> Runtime {
 }
 
 /// Loads a built component into [`runtime`].
-pub fn plugin(name: &str) -> Plugin {
-    runtime().load(&guest(name)).unwrap_or_else(|e| panic!("{e}"))
+pub async fn plugin(name: &str) -> Plugin {
+    runtime().load(&guest(name)).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A store loaded with fixture files.
@@ -65,26 +65,17 @@ pub fn store(fixtures: &[&Path]) -> MemoryStore {
     store
 }
 
-/// The view of `cluster_id` as `node_id` sees it, now.
+/// The view of `cluster_id` as `node_id` sees it, now. The snapshot holds the
+/// whole store, so that only the view keeps other clusters out.
 pub fn view(store: &MemoryStore, cluster_id: &str, node_id: &str) -> ClusterView {
-    let snapshot = Arc::new(store.snapshot_now(&cluster_root(cluster_id)));
+    let snapshot = Arc::new(store.snapshot_now("/"));
     ClusterView::for_node(snapshot, cluster_id, node_id).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A call as the view's node, in `operation`, with `workdir` mounted at `/`.
 pub fn call(view: ClusterView, operation: Operation, workdir: &Path, limits: Limits) -> Call {
-    let node = view.node().cloned().expect("a node view");
     Call {
-        node: NodeContext {
-            operation,
-            operation_id: "op-test".into(),
-            cluster_id: view.cluster_id().to_string(),
-            node_id: node.node_id,
-            instance_id: node.instance_id,
-            role: node.role,
-            attempt: 1,
-            deadline_unix_ms: 0,
-        },
+        node: node_context(&view, operation, "op-test", 1).expect("a node view"),
         view,
         mounts: vec![Mount {
             host: workdir.to_path_buf(),

@@ -1,0 +1,25 @@
+//! Node resources. The local provider makes a node a directory; cloud
+//! providers plug in behind the same trait.
+
+mod local;
+
+pub use local::LocalProvider;
+
+use crate::runtime::Mount;
+use crate::state::{Cluster, Node};
+use std::io;
+
+/// Creates, starts, stops and deletes nodes' resources. Every method is
+/// idempotent: a resumed operation may call it again for the same node.
+pub trait Provider: Send + Sync {
+    /// Creates the node's lasting resources (its data volume).
+    fn create_node(&self, cluster: &Cluster, node: &Node) -> io::Result<()>;
+    /// Boots a fresh instance for the node (its instance state starts empty).
+    fn start_instance(&self, cluster: &Cluster, node: &Node) -> io::Result<()>;
+    /// Stops the node's instance: its instance state is gone, its volume stays.
+    fn stop_instance(&self, cluster: &Cluster, node: &Node) -> io::Result<()>;
+    /// Deletes everything of the node, its volume included.
+    fn delete_node(&self, cluster: &Cluster, node: &Node) -> io::Result<()>;
+    /// The node's directories, as its hooks see them.
+    fn mounts(&self, cluster: &Cluster, node: &Node) -> Vec<Mount>;
+}

@@ -1,0 +1,126 @@
+//! The app spec: the original platform's `cluster.json`, with each role naming
+//! its hook component (`"plugin": "zk.wasm"`, relative to the spec file)
+//! instead of shell commands. Parsing refuses unknown keys; [`Spec::load`]
+//! then checks what types cannot: ranges, names, which keys fit which service.
+//! Every problem names the file and its JSON path.
+
+mod model;
+mod validate;
+
+pub use model::*;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Largest spec file accepted.
+const MAX_SPEC_BYTES: u64 = 16 << 20;
+
+/// One problem of a spec, at a JSON path (`nodes[0].services.init.timeout`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where, as a JSON path; `.` is the whole document.
+    pub at: String,
+    /// What is wrong there.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.at, self.message)
+    }
+}
+
+/// A spec that cannot be used: the file and every problem found in it.
+#[derive(Debug, Error)]
+pub enum SpecError {
+    /// The file cannot be read (missing, not a regular file, too large).
+    #[error("{file}: cannot read: {error}")]
+    Read {
+        /// The spec file.
+        file: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The file is not JSON, or the JSON does not fit the spec's shape.
+    #[error("{file}:{line}:{column}: {problem}")]
+    Shape {
+        /// The spec file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The path and the problem.
+        problem: Problem,
+    },
+    /// The spec parses but breaks rules.
+    #[error("{file}: {}", problems.iter().map(Problem::to_string).collect::<Vec<_>>().join(&format!("\n{}: ", file.display())))]
+    Invalid {
+        /// The spec file.
+        file: PathBuf,
+        /// Every problem found.
+        problems: Vec<Problem>,
+    },
+}
+
+impl Spec {
+    /// Reads, parses and checks a spec; plugin paths become absolute.
+    pub fn load(file: &Path) -> Result<Spec, SpecError> {
+        let text = crate::files::read_text_limited(file, MAX_SPEC_BYTES).map_err(|error| SpecError::Read {
+            file: file.to_path_buf(),
+            error,
+        })?;
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(file, &text, &base)
+    }
+
+    /// Parses and checks spec text; `file` names it in errors, `base` resolves plugins.
+    pub fn parse(file: &Path, text: &str, base: &Path) -> Result<Spec, SpecError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let mut spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
+            let at = e.path().to_string();
+            let inner = e.into_inner();
+            SpecError::Shape {
+                file: file.to_path_buf(),
+                line: inner.line(),
+                column: inner.column(),
+                problem: Problem {
+                    message: shape_message(&inner.to_string()),
+                    at,
+                },
+            }
+        })?;
+        let problems = validate::check(&mut spec, base);
+        if problems.is_empty() {
+            Ok(spec)
+        } else {
+            Err(SpecError::Invalid {
+                file: file.to_path_buf(),
+                problems,
+            })
+        }
+    }
+}
+
+/// serde's message without its position (we print our own), with a hint for `cmd`.
+fn shape_message(raw: &str) -> String {
+    let message = raw.split(" at line ").next().unwrap_or(raw).to_string();
+    if message.starts_with("unknown field `cmd`") {
+        return "unknown key `cmd`: a role's hooks are its component's services; name the component with \"plugin\" on the role".into();
+    }
+    message.replacen("unknown field", "unknown key", 1)
+}
+
+/// Parses spec JSON into any spec type, for tests of a single part.
+#[cfg(test)]
+fn parse_part<T: for<'de> serde::Deserialize<'de>>(json: &str) -> Result<T, String> {
+    let de = &mut serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let at = e.path().to_string();
+        format!("{at}: {}", shape_message(&e.into_inner().to_string()))
+    })
+}
+
+#[cfg(test)]
+mod tests;

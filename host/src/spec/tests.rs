@@ -1,0 +1,137 @@
+use super::*;
+use std::path::Path;
+
+/// A directory with a component file named `app.wasm`.
+fn base() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.wasm"), b"\0asm").unwrap();
+    dir
+}
+
+fn parse(json: &str) -> Result<Spec, SpecError> {
+    let dir = base();
+    Spec::parse(Path::new("spec.json"), json, dir.path())
+}
+
+fn problems(json: &str) -> Vec<String> {
+    match parse(json) {
+        Ok(_) => Vec::new(),
+        Err(SpecError::Invalid { problems, .. }) => problems.iter().map(|p| p.to_string()).collect(),
+        Err(other) => vec![other.to_string()],
+    }
+}
+
+#[test]
+fn a_single_role_gets_a_default_name_and_an_absolute_plugin() {
+    let dir = base();
+    let spec = Spec::parse(
+        Path::new("spec.json"),
+        r#"{"name": "zk", "nodes": [{"count": 3, "plugin": "app.wasm", "services": {"init": {"post_start_service": true}}}]}"#,
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(spec.nodes[0].role, "node");
+    assert!(spec.nodes[0].plugin.is_absolute());
+    assert_eq!(spec.vxnet, "vxnet-default");
+    let init = spec.nodes[0].service("init").unwrap();
+    assert!(init.runs_after_start());
+    assert_eq!(init.timeout_secs(), 600);
+    assert_eq!(init.order, 0);
+}
+
+#[test]
+fn shape_errors_name_line_column_and_json_path() {
+    let cases = [
+        (
+            r#"{"nodes": [{"count": 1, "plugin": "app.wasm", "services": {"init": {"timout": 5}}}]}"#,
+            "spec.json:1:76: nodes[0].services.init.timout: unknown key `timout`, expected one of",
+        ),
+        (
+            r#"{"nodes": [{"count": 1, "plugin": "app.wasm", "services": {"start": {"order": -1}}}]}"#,
+            "spec.json:1:80: nodes[0].services.start.order: invalid value: integer `-1`, expected u32",
+        ),
+        (
+            r#"{"nodes": [{"count": 1, "plugin": "app.wasm", "services": {"start": {"cmd": "appctl start"}}}]}"#,
+            "nodes[0].services.start.cmd: unknown key `cmd`: a role's hooks are its component's services",
+        ),
+        (
+            r#"{"nodes": [{"count": 1}]}"#,
+            "spec.json:1:23: nodes[0]: missing field `plugin`",
+        ),
+        (
+            r#"{"nodes": [], "upgrading_policy": "sideways"}"#,
+            "upgrading_policy: unknown variant `sideways`",
+        ),
+        ("{\n  \"nodes\": [\n", "spec.json:3:0: nodes: EOF while parsing a list"),
+    ];
+    for (json, expected) in cases {
+        let err = parse(json).unwrap_err().to_string();
+        assert!(err.contains(expected), "{err}\n  expected: {expected}");
+    }
+}
+
+#[test]
+fn rules_are_checked_and_every_problem_is_reported() {
+    let found = problems(
+        r#"{
+          "metadata_root_access": true,
+          "nodes": [
+            {"role": "zk", "count": 3, "plugin": "app.wasm", "server_id_upper_bound": 2,
+             "services": {
+               "init": {"timeout": 100000, "post_stop_service": true},
+               "start": {"post_start_service": true, "nodes_to_execute_on": 4},
+               "destroy": {"allow_force": false, "post_stop_service": true},
+               "run_query": {"service_params": {"db": 0}},
+               "backup": {"type": "custom"}
+             }},
+            {"role": "zk", "count": 1, "plugin": "missing.wasm"},
+            {"count": 1, "plugin": "app.wasm"},
+            {"role": "db-replica", "count": 0, "plugin": "app.wasm", "replica": 1, "env": {"list": [1]}}
+          ]
+        }"#,
+    );
+    let expected = [
+        "metadata_root_access: not supported: hooks only ever see their own cluster",
+        "nodes[0].server_id_upper_bound: 2 leaves no sid for some of the role's 3 nodes",
+        "nodes[0].services.backup.type: backup is a system service; a custom service needs another name",
+        "nodes[0].services.init.timeout: 100000 is out of range: give 1 to 86400 seconds",
+        "nodes[0].services.init.post_stop_service: applies to destroy only",
+        "nodes[0].services.run_query: \"run_query\" is not a system service; mark a custom service with \"type\": \"custom\"",
+        "nodes[0].services.start.post_start_service: applies to init, upgrade only",
+        "nodes[0].services.start.nodes_to_execute_on: 4 is out of range: the role has 3 node(s)",
+        "nodes[1].plugin:",
+        "nodes[1].role: role \"zk\" is defined twice",
+        "nodes[2].role: required when the app has more than one role",
+        "nodes[3].role: names ending in -replica are reserved for replicas",
+        "nodes[3].replica: replica nodes are not supported yet",
+        "nodes[3].env.list: values are strings, numbers, booleans or objects of those",
+    ];
+    for e in expected {
+        assert!(
+            found.iter().any(|f| f.starts_with(e)),
+            "missing {e:?} in:\n{}",
+            found.join("\n")
+        );
+    }
+    assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
+    assert!(found.iter().any(|f| f.contains("missing.wasm: no such component file")));
+}
+
+#[test]
+fn counts_must_add_up_to_a_node() {
+    assert_eq!(
+        problems(r#"{"nodes": [{"count": 0, "plugin": "app.wasm"}]}"#),
+        vec!["nodes: the roles' counts add up to 0; a cluster needs at least one node"]
+    );
+}
+
+#[test]
+fn parts_parse_on_their_own() {
+    let svc: ServiceSpec = parse_part(r#"{"order": 2, "timeout": 30, "allow_force": false}"#).unwrap();
+    assert_eq!((svc.order, svc.timeout_secs(), svc.force_allowed()), (2, 30, false));
+    let err = parse_part::<HealthCheck>(r#"{"enable": "yes"}"#).unwrap_err();
+    assert!(
+        err.starts_with("enable: invalid type: string \"yes\", expected a boolean"),
+        "{err}"
+    );
+}

@@ -1,0 +1,252 @@
+//! The rules a parsed spec must follow, each problem with its JSON path.
+
+use super::Problem;
+use super::model::*;
+use crate::hook::{SYSTEM_SERVICES, parse_service};
+use crate::metadata::path::is_valid_segment;
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// The role name of a single-role app that does not name its role.
+pub const DEFAULT_ROLE: &str = "node";
+
+/// Which services accept which optional keys.
+const POST_START: &[&str] = &["init", "upgrade"];
+const POST_STOP: &[&str] = &["destroy"];
+const PRE_CHECK: &[&str] = &["scale_in", "scale_out", "upgrade", "change_vxnet"];
+const WITH_PARAMS: &[&str] = &["backup", "restore", "delete_snapshot"];
+const WITH_REPLICA: &[&str] = &["backup", "restore"];
+
+/// Checks `spec`, fills in defaults (the single role's name, absolute
+/// plugin paths) and returns every problem found.
+pub(super) fn check(spec: &mut Spec, base: &Path) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut report = |at: String, message: String| problems.push(Problem { at, message });
+
+    if spec.metadata_root_access {
+        report(
+            "metadata_root_access".into(),
+            "not supported: hooks only ever see their own cluster".into(),
+        );
+    }
+    if !is_valid_segment(&spec.vxnet) {
+        report("vxnet".into(), format!("{:?} is not a usable network name", spec.vxnet));
+    }
+    check_env("env", &spec.env, &mut report);
+    if let Some(hc) = &spec.health_check {
+        check_health("health_check", hc, &mut report);
+    }
+    if spec.nodes.is_empty() {
+        report("nodes".into(), "an app needs at least one role".into());
+    }
+    if spec.nodes.iter().map(|r| r.count).sum::<u32>() == 0 && !spec.nodes.is_empty() {
+        report(
+            "nodes".into(),
+            "the roles' counts add up to 0; a cluster needs at least one node".into(),
+        );
+    }
+
+    let single = spec.nodes.len() == 1;
+    let mut seen = BTreeSet::new();
+    for (i, role) in spec.nodes.iter_mut().enumerate() {
+        let at = format!("nodes[{i}]");
+        if role.role.is_empty() {
+            if single {
+                role.role = DEFAULT_ROLE.into();
+            } else {
+                report(
+                    format!("{at}.role"),
+                    "required when the app has more than one role".into(),
+                );
+                continue;
+            }
+        }
+        check_role(&at, role, base, &mut report);
+        if !seen.insert(role.role.clone()) {
+            report(format!("{at}.role"), format!("role {:?} is defined twice", role.role));
+        }
+    }
+    problems
+}
+
+fn check_role(at: &str, role: &mut RoleSpec, base: &Path, report: &mut impl FnMut(String, String)) {
+    let name = &role.role;
+    if !is_valid_segment(name) || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        report(
+            format!("{at}.role"),
+            format!("{name:?} is not a role name: use letters, digits, '_' and '-'"),
+        );
+    } else if name.ends_with("-replica") {
+        report(
+            format!("{at}.role"),
+            "names ending in -replica are reserved for replicas".into(),
+        );
+    }
+    if role.replica > 0 {
+        report(
+            format!("{at}.replica"),
+            "replica nodes are not supported yet; use 0 or leave it out".into(),
+        );
+    }
+    if let Some(bound) = role.server_id_upper_bound
+        && bound < role.count
+    {
+        report(
+            format!("{at}.server_id_upper_bound"),
+            format!("{bound} leaves no sid for some of the role's {} nodes", role.count),
+        );
+    }
+    if role.cpu == 0 {
+        report(format!("{at}.cpu"), "must be at least 1".into());
+    }
+    if role.memory == 0 {
+        report(format!("{at}.memory"), "must be at least 1 (MiB)".into());
+    }
+    if let Some(volume) = &role.volume {
+        check_volume(&format!("{at}.volume"), volume, report);
+    }
+    check_env(&format!("{at}.env"), &role.env, report);
+    if let Some(hc) = &role.health_check {
+        check_health(&format!("{at}.health_check"), hc, report);
+    }
+
+    let plugin = base.join(&role.plugin);
+    if !plugin.is_file() {
+        report(
+            format!("{at}.plugin"),
+            format!("{}: no such component file", plugin.display()),
+        );
+    }
+    role.plugin = plugin.canonicalize().unwrap_or(plugin);
+
+    for (service, spec) in &role.services {
+        check_service(&format!("{at}.services.{service}"), service, spec, role.count, report);
+    }
+}
+
+fn check_service(at: &str, name: &str, spec: &ServiceSpec, count: u32, report: &mut impl FnMut(String, String)) {
+    let system = SYSTEM_SERVICES.iter().any(|(n, _)| *n == name);
+    match (system, spec.kind) {
+        (true, Some(ServiceType::Custom)) => report(
+            format!("{at}.type"),
+            format!("{name} is a system service; a custom service needs another name"),
+        ),
+        (false, None) => {
+            // Its other keys cannot be judged before we know what the service is.
+            return report(
+                at.to_string(),
+                format!("{name:?} is not a system service; mark a custom service with \"type\": \"custom\""),
+            );
+        }
+        (false, Some(ServiceType::Custom)) if parse_service(name).is_err() => report(
+            at.to_string(),
+            format!("{name:?} is not a service name: use lowercase letters, digits, '_' and '-'"),
+        ),
+        _ => {}
+    }
+    let custom = spec.kind == Some(ServiceType::Custom);
+    if let Some(timeout) = spec.timeout
+        && !(1..=MAX_SERVICE_TIMEOUT).contains(&timeout)
+    {
+        report(
+            format!("{at}.timeout"),
+            format!("{timeout} is out of range: give 1 to {MAX_SERVICE_TIMEOUT} seconds"),
+        );
+    }
+    let mut only = |key: &str, set: bool, allowed: &[&str], also_custom: bool| {
+        if set && !allowed.contains(&name) && !(also_custom && custom) {
+            report(format!("{at}.{key}"), format!("applies to {} only", allowed.join(", ")));
+        }
+    };
+    only(
+        "post_start_service",
+        spec.post_start_service.is_some(),
+        POST_START,
+        false,
+    );
+    only("post_stop_service", spec.post_stop_service.is_some(), POST_STOP, false);
+    only("allow_force", spec.allow_force.is_some(), POST_STOP, false);
+    only("pre_check", spec.pre_check.is_some(), PRE_CHECK, false);
+    only("service_params", spec.service_params.is_some(), WITH_PARAMS, true);
+    only("with_replica", spec.with_replica.is_some(), WITH_REPLICA, false);
+    only("event", spec.event.is_some(), &["get_nodes_order"], false);
+    if let Some(n) = spec.nodes_to_execute_on
+        && (n == 0 || n > count)
+    {
+        report(
+            format!("{at}.nodes_to_execute_on"),
+            format!("{n} is out of range: the role has {count} node(s)"),
+        );
+    }
+}
+
+fn check_volume(at: &str, volume: &Volume, report: &mut impl FnMut(String, String)) {
+    if volume.size == 0 {
+        report(format!("{at}.size"), "must be at least 1 (GiB)".into());
+    }
+    let points = match &volume.mount_point {
+        Some(MountPoint::One(p)) => vec![p.clone()],
+        Some(MountPoint::Many(ps)) => ps.clone(),
+        None => Vec::new(),
+    };
+    if points.len() > 3 {
+        report(format!("{at}.mount_point"), "at most 3 mount points".into());
+    }
+    for p in points {
+        let ok = crate::metadata::path::segments(&p).is_ok_and(|s| !s.is_empty());
+        if !ok {
+            report(
+                format!("{at}.mount_point"),
+                format!("{p:?} is not an absolute path below /"),
+            );
+        }
+    }
+}
+
+/// Env values are scalars, or objects of scalars (access keys).
+fn check_env(at: &str, env: &Map<String, Value>, report: &mut impl FnMut(String, String)) {
+    for (key, value) in env {
+        if !is_valid_segment(key) {
+            report(
+                format!("{at}.{key}"),
+                format!("{key:?} cannot be a key (no '/', '.', '..')"),
+            );
+        }
+        let fine = match value {
+            Value::Object(inner) => inner.values().all(|v| v.is_string() || v.is_number() || v.is_boolean()),
+            Value::Array(_) | Value::Null => false,
+            _ => true,
+        };
+        if !fine {
+            report(
+                format!("{at}.{key}"),
+                "values are strings, numbers, booleans or objects of those".into(),
+            );
+        }
+    }
+}
+
+fn check_health(at: &str, hc: &HealthCheck, report: &mut impl FnMut(String, String)) {
+    let interval = hc.interval_sec.unwrap_or(60);
+    let mut at_least = |key: &str, value: Option<u32>, min: u32| {
+        if let Some(v) = value
+            && v < min
+        {
+            report(format!("{at}.{key}"), format!("{v} is below the minimum of {min}"));
+        }
+    };
+    at_least("interval_sec", hc.interval_sec, 60);
+    at_least("timeout_sec", hc.timeout_sec, 3);
+    at_least("action_timeout_sec", hc.action_timeout_sec, 3);
+    at_least("healthy_threshold", hc.healthy_threshold, 2);
+    at_least("unhealthy_threshold", hc.unhealthy_threshold, 2);
+    if let Some(t) = hc.timeout_sec
+        && t > interval
+    {
+        report(
+            format!("{at}.timeout_sec"),
+            format!("{t} is longer than interval_sec ({interval})"),
+        );
+    }
+}
