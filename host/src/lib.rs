@@ -8,6 +8,7 @@
 pub mod config;
 pub mod engine;
 pub mod files;
+pub mod flows;
 pub mod hook;
 pub mod metadata;
 pub mod provider;

@@ -28,6 +28,25 @@ impl Context {
         &self.raw.service
     }
 
+    /// The service's spec name (`scale_out`, or the custom name).
+    pub fn service_name(&self) -> String {
+        match &self.raw.service {
+            Service::Custom(name) => name.clone(),
+            // `Service::ScaleOut` → `scale_out`: the WIT case in the spec's spelling.
+            other => {
+                let debug = format!("{other:?}");
+                let mut name = String::new();
+                for c in debug.rsplit("::").next().unwrap_or_default().chars() {
+                    if c.is_ascii_uppercase() && !name.is_empty() {
+                        name.push('_');
+                    }
+                    name.push(c.to_ascii_lowercase());
+                }
+                name
+            }
+        }
+    }
+
     /// True when the host only asks whether the service may run: change nothing.
     pub fn is_pre_check(&self) -> bool {
         self.raw.pre_check

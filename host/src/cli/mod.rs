@@ -1,9 +1,14 @@
 //! Command-line parsing and dispatch. Exit codes: 0 success, 1 the hook
 //! failed, 2 bad input (or the hook could not be run at all).
 
+mod app;
+mod cluster;
 mod hook;
 mod inspect;
+mod op;
+mod plan;
 mod print;
+mod progress;
 
 use clap::{Args, Parser, Subcommand};
 use hookhost::runtime::{Runtime, RuntimeConfig, default_cache_dir};
@@ -22,10 +27,12 @@ const EXIT_BAD_INPUT: u8 = 2;
     about = "Run cluster lifecycle hooks as sandboxed WebAssembly components",
     long_about = "Hookhost runs the lifecycle of cluster applications and calls each role's hooks \
 (init, start, stop, destroy, scale_in, scale_out, upgrade, ...) as sandboxed WebAssembly components.\n\n\
+Run a cluster's lifecycle:\n  \
+hookhost cluster create spec.json   # then: cluster stop/start/delete <id>, op show <op>\n\n\
 Test a hook locally:\n  \
 hookhost hook run --plugin zk.wasm --service init --metadata cluster.json --node cln-1\n\n\
 Exit codes: 0 success, 1 the hook failed, 2 bad input.",
-    after_help = "Environment: HOOKHOST_CACHE_DIR (compile cache), HOOKHOST_LOG (log filter, e.g. debug)."
+    after_help = "Environment: HOOKHOST_STATE (state directory), HOOKHOST_CACHE_DIR (compile cache), HOOKHOST_LOG (log filter, e.g. debug)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -40,6 +47,9 @@ struct Global {
     /// Where compiled components are cached [default: $HOOKHOST_CACHE_DIR or ~/.cache/hookhost].
     #[arg(long, global = true, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// Where clusters, operations and the metadata live [default: $HOOKHOST_STATE or ~/.local/share/hookhost].
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     /// Compile components every time instead of caching them.
     #[arg(long, global = true, conflicts_with = "cache_dir")]
     no_cache: bool,
@@ -50,6 +60,18 @@ struct Global {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create, delete, stop and start clusters; look at them and their metadata.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// Operations: their steps, hook events and timeline; resume or cancel them.
+    #[command(subcommand)]
+    Op(op::OpCommand),
+    /// Print the plan an operation would run, without running it.
+    #[command(subcommand)]
+    Plan(plan::PlanCommand),
+    /// Check an app spec and its components.
+    #[command(subcommand)]
+    App(app::AppCommand),
     /// Run or render one component's hooks as one node of a metadata fixture.
     #[command(subcommand)]
     Hook(hook::HookCommand),
@@ -68,6 +90,10 @@ pub fn main() -> ExitCode {
     };
     let result = tokio.block_on(async {
         match cli.command {
+            Command::Cluster(cmd) => cluster::run(&cli.global, cmd).await,
+            Command::Op(cmd) => op::run(&cli.global, cmd).await,
+            Command::Plan(cmd) => plan::run(&cli.global, cmd).await,
+            Command::App(cmd) => app::run(&cli.global, cmd).await,
             Command::Hook(cmd) => hook::run(&cli.global, cmd).await,
             Command::Inspect(args) => inspect::run(&cli.global, args).await,
         }
@@ -87,10 +113,22 @@ impl Command {
     /// Whether the command was asked for JSON output.
     fn wants_json(&self) -> bool {
         match self {
+            Command::Cluster(cmd) => cmd.wants_json(),
+            Command::Op(cmd) => cmd.wants_json(),
+            Command::Plan(cmd) => cmd.wants_json(),
+            Command::App(cmd) => cmd.wants_json(),
             Command::Hook(cmd) => cmd.wants_json(),
             Command::Inspect(args) => args.json,
         }
     }
+}
+
+/// `$HOOKHOST_STATE`, else `$XDG_DATA_HOME/hookhost`, else `~/.local/share/hookhost`.
+fn default_state_dir() -> Option<PathBuf> {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    env("HOOKHOST_STATE")
+        .or_else(|| env("XDG_DATA_HOME").map(|d| d.join("hookhost")))
+        .or_else(|| env("HOME").map(|d| d.join(".local/share/hookhost")))
 }
 
 fn fail(e: anyhow::Error) -> ExitCode {
@@ -120,15 +158,32 @@ fn init_logging(verbose: u8) {
 }
 
 impl Global {
-    /// The runtime these flags ask for.
-    fn runtime(&self, fuel: bool) -> anyhow::Result<Runtime> {
-        let cache_dir = if self.no_cache {
+    /// The lifecycle engine of the state directory these flags name.
+    fn engine(&self) -> anyhow::Result<hookhost::engine::Engine> {
+        let dir = self.state_dir.clone().or_else(default_state_dir).ok_or_else(|| {
+            anyhow::anyhow!("no state directory: set --state-dir or HOOKHOST_STATE (HOME is not set either)")
+        })?;
+        // Lifecycle flows run many nodes' hooks at once.
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: self.cache_dir(),
+            max_instances: 64,
+            ..RuntimeConfig::default()
+        })?;
+        Ok(hookhost::engine::Engine::open(&dir, runtime)?)
+    }
+
+    fn cache_dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
             None
         } else {
             self.cache_dir.clone().or_else(default_cache_dir)
-        };
+        }
+    }
+
+    /// The runtime these flags ask for.
+    fn runtime(&self, fuel: bool) -> anyhow::Result<Runtime> {
         Ok(Runtime::new(RuntimeConfig {
-            cache_dir,
+            cache_dir: self.cache_dir(),
             fuel,
             // One command runs few hooks at once; a small pool reserves little address space.
             max_instances: 8,

@@ -25,13 +25,17 @@ pub struct Step {
 
 /// What a hook failure does to the operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", tag = "policy")]
 pub enum OnFailure {
     /// The step and the operation fail.
     Fail,
-    /// The operation is aborted and the cluster goes back to how it was
-    /// (the `destroy` guard without force).
-    Abort,
+    /// The data-loss guard (`destroy` before `stop`): a failure aborts the
+    /// operation and the cluster stays as it was, unless `force` is set and
+    /// the failing node's role allows forcing (`allow_force`).
+    Guard {
+        /// The user asked to force the deletion.
+        force: bool,
+    },
     /// The failure is recorded and the operation goes on (`stop` while
     /// deleting, a forced `destroy`).
     Continue,
@@ -102,7 +106,8 @@ impl fmt::Display for Action {
             } => {
                 let policy = match on_failure {
                     OnFailure::Fail => "",
-                    OnFailure::Abort => ", a failure aborts the operation",
+                    OnFailure::Guard { force: false } => ", a failure aborts the operation",
+                    OnFailure::Guard { force: true } => ", forced where allow_force permits",
                     OnFailure::Continue => ", failures tolerated",
                 };
                 write!(f, "run {service} on {} by role order{policy}", nodes(n))

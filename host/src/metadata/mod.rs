@@ -5,6 +5,7 @@
 //! store-wide revision. A hook reads a [`ClusterView`]: one [`Snapshot`] of its own
 //! cluster, rooted there (`/host`, `/hosts`, `/cluster`, ...), read-only.
 
+mod cluster_tree;
 mod fixture;
 mod memory;
 pub mod path;
@@ -12,6 +13,7 @@ mod redb_store;
 mod snapshot;
 mod view;
 
+pub use cluster_tree::cluster_tree;
 pub use fixture::{Fixture, FixtureError};
 pub use memory::MemoryStore;
 pub use redb_store::RedbStore;

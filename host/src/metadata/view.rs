@@ -4,6 +4,7 @@
 use super::path::{self, PathError};
 use super::{Snapshot, VISIBLE_KEYS, cluster_root};
 use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -82,6 +83,13 @@ impl ClusterView {
         }
     }
 
+    /// The view of `cluster_id` as a node the caller already knows (no search).
+    pub fn with_node(snapshot: Arc<Snapshot>, cluster_id: &str, node: NodeRef) -> Self {
+        let mut view = Self::new(snapshot, cluster_id);
+        view.node = Some(node);
+        view
+    }
+
     /// Every node registered under `/hosts/<role>/<instance_id>/node_id`.
     pub fn nodes(&self) -> Vec<NodeRef> {
         let hosts = path::join(&self.root, ["hosts"]);
@@ -117,7 +125,7 @@ impl ClusterView {
     /// The leaf at a view path.
     pub fn get(&self, path: &str) -> Result<Option<String>, ViewError> {
         Ok(match self.resolve(path)? {
-            Some(full) => self.snapshot.get(&full).map(String::from),
+            Some(layers) => layers.iter().find_map(|full| self.snapshot.get(full)).map(String::from),
             None => None,
         })
     }
@@ -125,7 +133,10 @@ impl ClusterView {
     /// The sorted children of a view path.
     pub fn children(&self, path: &str) -> Result<Vec<String>, ViewError> {
         Ok(match self.resolve(path)? {
-            Some(full) => self.snapshot.children(&full),
+            Some(layers) => {
+                let names: BTreeSet<String> = layers.iter().flat_map(|full| self.snapshot.children(full)).collect();
+                names.into_iter().collect()
+            }
             None => self.top_level().into_iter().map(|(name, _)| name).collect(),
         })
     }
@@ -133,16 +144,25 @@ impl ClusterView {
     /// The subtree at a view path as JSON.
     pub fn subtree(&self, path: &str) -> Result<Option<Value>, ViewError> {
         Ok(match self.resolve(path)? {
-            Some(full) => self.snapshot.subtree(&full),
+            Some(layers) => self.merged(&layers),
             None => {
                 let map: Map<String, Value> = self
                     .top_level()
                     .into_iter()
-                    .filter_map(|(name, full)| self.snapshot.subtree(&full).map(|v| (name, v)))
+                    .filter_map(|(name, layers)| self.merged(&layers).map(|v| (name, v)))
                     .collect();
                 Some(Value::Object(map))
             }
         })
+    }
+
+    /// The subtrees of `layers` (most specific first), the specific ones over the general.
+    fn merged(&self, layers: &[String]) -> Option<Value> {
+        layers
+            .iter()
+            .rev()
+            .filter_map(|full| self.snapshot.subtree(full))
+            .reduce(overlay)
     }
 
     /// The full path of a node's entry under `/hosts`.
@@ -150,35 +170,67 @@ impl ClusterView {
         path::join(&self.root, ["hosts", &node.role, &node.instance_id])
     }
 
-    /// Maps a view path to a full path; `None` is the view's root.
-    fn resolve(&self, view_path: &str) -> Result<Option<String>, ViewError> {
+    /// Maps a view path to its full paths, most specific first; `None` is the view's root.
+    fn resolve(&self, view_path: &str) -> Result<Option<Vec<String>>, ViewError> {
         let segments = path::segments(view_path)?;
         let Some((first, rest)) = segments.split_first() else {
             return Ok(None);
         };
-        let base = match (*first, &self.node) {
-            ("host", Some(node)) => self.host_path(node),
-            (key, _) if VISIBLE_KEYS.contains(&key) => path::join(&self.root, [key]),
-            _ => return Err(ViewError::NotVisible(view_path.to_string())),
-        };
-        Ok(Some(path::join(&base, rest.iter().copied())))
+        let visible = VISIBLE_KEYS.contains(first) || (*first == "host" && self.node.is_some());
+        if !visible {
+            return Err(ViewError::NotVisible(view_path.to_string()));
+        }
+        let layers = self
+            .layers(first)
+            .into_iter()
+            .map(|base| path::join(&base, rest.iter().copied()))
+            .collect();
+        Ok(Some(layers))
     }
 
-    /// The visible top-level entries that exist, with their full paths, sorted.
-    fn top_level(&self) -> Vec<(String, String)> {
-        let mut entries: Vec<(String, String)> = VISIBLE_KEYS
-            .iter()
-            .map(|key| (key.to_string(), path::join(&self.root, [*key])))
-            .collect();
-        if let Some(node) = &self.node {
-            entries.push((
-                "host".into(),
-                path::join(&self.root, ["hosts", &node.role, &node.instance_id]),
-            ));
+    /// Where a top-level key lives, most specific first: `/host` is the
+    /// node's entry under `/hosts`; a node's `/env` is its role's env over the cluster's.
+    fn layers(&self, key: &str) -> Vec<String> {
+        match (key, &self.node) {
+            ("host", Some(node)) => vec![self.host_path(node)],
+            ("env", Some(node)) => vec![
+                path::join(&self.root, ["role-env", &node.role]),
+                path::join(&self.root, ["env"]),
+            ],
+            (key, _) => vec![path::join(&self.root, [key])],
         }
-        entries.retain(|(_, full)| self.snapshot.exists(full));
+    }
+
+    /// The visible top-level entries that exist, with their layers, sorted.
+    fn top_level(&self) -> Vec<(String, Vec<String>)> {
+        let mut keys: Vec<&str> = VISIBLE_KEYS.to_vec();
+        if self.node.is_some() {
+            keys.push("host");
+        }
+        let mut entries: Vec<(String, Vec<String>)> = keys
+            .into_iter()
+            .map(|key| (key.to_string(), self.layers(key)))
+            .filter(|(_, layers)| layers.iter().any(|full| self.snapshot.exists(full)))
+            .collect();
         entries.sort();
         entries
+    }
+}
+
+/// `top` over `base`: objects merge key by key, anything else replaces.
+fn overlay(base: Value, top: Value) -> Value {
+    match (base, top) {
+        (Value::Object(mut base), Value::Object(top)) => {
+            for (key, value) in top {
+                let merged = match base.remove(&key) {
+                    Some(old) => overlay(old, value),
+                    None => value,
+                };
+                base.insert(key, merged);
+            }
+            Value::Object(base)
+        }
+        (_, top) => top,
     }
 }
 
@@ -221,6 +273,35 @@ mod tests {
         for bad in ["/hosts/../../b/env/secret", "env/port", "//clusters"] {
             assert!(matches!(view.get(bad), Err(ViewError::InvalidPath(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_nodes_env_is_its_roles_env_over_the_clusters() {
+        let leaves = [
+            ("/clusters/a/hosts/zk/i-1/node_id", "cln-1"),
+            ("/clusters/a/env/port", "2181"),
+            ("/clusters/a/env/mode", "cluster"),
+            ("/clusters/a/role-env/zk/mode", "role"),
+            ("/clusters/a/role-env/other/mode", "other role"),
+        ];
+        let snap = Arc::new(Snapshot::new(
+            1,
+            leaves.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+        ));
+        let view = ClusterView::for_node(snap.clone(), "a", "cln-1").unwrap();
+        assert_eq!(view.get("/env/mode").unwrap().as_deref(), Some("role"));
+        assert_eq!(view.get("/env/port").unwrap().as_deref(), Some("2181"));
+        assert_eq!(view.children("/env").unwrap(), vec!["mode", "port"]);
+        assert_eq!(
+            view.subtree("/env").unwrap(),
+            Some(json!({"mode": "role", "port": "2181"}))
+        );
+        assert!(matches!(
+            view.get("/role-env/other/mode"),
+            Err(ViewError::NotVisible(_))
+        ));
+        let cluster_wide = ClusterView::new(snap, "a");
+        assert_eq!(cluster_wide.get("/env/mode").unwrap().as_deref(), Some("cluster"));
     }
 
     #[test]

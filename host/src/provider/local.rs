@@ -72,6 +72,10 @@ impl Provider for LocalProvider {
         Ok(())
     }
 
+    fn instance_exists(&self, cluster: &Cluster, node: &Node) -> bool {
+        node.instance_id.is_some() && self.instance(cluster, node).is_dir()
+    }
+
     fn mounts(&self, cluster: &Cluster, node: &Node) -> Vec<Mount> {
         let mount_point = cluster
             .spec

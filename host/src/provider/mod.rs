@@ -20,6 +20,8 @@ pub trait Provider: Send + Sync {
     fn stop_instance(&self, cluster: &Cluster, node: &Node) -> io::Result<()>;
     /// Deletes everything of the node, its volume included.
     fn delete_node(&self, cluster: &Cluster, node: &Node) -> io::Result<()>;
+    /// Whether the node has a running instance to run hooks on.
+    fn instance_exists(&self, cluster: &Cluster, node: &Node) -> bool;
     /// The node's directories, as its hooks see them.
     fn mounts(&self, cluster: &Cluster, node: &Node) -> Vec<Mount>;
 }

@@ -428,6 +428,11 @@ impl Runtime {
     }
 }
 
+/// The SHA-256 of bytes, hex (what identifies a component's content).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    cache::hex(&component::sha256(bytes))
+}
+
 fn deadline_unix_ms(timeout: Duration) -> u64 {
     (SystemTime::now() + timeout)
         .duration_since(UNIX_EPOCH)

@@ -13,7 +13,7 @@ pub(crate) use db::{CLUSTERS, COUNTERS, EVENTS, OPERATIONS, STEPS, TREE, decode,
 use redb::{ReadableTable, WriteTransaction};
 
 /// A serde enum's name (`create-cluster`).
-pub(crate) fn kebab<T: serde::Serialize>(value: &T) -> String {
+pub fn kebab_name<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(String::from))

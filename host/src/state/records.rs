@@ -37,7 +37,7 @@ pub enum ClusterStatus {
 
 impl fmt::Display for ClusterStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::state::kebab(self))
+        f.write_str(&crate::state::kebab_name(self))
     }
 }
 
@@ -92,6 +92,41 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// A new cluster record from a spec: fresh ids, each role's nodes with
+    /// `sid` (and `gid`) from 1, a random 9-digit `gsid`, and an instance id.
+    /// IPs are allocated when the operation begins.
+    pub fn new(spec: Spec, spec_file: PathBuf, name: Option<String>) -> Cluster {
+        let mut nodes = Vec::new();
+        for role in &spec.nodes {
+            for sid in 1..=role.count {
+                nodes.push(Node {
+                    node_id: super::new_id("cln"),
+                    role: role.role.clone(),
+                    instance_id: Some(super::new_id("i")),
+                    ip: String::new(),
+                    mac: String::new(),
+                    sid,
+                    gid: sid,
+                    gsid: fastrand::u64(100_000_000..1_000_000_000),
+                    cpu: role.cpu,
+                    memory: role.memory,
+                    volume_size: role.volume.as_ref().map(|v| v.size).unwrap_or(0),
+                });
+            }
+        }
+        Cluster {
+            id: super::new_id("cl"),
+            name: name.unwrap_or_else(|| spec.name.clone()),
+            spec,
+            spec_file,
+            status: ClusterStatus::Creating,
+            nodes,
+            zone: "local".into(),
+            created_at: now(),
+            operation: None,
+        }
+    }
+
     /// The node with `node_id`.
     pub fn node(&self, node_id: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.node_id == node_id)
@@ -128,7 +163,7 @@ pub enum OperationKind {
 
 impl fmt::Display for OperationKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::state::kebab(self))
+        f.write_str(&crate::state::kebab_name(self))
     }
 }
 
@@ -163,7 +198,7 @@ pub enum OperationStatus {
 
 impl fmt::Display for OperationStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::state::kebab(self))
+        f.write_str(&crate::state::kebab_name(self))
     }
 }
 
@@ -277,4 +312,7 @@ pub struct Event {
     /// The last log lines (`level message`) and captured output.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log: Vec<String>,
+    /// For `render`: the config files it changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
 }

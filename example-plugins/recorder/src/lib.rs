@@ -1,0 +1,96 @@
+//! A test component for lifecycle flows: every service records what it saw
+//! and does what the node's files tell it to.
+//!
+//! - Each call appends one JSON line to `/data/calls.jsonl` when it begins
+//!   (`"phase": "begin"`) and when it ends (`"phase": "end"`), with the
+//!   service, attempt, operation, this node, the `/hosts` it saw, the
+//!   `/adding-hosts` and `/deleting-hosts`, and the metadata revision.
+//! - `/env/sleep_ms` (default 0) makes every call take that long;
+//!   `/env/sleep_ms_<service>` overrides it for one service.
+//! - A file `/data/fail-<service>` makes that service fail with the code the
+//!   file holds (default 66).
+//! - `render` writes `/etc/recorder/members` listing `/hosts`, so it changes
+//!   whenever membership or instance ids do.
+
+use hookhost_sdk::{ConfigFile, Context, Hooks, NodeContext, Result, Service, fail, meta};
+use serde_json::json;
+use std::io::Write;
+
+const SERVICES: &[Service] = &[
+    Service::Init,
+    Service::Start,
+    Service::Stop,
+    Service::Restart,
+    Service::Destroy,
+    Service::ScaleOut,
+    Service::ScaleIn,
+    Service::Upgrade,
+    Service::Reload,
+    Service::HealthCheck,
+];
+
+struct Recorder;
+
+impl Hooks for Recorder {
+    fn services() -> Vec<Service> {
+        SERVICES.to_vec()
+    }
+
+    fn run(ctx: &Context) -> Result<()> {
+        let name = ctx.service_name();
+        record(ctx, &name, "begin")?;
+        let sleep = match meta::env(&format!("sleep_ms_{name}"))? {
+            Some(ms) => ms,
+            None => meta::env_or("sleep_ms", "0")?,
+        };
+        let ms: u64 = sleep
+            .parse()
+            .map_err(|_| fail(2, format!("/env/sleep_ms is {sleep:?}, not a number")))?;
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        if let Ok(code) = std::fs::read_to_string(format!("/data/fail-{name}")) {
+            record(ctx, &name, "failed")?;
+            let code = code.trim().parse().unwrap_or(66);
+            return Err(fail(code, format!("{name} refused: /data/fail-{name} is present")));
+        }
+        record(ctx, &name, "end")
+    }
+
+    fn render(_node: &NodeContext) -> Result<Vec<ConfigFile>> {
+        let members: Vec<String> = meta::all_hosts()?
+            .into_iter()
+            .map(|h| format!("{} {} {} {}", h.role, h.node_id, h.instance_id, h.ip))
+            .collect();
+        Ok(vec![ConfigFile::text(
+            "/etc/recorder/members",
+            members.join("\n") + "\n",
+        )])
+    }
+}
+
+hookhost_sdk::export_hooks!(Recorder);
+
+/// Appends what this call sees to `/data/calls.jsonl`.
+fn record(ctx: &Context, service: &str, phase: &str) -> Result<()> {
+    let ids = |hosts: Vec<meta::Host>| hosts.into_iter().map(|h| h.node_id).collect::<Vec<_>>();
+    let line = json!({
+        "phase": phase,
+        "service": service,
+        "attempt": ctx.attempt(),
+        "operation": format!("{:?}", ctx.operation()),
+        "operation_id": ctx.node().operation_id,
+        "node_id": ctx.node_id(),
+        "instance_id": ctx.node().instance_id,
+        "role": ctx.role(),
+        "hosts": ids(meta::all_hosts()?),
+        "adding": ids(meta::adding_hosts()?),
+        "deleting": ids(meta::deleting_hosts()?),
+        "revision": meta::revision(),
+        "time_ms": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+    });
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open("/data/calls.jsonl")
+        .map_err(|e| fail(3, format!("/data/calls.jsonl: {e}")))?;
+    writeln!(file, "{line}").map_err(|e| fail(3, format!("/data/calls.jsonl: {e}")))
+}

@@ -1,0 +1,243 @@
+//! `hookhost cluster ...`: create, delete, stop and start clusters (each an
+//! operation run in the foreground), and look at them and their metadata.
+
+use super::{Global, op::foreground, print::clean, print::emit};
+use anyhow::bail;
+use clap::Subcommand;
+use hookhost::metadata::{ClusterView, MetadataStore, cluster_root};
+use hookhost::state::{ClusterStatus, OperationKind};
+use serde_json::json;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Subcommand)]
+pub enum ClusterCommand {
+    /// Create a cluster from an app spec and run its create flow (init/start by role order).
+    ///
+    /// Example: hookhost cluster create example-plugins/zookeeper/spec.json --name zk
+    Create {
+        /// The app spec (cluster.json keys; each role names its component with "plugin").
+        spec: PathBuf,
+        /// The cluster's name [default: the spec's name].
+        #[arg(long)]
+        name: Option<String>,
+        /// Print the outcome as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a cluster: destroy (the data-loss guard), stop, then its resources and metadata.
+    Delete {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// Go on when destroy refuses, where the role's allow_force permits.
+        #[arg(long)]
+        force: bool,
+        /// Print the outcome as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a cluster: stop by role order, then its instances go (volumes stay).
+    Stop {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// Print the outcome as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a stopped cluster: new instances, metadata, config, then start by role order.
+    Start {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// Print the outcome as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List clusters.
+    List {
+        /// Include deleted clusters.
+        #[arg(long)]
+        all: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a cluster, its nodes and its operations.
+    Show {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a cluster's metadata tree, or the part at PATH (e.g. /hosts, /env/port).
+    Metadata {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// A path as hooks write it (/hosts/..., /cluster/..., /env/...).
+        path: Option<String>,
+        /// The subtree as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl ClusterCommand {
+    /// Whether the command was asked for JSON output.
+    pub fn wants_json(&self) -> bool {
+        match self {
+            ClusterCommand::Create { json, .. }
+            | ClusterCommand::Delete { json, .. }
+            | ClusterCommand::Stop { json, .. }
+            | ClusterCommand::Start { json, .. }
+            | ClusterCommand::List { json, .. }
+            | ClusterCommand::Show { json, .. }
+            | ClusterCommand::Metadata { json, .. } => *json,
+        }
+    }
+}
+
+/// Runs a `cluster` subcommand.
+pub async fn run(global: &Global, cmd: ClusterCommand) -> anyhow::Result<ExitCode> {
+    let engine = global.engine()?;
+    match cmd {
+        ClusterCommand::Create { spec, name, json } => {
+            let op = engine.submit_create(&spec, name).await?;
+            foreground(&engine, &op.id, json).await
+        }
+        ClusterCommand::Delete { cluster, force, json } => {
+            let op = engine.submit(OperationKind::DeleteCluster, &cluster, force).await?;
+            foreground(&engine, &op.id, json).await
+        }
+        ClusterCommand::Stop { cluster, json } => {
+            let op = engine.submit(OperationKind::StopCluster, &cluster, false).await?;
+            foreground(&engine, &op.id, json).await
+        }
+        ClusterCommand::Start { cluster, json } => {
+            let op = engine.submit(OperationKind::StartCluster, &cluster, false).await?;
+            foreground(&engine, &op.id, json).await
+        }
+        ClusterCommand::List { all, json } => {
+            let clusters: Vec<_> = engine
+                .db()
+                .clusters()?
+                .into_iter()
+                .filter(|c| all || c.status != ClusterStatus::Deleted)
+                .collect();
+            let mut out = String::new();
+            if !json {
+                let _ = writeln!(
+                    out,
+                    "{:<12} {:<20} {:<9} {:>5}  CREATED",
+                    "CLUSTER", "NAME", "STATUS", "NODES"
+                );
+            }
+            for c in clusters {
+                if json {
+                    let _ = writeln!(
+                        out,
+                        "{}",
+                        json!({"id": c.id, "name": c.name, "status": c.status, "nodes": c.nodes.len(), "created_at": c.created_at, "operation": c.operation})
+                    );
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "{:<12} {:<20} {:<9} {:>5}  {}",
+                        c.id,
+                        clean(&c.name),
+                        c.status.to_string(),
+                        c.nodes.len(),
+                        c.created_at
+                    );
+                }
+            }
+            emit(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+        ClusterCommand::Show { cluster, json } => {
+            let c = engine.cluster(&cluster)?;
+            let ops: Vec<_> = engine
+                .db()
+                .operations()?
+                .into_iter()
+                .filter(|o| o.cluster_id == c.id)
+                .collect();
+            if json {
+                let doc = json!({"cluster": c, "operations": ops.iter().map(|o| json!({"id": o.id, "kind": o.kind, "status": o.status, "created_at": o.created_at})).collect::<Vec<_>>()});
+                emit(&format!("{doc:#}\n"));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut out = format!("cluster   {} ({}) · {}\n", c.id, clean(&c.name), c.status);
+            let _ = writeln!(out, "spec      {}", c.spec_file.display());
+            let _ = writeln!(
+                out,
+                "network   {} · zone {} · created {}",
+                c.spec.vxnet, c.zone, c.created_at
+            );
+            let _ = writeln!(
+                out,
+                "\n{:<14} {:<14} {:<12} {:<15} {:>4}",
+                "NODE", "ROLE", "INSTANCE", "IP", "SID"
+            );
+            for n in &c.nodes {
+                let instance = n.instance_id.as_deref().unwrap_or("-");
+                let _ = writeln!(
+                    out,
+                    "{:<14} {:<14} {:<12} {:<15} {:>4}",
+                    n.node_id, n.role, instance, n.ip, n.sid
+                );
+            }
+            let _ = writeln!(out, "\noperations");
+            for o in ops {
+                let _ = writeln!(
+                    out,
+                    "  {} {:<15} {:<10} {}",
+                    o.id,
+                    o.kind.to_string(),
+                    o.status.to_string(),
+                    o.created_at
+                );
+            }
+            emit(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+        ClusterCommand::Metadata { cluster, path, json } => {
+            let c = engine.cluster(&cluster)?;
+            let snapshot = Arc::new(engine.tree().snapshot(&cluster_root(&c.id)).await?);
+            let view = ClusterView::new(snapshot.clone(), &c.id);
+            let at = path.unwrap_or_else(|| "/".into());
+            let tree = view
+                .subtree(&at)?
+                .filter(|t| t.as_object().is_none_or(|o| !o.is_empty()));
+            let Some(tree) = tree else {
+                bail!("cluster {} ({}) has no metadata at {at}", c.id, c.status);
+            };
+            if json {
+                emit(&format!("{tree:#}\n"));
+            } else {
+                let mut out = format!("# revision {}\n", snapshot.revision());
+                flat(&mut out, at.trim_end_matches('/'), &tree);
+                emit(&out);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Prints a JSON tree as `path value` lines.
+fn flat(out: &mut String, at: &str, value: &serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, child) in map {
+                flat(out, &format!("{at}/{key}"), child);
+            }
+        }
+        serde_json::Value::String(s) => {
+            let _ = writeln!(out, "{at} {}", clean(s));
+        }
+        other => {
+            let _ = writeln!(out, "{at} {other}");
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! `hookhost op ...`: operations, their journal, events and timeline; and
+//! running an operation in the foreground for the `cluster` commands.
+
+use super::{EXIT_HOOK_FAILED, Global, print::clean, print::emit, progress::Progress};
+use clap::Subcommand;
+use hookhost::engine::Engine;
+use hookhost::state::{Event, InvocationOutcome, Operation, OperationStatus, StepRecord};
+use serde_json::json;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+#[derive(Subcommand)]
+pub enum OpCommand {
+    /// List operations, newest last.
+    List {
+        /// Only this cluster's.
+        #[arg(long, value_name = "CLUSTER_ID")]
+        cluster: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an operation: its steps with their seed step, outcome and duration, and a timeline of its hooks.
+    Show {
+        /// The operation id (op-...).
+        op: String,
+        /// One JSON object with the operation, its journal and its events.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an operation's hook invocations as JSON lines, in order.
+    Events {
+        /// The operation id (op-...).
+        op: String,
+    },
+    /// Finish an interrupted operation (its process died): completed hooks are not run again.
+    Resume {
+        /// The operation id (op-...).
+        op: String,
+        /// Print the outcome as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop an operation at its next step boundary (at once if it is interrupted).
+    Cancel {
+        /// The operation id (op-...).
+        op: String,
+    },
+}
+
+impl OpCommand {
+    /// Whether the command was asked for JSON output.
+    pub fn wants_json(&self) -> bool {
+        matches!(
+            self,
+            OpCommand::List { json: true, .. }
+                | OpCommand::Show { json: true, .. }
+                | OpCommand::Resume { json: true, .. }
+                | OpCommand::Events { .. }
+        )
+    }
+}
+
+/// Runs an `op` subcommand.
+pub async fn run(global: &Global, cmd: OpCommand) -> anyhow::Result<ExitCode> {
+    let engine = global.engine()?;
+    match cmd {
+        OpCommand::List { cluster, json } => {
+            let ops: Vec<Operation> = engine
+                .db()
+                .operations()?
+                .into_iter()
+                .filter(|op| cluster.as_ref().is_none_or(|c| &op.cluster_id == c))
+                .collect();
+            let mut out = String::new();
+            if !json {
+                let _ = writeln!(
+                    out,
+                    "{:<12} {:<15} {:<12} {:<12} CREATED",
+                    "OPERATION", "KIND", "CLUSTER", "STATUS"
+                );
+            }
+            for op in &ops {
+                let status = status_of(&engine, op);
+                if json {
+                    let _ = writeln!(
+                        out,
+                        "{}",
+                        json!({"id": op.id, "kind": op.kind, "cluster_id": op.cluster_id, "status": status, "created_at": op.created_at, "ended_at": op.ended_at, "error": op.error})
+                    );
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "{:<12} {:<15} {:<12} {:<12} {}",
+                        op.id,
+                        op.kind.to_string(),
+                        op.cluster_id,
+                        status,
+                        op.created_at
+                    );
+                }
+            }
+            emit(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+        OpCommand::Show { op, json } => {
+            let op = engine.operation(&op)?;
+            let steps = engine.db().steps(&op.id)?;
+            let events = engine.db().events(&op.id)?;
+            if json {
+                let doc = json!({"operation": op, "status": status_of(&engine, &op), "steps": steps, "events": events});
+                emit(&format!("{doc:#}\n"));
+            } else {
+                emit(&show(&engine, &op, &steps, &events));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        OpCommand::Events { op } => {
+            let op = engine.operation(&op)?;
+            let mut out = String::new();
+            for event in engine.db().events(&op.id)? {
+                let _ = writeln!(out, "{}", serde_json::to_string(&event)?);
+            }
+            emit(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+        OpCommand::Resume { op, json } => {
+            let op = engine.operation(&op)?;
+            if op.status != OperationStatus::Running {
+                anyhow::bail!("operation {} has already ended: it {}", op.id, op.status);
+            }
+            foreground(&engine, &op.id, json).await
+        }
+        OpCommand::Cancel { op } => {
+            let op = engine.cancel(&op).await?;
+            let text = if op.status == OperationStatus::Cancelled {
+                let cluster = engine.cluster(&op.cluster_id)?;
+                format!(
+                    "operation {} cancelled; cluster {} is {}\n",
+                    op.id, cluster.id, cluster.status
+                )
+            } else {
+                format!("operation {} will stop at its next step boundary\n", op.id)
+            };
+            emit(&text);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `running`, `interrupted` (no process runs it), or how it ended.
+fn status_of(engine: &Engine, op: &Operation) -> String {
+    if engine.is_interrupted(op) {
+        "interrupted".into()
+    } else {
+        op.status.to_string()
+    }
+}
+
+/// Runs an operation here until it ends, with progress, Ctrl-C as cancel,
+/// and a summary; exit 0 when it succeeded, 1 when it did not.
+pub async fn foreground(engine: &Engine, op_id: &str, as_json: bool) -> anyhow::Result<ExitCode> {
+    let engine = engine.clone().with_observer(Arc::new(Progress::new()));
+    let started = std::time::Instant::now();
+    let canceller = {
+        let (engine, op_id) = (engine.clone(), op_id.to_string());
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ncancelling {op_id} at the next step boundary (Ctrl-C again to leave it interrupted)");
+                let _ = engine.cancel(&op_id).await;
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("left {op_id} interrupted: `hookhost op resume {op_id}` finishes it");
+                    std::process::exit(130);
+                }
+            }
+        })
+    };
+    let result = engine.run(op_id).await;
+    canceller.abort();
+    let op = result?;
+    let cluster = engine.cluster(&op.cluster_id)?;
+    let events = engine.db().events(&op.id)?;
+    let ok = events.iter().filter(|e| e.outcome == InvocationOutcome::Ok).count();
+    if as_json {
+        let doc = json!({
+            "ok": op.status == OperationStatus::Succeeded,
+            "operation": op.id, "kind": op.kind, "status": op.status, "error": op.error,
+            "cluster_id": cluster.id, "cluster_status": cluster.status,
+            "hooks": events.len(), "hooks_ok": ok, "elapsed_ms": started.elapsed().as_millis() as u64,
+        });
+        emit(&format!("{doc:#}\n"));
+    } else {
+        let mut out = format!(
+            "operation {} {}: {} in {:.2} s\n",
+            op.id,
+            op.kind,
+            op.status,
+            started.elapsed().as_secs_f64()
+        );
+        if let Some(error) = &op.error {
+            let _ = writeln!(out, "reason    {}", clean(error));
+        }
+        let roles: Vec<String> = cluster.role_counts().iter().map(|(r, n)| format!("{r} ×{n}")).collect();
+        let _ = writeln!(
+            out,
+            "cluster   {} ({}) is {} · {}",
+            cluster.id,
+            cluster.name,
+            cluster.status,
+            roles.join(", ")
+        );
+        let _ = writeln!(out, "hooks     {} run, {ok} ok", events.len());
+        let _ = writeln!(out, "details   hookhost op show {}", op.id);
+        emit(&out);
+    }
+    Ok(if op.status == OperationStatus::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_HOOK_FAILED)
+    })
+}
+
+/// An operation as text: header, journal, timeline.
+fn show(engine: &Engine, op: &Operation, steps: &[StepRecord], events: &[Event]) -> String {
+    let mut out = format!(
+        "operation {} · {} · cluster {} · {}\n",
+        op.id,
+        op.kind,
+        op.cluster_id,
+        status_of(engine, op)
+    );
+    let _ = writeln!(out, "created   {}", op.created_at);
+    if let Some(ended) = &op.ended_at {
+        let _ = writeln!(out, "ended     {ended}");
+    }
+    if let Some(error) = &op.error {
+        let _ = writeln!(out, "reason    {}", clean(error));
+    }
+    let _ = writeln!(out, "\nsteps");
+    for (i, step) in op.plan.steps.iter().enumerate() {
+        let record = steps.iter().find(|s| s.index == i);
+        let state = match record {
+            Some(StepRecord { outcome: Some(o), .. }) => hookhost::state::kebab_name(o),
+            Some(_) => "running".into(),
+            None => "pending".into(),
+        };
+        let took = record
+            .and_then(|r| Some((parse(&r.started_at)?, parse(r.ended_at.as_deref()?)?)))
+            .and_then(|(a, b)| b.duration_since(a).ok())
+            .map(|d| format!(" {:.3}s", d.as_secs_f64()))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {:>2}. {:<10}{:<9} {}", i + 1, state, took, step.action);
+        let _ = writeln!(out, "      {}", step.seed);
+        if let Some(message) = record.and_then(|r| r.message.as_ref()) {
+            let _ = writeln!(out, "      {}", clean(message));
+        }
+    }
+    out.push_str(&timeline(events));
+    out
+}
+
+fn parse(rfc3339: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339(rfc3339).ok()
+}
+
+/// Width of the timeline's bars.
+const TIMELINE_WIDTH: usize = 40;
+
+/// One line per hook: when it ran within the operation, as a bar.
+fn timeline(events: &[Event]) -> String {
+    let spans: Vec<(&Event, SystemTime, SystemTime)> = events
+        .iter()
+        .filter_map(|e| {
+            let start = parse(&e.started_at)?;
+            Some((e, start, e.ended_at.as_deref().and_then(parse).unwrap_or(start)))
+        })
+        .collect();
+    let (Some(first), Some(last)) = (spans.iter().map(|s| s.1).min(), spans.iter().map(|s| s.2).max()) else {
+        return String::new();
+    };
+    let total = last.duration_since(first).unwrap_or_default().as_secs_f64().max(1e-6);
+    let col = |t: SystemTime| {
+        ((t.duration_since(first).unwrap_or_default().as_secs_f64() / total) * TIMELINE_WIDTH as f64) as usize
+    };
+    let mut out = format!("\nhooks ({} invocations over {:.3}s)\n", spans.len(), total);
+    for (e, start, end) in spans {
+        let (a, b) = (col(start).min(TIMELINE_WIDTH - 1), col(end).min(TIMELINE_WIDTH));
+        let bar: String = (0..TIMELINE_WIDTH)
+            .map(|i| if i >= a && i < b.max(a + 1) { '█' } else { '·' })
+            .collect();
+        let offset = start.duration_since(first).unwrap_or_default().as_secs_f64();
+        let outcome = hookhost::state::kebab_name(&e.outcome);
+        let detail = match (&e.code, &e.message) {
+            (Some(code), Some(m)) => format!(" error {code}: {}", clean(m)),
+            (None, Some(m)) if e.outcome != InvocationOutcome::Ok => format!(" {}", clean(m)),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  +{offset:>7.3}s {bar} {:<14} {}/{} #{} {outcome}{detail}",
+            e.service, e.role, e.node_id, e.attempt
+        );
+    }
+    out
+}

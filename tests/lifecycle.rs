@@ -1,0 +1,715 @@
+//! The lifecycle flows, driven through the CLI with real components: the
+//! exact hook order of every flow and branch (read from `op events`), what
+//! hooks saw, the destroy guard, stop/start, busy clusters, cancel, and
+//! resume after a real `kill -9`.
+
+use hookhost_test_support as support;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// An app directory: the test spec (edited) beside the recorder component.
+struct App {
+    _dir: tempfile::TempDir,
+    spec: PathBuf,
+}
+
+fn app(edit: impl FnOnce(&mut Value)) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(support::repo("tests/fixtures/lifecycle/spec.json")).unwrap();
+    let mut spec: Value = serde_json::from_str(&text).unwrap();
+    edit(&mut spec);
+    let path = dir.path().join("spec.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
+    std::fs::copy(
+        support::guest(support::RECORDER),
+        dir.path().join("recorder_hooks.wasm"),
+    )
+    .unwrap();
+    App { _dir: dir, spec: path }
+}
+
+/// One state directory, driven through the CLI.
+struct Host {
+    state: tempfile::TempDir,
+}
+
+impl Host {
+    fn new() -> Host {
+        Host {
+            state: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookhost"));
+        cmd.arg("--state-dir").arg(self.state.path()).args(args);
+        cmd.env("HOOKHOST_CACHE_DIR", support::cache_dir())
+            .env_remove("HOOKHOST_LOG");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("hookhost runs")
+    }
+
+    /// Runs an operation command with `--json`; returns (exit code, outcome).
+    fn op(&self, args: &[&str]) -> (i32, Value) {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run(&all);
+        let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), doc)
+    }
+
+    fn create(&self, app: &App) -> (String, String) {
+        let (code, doc) = self.op(&["cluster", "create", app.spec.to_str().unwrap()]);
+        assert_eq!(code, 0, "{doc:#}");
+        (
+            doc["cluster_id"].as_str().unwrap().into(),
+            doc["operation"].as_str().unwrap().into(),
+        )
+    }
+
+    fn events(&self, op: &str) -> Vec<Value> {
+        let out = self.run(&["op", "events", op]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn cluster(&self, id: &str) -> Value {
+        let out = self.run(&["cluster", "show", id, "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["cluster"].clone()
+    }
+
+    fn nodes(&self, cluster: &str, role: &str) -> Vec<String> {
+        let c = self.cluster(cluster);
+        c["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["role"] == role)
+            .map(|n| n["node_id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn volume(&self, cluster: &str, node: &str) -> PathBuf {
+        self.state.path().join("nodes").join(cluster).join(node).join("volume")
+    }
+
+    /// What the recorder component wrote on a node.
+    fn calls(&self, cluster: &str, node: &str) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.volume(cluster, node).join("calls.jsonl")).unwrap_or_default();
+        // The last line may still be being written.
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+}
+
+fn time(v: &Value) -> std::time::SystemTime {
+    humantime::parse_rfc3339(v.as_str().unwrap()).unwrap()
+}
+
+/// The hook events of one service, with their role.
+fn of<'a>(events: &'a [Value], service: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["service"] == service).collect()
+}
+
+/// The services of an operation's hooks, step by step, each step's roles as
+/// the waves they ran in (`start: db+cache | web`).
+fn waves(events: &[Value]) -> Vec<String> {
+    let mut steps: Vec<(u64, String, Vec<&Value>)> = Vec::new();
+    for e in events
+        .iter()
+        .filter(|e| e["service"] != "render" && e["service"] != "reload")
+    {
+        let step = e["step"].as_u64().unwrap();
+        match steps.last_mut() {
+            Some((s, _, list)) if *s == step => list.push(e),
+            _ => steps.push((step, e["service"].as_str().unwrap().into(), vec![e])),
+        }
+    }
+    steps
+        .into_iter()
+        .map(|(_, service, list)| {
+            let mut orders: Vec<u64> = list.iter().map(|e| e["order"].as_u64().unwrap()).collect();
+            orders.sort();
+            orders.dedup();
+            let groups: Vec<String> = orders
+                .iter()
+                .map(|o| {
+                    let mut roles: Vec<&str> = list
+                        .iter()
+                        .filter(|e| e["order"] == *o)
+                        .map(|e| e["role"].as_str().unwrap())
+                        .collect();
+                    roles.sort();
+                    roles.dedup();
+                    roles.join("+")
+                })
+                .collect();
+            format!("{service}: {}", groups.join(" | "))
+        })
+        .collect()
+}
+
+/// Same-order roles overlap in time; a later order starts after the earlier ones end.
+fn assert_ordered(events: &[Value], service: &str) {
+    let list = of(events, service);
+    let mut groups: Vec<(u64, u64)> = list
+        .iter()
+        .map(|e| (e["step"].as_u64().unwrap(), e["order"].as_u64().unwrap()))
+        .collect();
+    groups.sort();
+    groups.dedup();
+    let in_group = |g: (u64, u64)| list.iter().filter(move |e| e["step"] == g.0 && e["order"] == g.1);
+    for pair in groups.windows(2).filter(|p| p[0].0 == p[1].0) {
+        let last_end = in_group(pair[0]).map(|e| time(&e["ended_at"])).max().unwrap();
+        let first_start = in_group(pair[1]).map(|e| time(&e["started_at"])).min().unwrap();
+        assert!(
+            first_start >= last_end,
+            "{service}: order {} started at {first_start:?} before order {} ended at {last_end:?}",
+            pair[1].1,
+            pair[0].1
+        );
+    }
+}
+
+fn overlap(a: &Value, b: &Value) -> bool {
+    time(&a["started_at"]) < time(&b["ended_at"]) && time(&b["started_at"]) < time(&a["ended_at"])
+}
+
+#[test]
+fn create_runs_init_and_start_in_the_seeds_order_and_hooks_see_the_whole_cluster() {
+    let host = Host::new();
+    let app = app(|_| {});
+    let (cluster, op) = host.create(&app);
+    let events = host.events(&op);
+
+    // cache's init comes before start, db's after (post_start_service); web (order 1) after db and cache.
+    assert_eq!(
+        waves(&events),
+        ["init: cache | web", "start: cache+db | web", "init: db"]
+    );
+    for service in ["init", "start"] {
+        assert_ordered(&events, service);
+    }
+    // db and cache (both order 0) start at the same time.
+    let starts = of(&events, "start");
+    let db = starts.iter().find(|e| e["role"] == "db").unwrap();
+    let cache = starts.iter().find(|e| e["role"] == "cache").unwrap();
+    assert!(overlap(db, cache), "same-order roles did not overlap: {db} {cache}");
+    // Every node rendered its config first (step 3), then reloaded because the file was new.
+    assert_eq!(of(&events, "render").len(), 5);
+    assert_eq!(of(&events, "reload").len(), 2, "only db defines reload");
+    assert!(
+        events.iter().all(|e| e["outcome"] == "ok" && e["attempt"] == 1),
+        "{events:#?}"
+    );
+    // Every event has the documented fields, times in RFC 3339 with microseconds.
+    for key in [
+        "seq",
+        "step",
+        "service",
+        "role",
+        "order",
+        "node_id",
+        "instance_id",
+        "started_at",
+        "ended_at",
+        "outcome",
+        "attempt",
+    ] {
+        assert!(events.iter().all(|e| !e[key].is_null()), "{key} missing");
+    }
+    assert_eq!(
+        events[0]["started_at"].as_str().unwrap().len(),
+        "2026-11-26T10:37:50.123456Z".len()
+    );
+
+    // During init, /hosts already holds all five nodes (create step 2 came first).
+    let all: Vec<String> = ["db", "cache", "web"]
+        .iter()
+        .flat_map(|r| host.nodes(&cluster, r))
+        .collect();
+    for node in &all {
+        let calls = host.calls(&cluster, node);
+        let init = calls
+            .iter()
+            .find(|c| c["service"] == "init" && c["phase"] == "begin")
+            .unwrap();
+        let mut seen: Vec<&str> = init["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap())
+            .collect();
+        seen.sort();
+        let mut expected: Vec<&str> = all.iter().map(String::as_str).collect();
+        expected.sort();
+        assert_eq!(seen, expected, "node {node} saw an incomplete /hosts during init");
+        assert_eq!(init["operation"], "Operation::CreateCluster");
+    }
+    let members = std::fs::read_to_string(
+        host.state
+            .path()
+            .join("nodes")
+            .join(&cluster)
+            .join(&all[0])
+            .join("instance/etc/recorder/members"),
+    )
+    .unwrap();
+    assert_eq!(members.lines().count(), 5, "{members}");
+    assert_eq!(host.cluster(&cluster)["status"], "active");
+}
+
+#[test]
+fn delete_guards_stops_then_destroys_after_stop_and_frees_everything() {
+    let host = Host::new();
+    let (cluster, _) = host.create(&app(|_| {}));
+    let (code, doc) = host.op(&["cluster", "delete", &cluster]);
+    assert_eq!(code, 0, "{doc:#}");
+    let events = host.events(doc["operation"].as_str().unwrap());
+    // delete 5: destroy (db, before stop); 2/4/7: stop by order; 4: destroy (cache, after stop).
+    assert_eq!(
+        waves(&events),
+        ["destroy: db", "stop: cache+db | web", "destroy: cache"]
+    );
+    assert_ordered(&events, "stop");
+    assert_eq!(host.cluster(&cluster)["status"], "deleted");
+    assert!(
+        !host.state.path().join("nodes").join(&cluster).exists(),
+        "the nodes' directories are gone"
+    );
+    let metadata = host.run(&["cluster", "metadata", &cluster]);
+    assert_eq!(metadata.status.code(), Some(2), "the metadata is deregistered");
+}
+
+#[test]
+fn a_refusing_destroy_aborts_the_delete_and_leaves_the_cluster_usable() {
+    let host = Host::new();
+    let (cluster, _) = host.create(&app(|_| {}));
+    let db = host.nodes(&cluster, "db");
+    std::fs::write(host.volume(&cluster, &db[1]).join("fail-destroy"), "21").unwrap();
+
+    let (code, doc) = host.op(&["cluster", "delete", &cluster]);
+    assert_eq!(code, 1);
+    assert_eq!(doc["status"], "aborted");
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("destroy on node {} (db) error 21: destroy refused", db[1])),
+        "{error}"
+    );
+    assert!(error.ends_with("; force it with --force"), "{error}");
+    let events = host.events(doc["operation"].as_str().unwrap());
+    assert_eq!(waves(&events), ["destroy: db"], "nothing was stopped");
+    assert_eq!(host.cluster(&cluster)["status"], "active");
+    assert!(
+        host.cluster(&cluster)["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["instance_id"].is_string())
+    );
+
+    // The cluster still works: stop and start run.
+    assert_eq!(host.op(&["cluster", "stop", &cluster]).0, 0);
+    assert_eq!(host.op(&["cluster", "start", &cluster]).0, 0);
+
+    // Forced, where allow_force (default true) permits: the delete goes on.
+    let (code, doc) = host.op(&["cluster", "delete", &cluster, "--force"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let events = host.events(doc["operation"].as_str().unwrap());
+    assert_eq!(
+        waves(&events),
+        ["destroy: db", "stop: cache+db | web", "destroy: cache"]
+    );
+    assert!(
+        of(&events, "destroy")
+            .iter()
+            .any(|e| e["outcome"] == "failed" && e["code"] == 21)
+    );
+    assert_eq!(host.cluster(&cluster)["status"], "deleted");
+}
+
+#[test]
+fn allow_force_false_cannot_be_forced() {
+    let host = Host::new();
+    let app = app(|spec| spec["nodes"][0]["services"]["destroy"]["allow_force"] = json!(false));
+    let (cluster, _) = host.create(&app);
+    let db = host.nodes(&cluster, "db");
+    std::fs::write(host.volume(&cluster, &db[0]).join("fail-destroy"), "7").unwrap();
+    let (code, doc) = host.op(&["cluster", "delete", &cluster, "--force"]);
+    assert_eq!(code, 1);
+    assert_eq!(doc["status"], "aborted");
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .ends_with("(its role does not allow forcing)"),
+        "{doc:#}"
+    );
+    assert_eq!(host.cluster(&cluster)["status"], "active");
+}
+
+#[test]
+fn roles_without_destroy_are_just_stopped() {
+    let host = Host::new();
+    let app = app(|spec| {
+        for role in spec["nodes"].as_array_mut().unwrap() {
+            role["services"].as_object_mut().unwrap().remove("destroy");
+        }
+    });
+    let (cluster, _) = host.create(&app);
+    let (code, doc) = host.op(&["cluster", "delete", &cluster]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        waves(&host.events(doc["operation"].as_str().unwrap())),
+        ["stop: cache+db | web"]
+    );
+}
+
+#[test]
+fn stop_and_start_keep_volumes_renew_instances_and_skip_init() {
+    let host = Host::new();
+    let (cluster, _) = host.create(&app(|_| {}));
+    let before = host.cluster(&cluster);
+    let db = host.nodes(&cluster, "db");
+
+    let (code, doc) = host.op(&["cluster", "stop", &cluster]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        waves(&host.events(doc["operation"].as_str().unwrap())),
+        ["stop: cache+db | web"]
+    );
+    let stopped = host.cluster(&cluster);
+    assert_eq!(stopped["status"], "stopped");
+    assert!(
+        stopped["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["instance_id"].is_null())
+    );
+    assert!(
+        !host
+            .state
+            .path()
+            .join("nodes")
+            .join(&cluster)
+            .join(&db[0])
+            .join("instance")
+            .exists()
+    );
+    let tree = host.run(&["cluster", "metadata", &cluster, "/hosts"]);
+    assert_eq!(tree.status.code(), Some(2), "no running instance is registered");
+
+    let (code, doc) = host.op(&["cluster", "start", &cluster]);
+    assert_eq!(code, 0, "{doc:#}");
+    let events = host.events(doc["operation"].as_str().unwrap());
+    assert_eq!(waves(&events), ["start: cache+db | web"], "init ran once, at creation");
+    assert_eq!(of(&events, "render").len(), 5);
+    assert_eq!(
+        of(&events, "reload").len(),
+        2,
+        "members changed (new instance ids): db reloads"
+    );
+    let after = host.cluster(&cluster);
+    for (old, new) in before["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(after["nodes"].as_array().unwrap())
+    {
+        assert_eq!(old["node_id"], new["node_id"]);
+        assert_eq!(old["ip"], new["ip"]);
+        assert_ne!(old["instance_id"], new["instance_id"], "a start boots a new instance");
+    }
+    // The volume kept what the node wrote before the stop; start saw the new instance id.
+    let calls = host.calls(&cluster, &db[0]);
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c["service"] == "init" && c["phase"] == "end")
+            .count(),
+        1
+    );
+    let last_start = calls.iter().rev().find(|c| c["service"] == "start").unwrap();
+    let new_iid = after["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_id"] == db[0].as_str())
+        .unwrap()["instance_id"]
+        .clone();
+    assert_eq!(last_start["instance_id"], new_iid);
+    let metadata = String::from_utf8(host.run(&["cluster", "metadata", &cluster, "/hosts"]).stdout).unwrap();
+    assert!(metadata.contains(new_iid.as_str().unwrap()), "{metadata}");
+}
+
+/// Starts an operation in the background; returns the child.
+fn spawn(host: &Host, args: &[&str]) -> Child {
+    host.command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `ready` holds (the hook under test has begun), at most 60 s.
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The id of the only operation of a kind.
+fn op_of(host: &Host, kind: &str) -> String {
+    let out = host.run(&["op", "list", "--json"]);
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|o| o["kind"] == kind)
+        .map(|o| o["id"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+/// The cluster of the only operation.
+fn cluster_of(host: &Host) -> String {
+    let out = host.run(&["cluster", "list", "--json"]);
+    let line = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    serde_json::from_str::<Value>(&line).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_busy_cluster_refuses_a_second_operation_and_cancel_stops_at_a_step_boundary() {
+    let host = Host::new();
+    let app = app(|spec| spec["env"]["sleep_ms_start"] = json!("1500"));
+    let child = spawn(&host, &["cluster", "create", app.spec.to_str().unwrap()]);
+    wait_for("the cluster to exist", || {
+        host.run(&["cluster", "list", "--json"]).stdout.len() > 2
+    });
+    let cluster = cluster_of(&host);
+    let db = host.nodes(&cluster, "db");
+    wait_for("start to begin", || {
+        host.calls(&cluster, &db[0]).iter().any(|c| c["service"] == "start")
+    });
+    let op = op_of(&host, "create-cluster");
+
+    let busy = host.run(&["cluster", "stop", &cluster]);
+    assert_eq!(busy.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&busy.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cluster {cluster} is busy: operation {op} (create-cluster) is unfinished"
+        )),
+        "{stderr}"
+    );
+
+    let cancel = host.run(&["op", "cancel", &op]);
+    assert!(String::from_utf8_lossy(&cancel.stdout).contains("will stop at its next step boundary"));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let show: Value = serde_json::from_slice(&host.run(&["op", "show", &op, "--json"]).stdout).unwrap();
+    assert_eq!(show["status"], "cancelled");
+    // The running step finished; the next did not start.
+    let events = host.events(&op);
+    assert!(of(&events, "start").iter().all(|e| e["outcome"] == "ok"));
+    assert!(
+        of(&events, "init").iter().all(|e| e["role"] != "db"),
+        "db's init (after start) never ran"
+    );
+    assert_eq!(host.cluster(&cluster)["status"], "failed");
+}
+
+#[test]
+fn kill_9_then_resume_reruns_only_the_hooks_that_were_cut_off() {
+    let host = Host::new();
+    // web (order 1) init is slow: cache's init (order 0) has completed when we kill.
+    let app = app(|spec| spec["nodes"][2]["env"]["sleep_ms_init"] = json!("3000"));
+    let mut child = spawn(&host, &["cluster", "create", app.spec.to_str().unwrap()]);
+    wait_for("the cluster to exist", || {
+        host.run(&["cluster", "list", "--json"]).stdout.len() > 2
+    });
+    let cluster = cluster_of(&host);
+    let web = host.nodes(&cluster, "web");
+    let cache = host.nodes(&cluster, "cache");
+    wait_for("web's init to begin", || {
+        web.iter().all(|n| {
+            host.calls(&cluster, n)
+                .iter()
+                .any(|c| c["service"] == "init" && c["phase"] == "begin")
+        })
+    });
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let op = op_of(&host, "create-cluster");
+    let list = String::from_utf8(host.run(&["op", "list"]).stdout).unwrap();
+    assert!(list.contains("interrupted"), "{list}");
+    let refused = host.run(&["cluster", "delete", &cluster]);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "an interrupted operation still holds the cluster"
+    );
+
+    let (code, doc) = host.op(&["op", "resume", &op]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(host.cluster(&cluster)["status"], "active");
+    let events = host.events(&op);
+    // web's init was cut off: recorded as interrupted, run again as attempt 2.
+    for node in &web {
+        let inits: Vec<&Value> = of(&events, "init")
+            .into_iter()
+            .filter(|e| e["node_id"] == node.as_str())
+            .collect();
+        let outcomes: Vec<(&str, u64)> = inits
+            .iter()
+            .map(|e| (e["outcome"].as_str().unwrap(), e["attempt"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(outcomes, [("interrupted", 1), ("ok", 2)], "{node}");
+        let begun = host
+            .calls(&cluster, node)
+            .iter()
+            .filter(|c| c["service"] == "init" && c["phase"] == "begin")
+            .count();
+        assert_eq!(begun, 2);
+    }
+    // Nothing that had completed ran again.
+    for node in cache.iter().chain(&host.nodes(&cluster, "db")) {
+        let calls = host.calls(&cluster, node);
+        for service in ["init", "start"] {
+            let n = calls
+                .iter()
+                .filter(|c| c["service"] == service && c["phase"] == "begin")
+                .count();
+            assert_eq!(n, 1, "{node} ran {service} {n} times");
+        }
+    }
+    assert_eq!(of(&events, "render").len(), 5, "no render ran twice");
+    // The rest of the flow ran after the resume: start of every role, then db's init.
+    assert_eq!(waves(&events)[1..], ["start: cache+db | web", "init: db"]);
+}
+
+#[test]
+fn kill_9_during_a_render_step_then_resume() {
+    let host = Host::new();
+    // db's reload is slow: renders have completed and db reloads are running when we kill.
+    let app = app(|spec| spec["nodes"][0]["env"] = json!({"sleep_ms_reload": "3000"}));
+    let mut child = spawn(&host, &["cluster", "create", app.spec.to_str().unwrap()]);
+    wait_for("the cluster to exist", || {
+        host.run(&["cluster", "list", "--json"]).stdout.len() > 2
+    });
+    let cluster = cluster_of(&host);
+    let db = host.nodes(&cluster, "db");
+    wait_for("db's reload to begin", || {
+        db.iter()
+            .all(|n| host.calls(&cluster, n).iter().any(|c| c["service"] == "reload"))
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let op = op_of(&host, "create-cluster");
+    let (code, doc) = host.op(&["op", "resume", &op]);
+    assert_eq!(code, 0, "{doc:#}");
+    let events = host.events(&op);
+    assert_eq!(of(&events, "render").len(), 5, "renders had completed: none ran again");
+    for node in &db {
+        let reloads: Vec<(&str, u64)> = of(&events, "reload")
+            .iter()
+            .filter(|e| e["node_id"] == node.as_str())
+            .map(|e| (e["outcome"].as_str().unwrap(), e["attempt"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(
+            reloads,
+            [("interrupted", 1), ("ok", 2)],
+            "the cut-off reload runs again though the files no longer change"
+        );
+    }
+}
+
+#[test]
+fn bad_specs_exit_2_and_change_nothing() {
+    let host = Host::new();
+    let cases: Vec<(App, &str)> = vec![
+        (
+            app(|s| s["nodes"][0]["services"]["init"]["timeout"] = json!(100000)),
+            "nodes[0].services.init.timeout: 100000 is out of range",
+        ),
+        (
+            app(|s| s["nodes"][1]["role"] = json!("db")),
+            "nodes[1].role: role \"db\" is defined twice",
+        ),
+        (
+            app(|s| s["nodes"][0]["plugin"] = json!("missing.wasm")),
+            "missing.wasm: no such component file",
+        ),
+        (
+            app(|s| s["nodes"][0]["servics"] = json!({})),
+            "nodes[0].servics: unknown key `servics`",
+        ),
+        (
+            app(|s| s["nodes"][0]["services"]["backup"] = json!({})),
+            "nodes[0].services.backup: recorder_hooks.wasm does not implement backup",
+        ),
+        (
+            app(|s| s["nodes"][0]["services"]["start"]["order"] = json!(-1)),
+            "nodes[0].services.start.order: invalid value",
+        ),
+    ];
+    for (app, expected) in cases {
+        for args in [&["app", "validate"][..], &["cluster", "create"][..]] {
+            let mut args = args.to_vec();
+            args.push(app.spec.to_str().unwrap());
+            let out = host.run(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(expected), "{stderr}\nexpected: {expected}");
+        }
+    }
+    let list = host.run(&["cluster", "list", "--all", "--json"]);
+    assert!(list.stdout.is_empty(), "no cluster was recorded");
+    assert!(!host.state.path().join("nodes").exists(), "no node was created");
+}
+
+#[test]
+fn plan_prints_the_steps_without_running_them() {
+    let host = Host::new();
+    let app = app(|_| {});
+    let out = host.run(&["plan", "create", app.spec.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success());
+    assert!(
+        text.starts_with("create-cluster · 5 nodes · 7 steps (nothing is run)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("create 4: run init (init.post_start_service true: after start)"),
+        "{text}"
+    );
+    assert!(host.run(&["cluster", "list", "--all", "--json"]).stdout.is_empty());
+}
