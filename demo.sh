@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The demo: a three-node ZooKeeper ensemble's hooks, run as each node through
-# `hookhost hook run`, each node with its own directory, in the sandbox the
-# engine uses. Then the destroy guard, and two hooks that attack the sandbox.
+# The demo: a real lifecycle of a three-node ZooKeeper ensemble on the
+# embedded store — create, stop, start, delete (refused by the destroy guard,
+# then forced) — with each operation's hook timeline; then hooks that attack
+# the sandbox. Everything lives under target/demo.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -12,52 +13,64 @@ rustup target add wasm32-wasip2
 target=${CARGO_TARGET_DIR:-target}
 cargo build --release --target wasm32-wasip2 --manifest-path example-plugins/Cargo.toml --target-dir "$target/guests"
 cargo build -p hookhost
-hookhost="$target/debug/hookhost"
 guests="$target/guests/wasm32-wasip2/release"
-zk="$guests/zookeeper_hooks.wasm"
-cluster=example-plugins/zookeeper/fixtures/cluster.json
-nodes="$target/demo/nodes"
-rm -rf "$nodes"
+demo="$target/demo"
+rm -rf "$demo"
+mkdir -p "$demo/app"
+# An app is its spec beside its components.
+cp example-plugins/zookeeper/spec.json "$guests/zookeeper_hooks.wasm" "$demo/app/"
+hookhost() { "$target/debug/hookhost" --state-dir "$demo/state" "$@"; }
+# The id in the first JSON line hookhost printed (keys are sorted, so "id" is there verbatim).
+first_id() { head -n 1 | sed -n 's/.*"id":"\([^"]*\)".*/\1/p'; }
+last_op() { hookhost op list --json | tail -n 1 | first_id; }
 
-step "What the ZooKeeper component implements"
-"$hookhost" inspect "$zk"
+step "Checking the app: its spec and its component"
+hookhost app validate "$demo/app/spec.json"
 
-step "Rendering zoo.cfg as cln-zk1 (the confd equivalent)"
-"$hookhost" hook render --plugin "$zk" --metadata "$cluster" --node cln-zk1 --workdir "$nodes/cln-zk1"
+step "The plan of creating it (nothing runs)"
+hookhost plan create "$demo/app/spec.json"
 
-for service in init start health_check; do
-  for node in cln-zk1 cln-zk2 cln-zk3; do
-    step "$service on $node"
-    "$hookhost" hook run --plugin "$zk" --service "$service" --metadata "$cluster" --node "$node" \
-      --operation create-cluster --workdir "$nodes/$node"
-  done
+step "Creating the cluster"
+hookhost cluster create "$demo/app/spec.json" --name zk-demo
+cluster=$(hookhost cluster list --json | first_id)
+hookhost op show "$(last_op)"
+
+step "What the nodes hold: zoo.cfg rendered from /hosts, myid from /host/sid"
+hookhost cluster show "$cluster"
+for node in "$demo/state/nodes/$cluster"/*; do
+  printf '%s: myid=%s\n' "$(basename "$node")" "$(cat "$node/volume/zookeeper/myid")"
 done
-for node in cln-zk1 cln-zk2 cln-zk3; do
-  printf '%s: myid=%s state=%s\n' "$node" "$(cat "$nodes/$node/data/zookeeper/myid")" \
-    "$(cat "$nodes/$node/data/zookeeper/state")"
-done
+cat "$(ls -d "$demo/state/nodes/$cluster"/* | head -n 1)/instance/opt/zookeeper/conf/zoo.cfg"
 
-step "cln-zk3 takes transactions; deleting the whole cluster must refuse (exit 1)"
-mkdir -p "$nodes/cln-zk3/data/zookeeper/version-2"
-echo txn > "$nodes/cln-zk3/data/zookeeper/version-2/log.100000001"
-if "$hookhost" hook run --plugin "$zk" --service destroy --metadata "$cluster" --node cln-zk3 \
-  --operation delete-cluster --workdir "$nodes/cln-zk3"; then
+step "Stopping it: stop by order, instances gone, volumes kept"
+hookhost cluster stop "$cluster"
+hookhost cluster show "$cluster" | sed -n '4,8p'
+
+step "Starting it again: new instance ids, config re-rendered, start by order (no init)"
+hookhost cluster start "$cluster"
+hookhost op show "$(last_op)" | tail -n 9
+
+step "A node took transactions: deleting the cluster would lose them, so destroy refuses (exit 1)"
+node=$(ls "$demo/state/nodes/$cluster" | head -n 1)
+mkdir -p "$demo/state/nodes/$cluster/$node/volume/zookeeper/version-2"
+echo txn > "$demo/state/nodes/$cluster/$node/volume/zookeeper/version-2/log.100000001"
+if hookhost cluster delete "$cluster"; then
   echo "expected the destroy guard to refuse" >&2
   exit 1
 fi
+hookhost cluster show "$cluster" | head -n 1
 
-step "Deleting only cln-zk3 while cln-zk1 and cln-zk2 stay: the data survives, destroy allows it"
-"$hookhost" hook run --plugin "$zk" --service destroy --metadata example-plugins/zookeeper/fixtures/deleting-zk3.json \
-  --node cln-zk3 --operation delete-nodes --workdir "$nodes/cln-zk3"
+step "Forcing the deletion (the spec's allow_force permits it)"
+hookhost cluster delete "$cluster" --force
+hookhost op show "$(last_op)"
 
-step "A hostile hook loops forever: stopped at its 0.5 s timeout (exit 1)"
-"$hookhost" hook run --plugin "$guests/hostile_hooks.wasm" --service spin --metadata "$cluster" --node cln-zk1 \
-  --timeout 0.5 --workdir "$nodes/cln-zk1" || true
+step "Hostile hooks, sandboxed: a loop stopped at 0.5 s, /etc/passwd and another tenant's metadata out of reach"
+fixture=example-plugins/zookeeper/fixtures/cluster.json
+hookhost hook run --plugin "$guests/hostile_hooks.wasm" --service spin --metadata "$fixture" --node cln-zk1 \
+  --timeout 0.5 --workdir "$demo/hostile" || true
+hookhost hook run --plugin "$guests/hostile_hooks.wasm" --service read-passwd --metadata "$fixture" --node cln-zk1 \
+  --workdir "$demo/hostile" || true
+hookhost hook run --plugin "$guests/hostile_hooks.wasm" --service other-cluster --params '{"cluster": "cl-other"}' \
+  --metadata "$fixture" --metadata tests/fixtures/neighbour.json --node cln-zk1 --workdir "$demo/hostile" || true
 
-step "A hostile hook reads /etc/passwd and another tenant's metadata: denied (exit 1)"
-"$hookhost" hook run --plugin "$guests/hostile_hooks.wasm" --service read-passwd --metadata "$cluster" --node cln-zk1 \
-  --workdir "$nodes/cln-zk1" || true
-"$hookhost" hook run --plugin "$guests/hostile_hooks.wasm" --service other-cluster --params '{"cluster": "cl-other"}' \
-  --metadata "$cluster" --metadata tests/fixtures/neighbour.json --node cln-zk1 --workdir "$nodes/cln-zk1" || true
-
-step "Done: the nodes' directories are in $nodes"
+step "Done: the state (store, nodes, images) is in $demo/state"

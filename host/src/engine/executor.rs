@@ -93,6 +93,7 @@ impl Engine {
     async fn execute(&self, op: &Operation, index: usize) -> Result<StepResult, EngineError> {
         let mut cluster = self.cluster(&op.cluster_id)?;
         let action = &op.plan.steps[index].action;
+        let listed = |nodes: &[String]| nodes.iter().cloned().collect::<std::collections::HashSet<String>>();
         match action {
             Action::RunService {
                 service,
@@ -123,6 +124,7 @@ impl Engine {
                 Ok(StepResult::Ok)
             }
             Action::CreateResources { nodes } | Action::DeleteResources { nodes } | Action::StopInstances { nodes } => {
+                let nodes = listed(nodes);
                 let provider = self.provider.clone();
                 let kind = action.clone();
                 let targets: Vec<_> = cluster
@@ -170,6 +172,7 @@ impl Engine {
                 Ok(StepResult::Ok)
             }
             Action::StartInstances { nodes } => {
+                let nodes = listed(nodes);
                 for node in cluster.nodes.iter_mut().filter(|n| nodes.contains(&n.node_id)) {
                     node.instance_id = Some(new_id("i"));
                 }

@@ -262,7 +262,8 @@ pub(super) async fn run_service(
     // Group the targeted nodes by order; keep each role's first N nodes.
     let mut groups: BTreeMap<u32, Vec<&Node>> = BTreeMap::new();
     let mut by_role: BTreeMap<&str, Vec<&Node>> = BTreeMap::new();
-    for node in cluster.nodes.iter().filter(|n| nodes.contains(&n.node_id)) {
+    let listed: std::collections::HashSet<&str> = nodes.iter().map(String::as_str).collect();
+    for node in cluster.nodes.iter().filter(|n| listed.contains(n.node_id.as_str())) {
         by_role.entry(node.role.as_str()).or_default().push(node);
     }
     for (role, mut members) in by_role {
@@ -290,21 +291,24 @@ pub(super) async fn run_service(
                 skipped.push((seq, *node));
                 continue;
             }
-            running.push(ctx.event(seq, node, service, past.next_attempt(&node.node_id, service)));
+            running.push((
+                ctx.event(seq, node, service, past.next_attempt(&node.node_id, service)),
+                (*node).clone(),
+            ));
         }
         for (seq, node) in skipped {
             ctx.skipped(seq, node, service, "the node has no running instance")
                 .await?;
         }
         // Durable before the hooks start: a crash from here on shows them as cut off.
-        engine.db.put_events(running.clone()).await?;
+        engine
+            .db
+            .put_events(running.iter().map(|(e, _)| e.clone()).collect())
+            .await?;
         engine.observer.invocations_started(running.len());
-        let calls = running.into_iter().map(|event| {
+        let calls = running.into_iter().map(|(event, node)| {
             let (ctx, wit_service, service) = (ctx.clone(), wit_service.clone(), service.to_string());
             async move {
-                let Some(node) = ctx.cluster.node(&event.node_id).cloned() else {
-                    return Err(EngineError::State(format!("no node {}", event.node_id)));
-                };
                 let call = ctx.call(&node, ctx.timeout(&node.role, &service), event.attempt);
                 let request = Request {
                     service: wit_service,
@@ -379,7 +383,12 @@ pub(super) async fn render_config(
     let ctx = StepCtx::new(engine, op, step, cluster).await?;
     let past = Past::load(engine, op, step).await?;
     let events = engine.db.events(&op.id)?;
-    let targets: Vec<&Node> = cluster.nodes.iter().filter(|n| nodes.contains(&n.node_id)).collect();
+    let listed: std::collections::HashSet<&str> = nodes.iter().map(String::as_str).collect();
+    let targets: Vec<&Node> = cluster
+        .nodes
+        .iter()
+        .filter(|n| listed.contains(n.node_id.as_str()))
+        .collect();
     let first_seq = engine.db.next_seqs(&op.id, 2 * targets.len() as u64).await?;
     engine.observer.invocations_started(targets.len());
     let events = Arc::new(events);

@@ -14,6 +14,8 @@ pub const ZOOKEEPER: &str = "zookeeper_hooks";
 pub const HOSTILE: &str = "hostile_hooks";
 /// The component that reports what it sees.
 pub const PROBE: &str = "probe_hooks";
+/// Hooks that do nothing (the lifecycle benchmark).
+pub const NOOP: &str = "noop_hooks";
 /// The component that records what each lifecycle hook saw.
 pub const RECORDER: &str = "recorder_hooks";
 /// A valid component of another world.

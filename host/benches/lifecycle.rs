@@ -1,0 +1,102 @@
+//! Creating and deleting whole clusters on the durable store, at 100, 1,000
+//! and 5,000 nodes in three roles (orders 0, 0 and 1), with hooks that do
+//! nothing: what the engine itself costs per node (resources, metadata,
+//! journal, events, config render, init/start/stop/destroy invocations).
+//!
+//! `cargo bench --bench lifecycle` (release). The last line is:
+//! `lifecycle: create_1000_s=<s> delete_1000_s=<s> create_5000_over_1000=<ratio>`
+
+use hookhost::engine::Engine;
+use hookhost::runtime::{Runtime, RuntimeConfig};
+use hookhost::state::{ClusterStatus, OperationKind, OperationStatus};
+use hookhost_test_support as support;
+use serde_json::json;
+use std::path::Path;
+use std::time::Instant;
+
+const SIZES: [u32; 3] = [100, 1000, 5000];
+
+fn main() {
+    // As the `hookhost` binary does: no backtrace capture inside wasmtime errors.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio starts");
+    let mut results = Vec::new();
+    for nodes in SIZES {
+        let (create, delete, hooks) = tokio.block_on(create_then_delete(nodes));
+        println!(
+            "{nodes:>5} nodes: create {create:.3} s ({:.0} µs/node) · delete {delete:.3} s ({:.0} µs/node) · {hooks} hook calls",
+            create * 1e6 / f64::from(nodes),
+            delete * 1e6 / f64::from(nodes)
+        );
+        results.push((nodes, create, delete));
+    }
+    let at = |n: u32| results.iter().find(|r| r.0 == n).copied().expect("measured");
+    let (_, create_1000, delete_1000) = at(1000);
+    let (_, create_5000, _) = at(5000);
+    println!(
+        "lifecycle: create_1000_s={create_1000:.3} delete_1000_s={delete_1000:.3} create_5000_over_1000={:.2}",
+        create_5000 / create_1000
+    );
+}
+
+/// One fresh state directory; returns (create seconds, delete seconds, hook calls).
+async fn create_then_delete(nodes: u32) -> (f64, f64, usize) {
+    let app = tempfile::tempdir().expect("a temp dir");
+    let spec = app.path().join("spec.json");
+    write_spec(&spec, nodes);
+    std::fs::copy(support::guest(support::NOOP), app.path().join("noop_hooks.wasm")).expect("copy the component");
+    let state = tempfile::tempdir().expect("a temp dir");
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(support::cache_dir()),
+        max_instances: 64,
+        ..RuntimeConfig::default()
+    })
+    .expect("the runtime starts");
+    let engine = Engine::open(state.path(), runtime).expect("the engine opens");
+
+    let started = Instant::now();
+    let op = engine.submit_create(&spec, None).await.expect("create starts");
+    let created = engine.run(&op.id).await.expect("create runs");
+    let create = started.elapsed().as_secs_f64();
+    assert_eq!(created.status, OperationStatus::Succeeded, "{:?}", created.error);
+    let hooks = engine.db().events(&op.id).expect("events").len();
+
+    let started = Instant::now();
+    let op = engine
+        .submit(OperationKind::DeleteCluster, &created.cluster_id, false)
+        .await
+        .expect("delete starts");
+    let deleted = engine.run(&op.id).await.expect("delete runs");
+    let delete = started.elapsed().as_secs_f64();
+    assert_eq!(deleted.status, OperationStatus::Succeeded, "{:?}", deleted.error);
+    assert_eq!(
+        engine.cluster(&created.cluster_id).expect("cluster").status,
+        ClusterStatus::Deleted
+    );
+    (
+        create,
+        delete,
+        hooks + engine.db().events(&op.id).expect("events").len(),
+    )
+}
+
+/// Three roles splitting `nodes`: two at order 0, one at order 1.
+fn write_spec(path: &Path, nodes: u32) {
+    let third = nodes / 3;
+    let services = |order: u32| json!({"init": {"order": order}, "start": {"order": order}, "stop": {"order": order}, "destroy": {"order": order}});
+    let spec = json!({
+        "name": "bench",
+        "nodes": [
+            {"role": "a", "count": nodes - 2 * third, "plugin": "noop_hooks.wasm", "services": services(0)},
+            {"role": "b", "count": third, "plugin": "noop_hooks.wasm", "services": services(0)},
+            {"role": "c", "count": third, "plugin": "noop_hooks.wasm", "services": services(1)},
+        ],
+    });
+    std::fs::write(path, spec.to_string()).expect("write the spec");
+}
