@@ -1,8 +1,9 @@
 //! A cluster record as a metadata tree (the seed's "register all information
 //! about the cluster in the metadata service"), laid out as
 //! `notes/appcenter-spec.md` §3.1 describes:
-//! `/cluster/{cluster_id, app_id, name, vxnet, zone, endpoints/..., reserved_ips/...}`,
-//! `/hosts/<role>/<instance_id>/{ip, mac, sid, gid, gsid, node_id, instance_id, role, cpu, memory, volume_size}`
+//! `/cluster/{cluster_id, app_id, name, vxnet, zone, global_uuid, endpoints/..., reserved_ips/...}`,
+//! `/hosts/<role>/<instance_id>/{ip, eip, mac, sid, gid, gsid, node_id, instance_id, role, cpu,
+//! memory, volume_size, gpu, instance_class, volume_class, physical_machine}`
 //! for every node with a running instance, `/env/...` from the spec, each
 //! role's own `env` under `/role-env/<role>/...` (a node's view shows it over
 //! the cluster's), and `/links/<name>`.
@@ -22,11 +23,16 @@ pub fn cluster_tree(cluster: &Cluster) -> Vec<Write> {
         });
     };
     let spec = &cluster.spec;
+    // The local provider's nodes all run on this machine.
+    let machine = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
     put(&["cluster", "cluster_id"], cluster.id.clone());
     put(&["cluster", "app_id"], app_id(&spec.name));
     put(&["cluster", "name"], cluster.name.clone());
     put(&["cluster", "vxnet"], spec.vxnet.clone());
     put(&["cluster", "zone"], cluster.zone.clone());
+    put(&["cluster", "global_uuid"], cluster.global_uuid.clone());
     flatten(&mut put, &["cluster", "endpoints"], &spec.endpoints);
     flatten(&mut put, &["cluster", "reserved_ips"], &spec.reserved_ips);
     flatten(&mut put, &["env"], &spec.env);
@@ -51,6 +57,10 @@ pub fn cluster_tree(cluster: &Cluster) -> Vec<Write> {
         put(&at("cpu"), node.cpu.to_string());
         put(&at("memory"), node.memory.to_string());
         put(&at("volume_size"), node.volume_size.to_string());
+        put(&at("gpu"), node.gpu.to_string());
+        put(&at("instance_class"), node.instance_class.to_string());
+        put(&at("volume_class"), node.volume_class.to_string());
+        put(&at("physical_machine"), machine.clone());
     }
     writes
 }
@@ -82,5 +92,74 @@ fn flatten(put: &mut impl FnMut(&[&str], String), at: &[&str], map: &Map<String,
             Value::Null => {}
             other => put(&here, other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::{ClusterView, MemoryStore};
+    use crate::spec::Spec;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_node_sees_the_keys_of_the_original_metadata_service() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.wasm"), b"").unwrap();
+        let spec = Spec::parse(
+            std::path::Path::new("spec.json"),
+            r#"{"name": "My App!", "vxnet": "net-1", "env": {"port": 2181, "key": {"access_key_id": "a"}},
+                "endpoints": {"client": {"port": 2181, "protocol": "tcp"}}, "links": {"db": "cl-db"},
+                "nodes": [{"role": "zk", "count": 2, "plugin": "app.wasm", "cpu": 2, "memory": 4096,
+                           "volume": {"size": 20}, "env": {"port": 9999}}]}"#,
+            dir.path(),
+        )
+        .unwrap();
+        let mut cluster = Cluster::new(spec, "spec.json".into(), Some("zk1".into()));
+        cluster.nodes[1].instance_id = None; // stopped nodes are not listed
+        let store = MemoryStore::new();
+        store.apply_now(&cluster_tree(&cluster)).unwrap();
+        let node = cluster.nodes[0].clone();
+        let view = ClusterView::for_node(Arc::new(store.snapshot_now("/")), &cluster.id, &node.node_id).unwrap();
+        let get = |p: &str| view.get(p).unwrap().unwrap_or_else(|| panic!("{p} missing"));
+        assert_eq!(get("/cluster/app_id"), "app-my-app");
+        assert_eq!(get("/cluster/vxnet"), "net-1");
+        assert_eq!(get("/cluster/endpoints/client/protocol"), "tcp");
+        assert_eq!(get("/links/db"), "cl-db");
+        assert_eq!(get("/env/port"), "9999", "the role's env wins");
+        assert_eq!(get("/env/key/access_key_id"), "a");
+        for key in [
+            "ip",
+            "mac",
+            "eip",
+            "sid",
+            "gid",
+            "gsid",
+            "node_id",
+            "instance_id",
+            "role",
+            "cpu",
+            "memory",
+            "volume_size",
+            "gpu",
+            "instance_class",
+            "volume_class",
+            "physical_machine",
+        ] {
+            get(&format!("/host/{key}"));
+        }
+        assert_eq!(
+            (get("/host/cpu"), get("/host/memory"), get("/host/volume_size")),
+            ("2".into(), "4096".into(), "20".into())
+        );
+        assert_eq!(
+            view.children("/hosts/zk").unwrap(),
+            vec![node.instance_id.clone().unwrap()]
+        );
+        // Writing it again replaces it: nothing stale stays.
+        cluster.nodes[0].ip = "10.9.9.9".into();
+        store.apply_now(&cluster_tree(&cluster)).unwrap();
+        let view = ClusterView::for_node(Arc::new(store.snapshot_now("/")), &cluster.id, &node.node_id).unwrap();
+        assert_eq!(view.get("/host/ip").unwrap().as_deref(), Some("10.9.9.9"));
     }
 }

@@ -66,6 +66,15 @@ pub struct Node {
     pub memory: u64,
     /// Data volume, GiB.
     pub volume_size: u64,
+    /// GPUs.
+    #[serde(default)]
+    pub gpu: u32,
+    /// Instance class.
+    #[serde(default)]
+    pub instance_class: u32,
+    /// Volume class.
+    #[serde(default)]
+    pub volume_class: u32,
 }
 
 /// A cluster, as the engine keeps it.
@@ -89,6 +98,9 @@ pub struct Cluster {
     pub created_at: String,
     /// The operation running on it, if any.
     pub operation: Option<String>,
+    /// A globally unique id (`/cluster/global_uuid`).
+    #[serde(default)]
+    pub global_uuid: String,
 }
 
 impl Cluster {
@@ -111,6 +123,9 @@ impl Cluster {
                     cpu: role.cpu,
                     memory: role.memory,
                     volume_size: role.volume.as_ref().map(|v| v.size).unwrap_or(0),
+                    gpu: role.gpu,
+                    instance_class: role.instance_class.unwrap_or(0),
+                    volume_class: role.volume.as_ref().and_then(|v| v.class).unwrap_or(0),
                 });
             }
         }
@@ -124,6 +139,7 @@ impl Cluster {
             zone: "local".into(),
             created_at: now(),
             operation: None,
+            global_uuid: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
         }
     }
 
