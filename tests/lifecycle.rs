@@ -294,6 +294,11 @@ fn delete_guards_stops_then_destroys_after_stop_and_frees_everything() {
     );
     let metadata = host.run(&["cluster", "metadata", &cluster]);
     assert_eq!(metadata.status.code(), Some(2), "the metadata is deregistered");
+    let stderr = String::from_utf8_lossy(&metadata.stderr);
+    assert!(
+        stderr.contains(&format!("cluster {cluster} (deleted) has no metadata at /")),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -414,6 +419,7 @@ fn stop_and_start_keep_volumes_renew_instances_and_skip_init() {
     );
     let tree = host.run(&["cluster", "metadata", &cluster, "/hosts"]);
     assert_eq!(tree.status.code(), Some(2), "no running instance is registered");
+    assert!(String::from_utf8_lossy(&tree.stderr).contains("(stopped) has no metadata at /hosts"));
 
     let (code, doc) = host.op(&["cluster", "start", &cluster]);
     assert_eq!(code, 0, "{doc:#}");
@@ -712,4 +718,145 @@ fn plan_prints_the_steps_without_running_them() {
         "{text}"
     );
     assert!(host.run(&["cluster", "list", "--all", "--json"]).stdout.is_empty());
+}
+
+#[test]
+fn a_failed_create_can_only_be_deleted() {
+    let host = Host::new();
+    let app = app(|spec| spec["nodes"][2]["env"]["fail_init"] = json!("9"));
+    let (code, doc) = host.op(&["cluster", "create", app.spec.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_eq!(doc["status"], "failed");
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("step 4 (run init on 3 nodes by role order) failed: init on node"),
+        "{error}"
+    );
+    assert!(error.contains("(web) error 9: init refused: asked to fail"), "{error}");
+    let cluster = doc["cluster_id"].as_str().unwrap().to_string();
+    assert_eq!(host.cluster(&cluster)["status"], "failed");
+    for verb in ["start", "stop"] {
+        let out = host.run(&["cluster", verb, &cluster]);
+        assert_eq!(out.status.code(), Some(2), "{verb}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "cannot {verb} cluster {cluster}: its creation failed; delete it"
+            )),
+            "{stderr}"
+        );
+    }
+    let (code, doc) = host.op(&["cluster", "delete", &cluster]);
+    assert_eq!(code, 0, "{doc:#}");
+}
+
+#[test]
+fn a_guard_that_cannot_run_does_not_let_the_delete_through() {
+    let host = Host::new();
+    let (cluster, _) = host.create(&app(|_| {}));
+    let db = host.nodes(&cluster, "db");
+    // db[0] lost its instance: its destroy cannot say whether deleting is safe.
+    std::fs::remove_dir_all(
+        host.state
+            .path()
+            .join("nodes")
+            .join(&cluster)
+            .join(&db[0])
+            .join("instance"),
+    )
+    .unwrap();
+    let (code, doc) = host.op(&["cluster", "delete", &cluster]);
+    assert_eq!((code, doc["status"].as_str()), (1, Some("aborted")), "{doc:#}");
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("the node has no running instance"),
+        "{doc:#}"
+    );
+    let events = host.events(doc["operation"].as_str().unwrap());
+    let skipped: Vec<&Value> = events.iter().filter(|e| e["outcome"] == "skipped").collect();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0]["node_id"], db[0].as_str());
+    let (code, doc) = host.op(&["cluster", "delete", &cluster, "--force"]);
+    assert_eq!(code, 0, "{doc:#}");
+}
+
+#[test]
+fn a_stopped_cluster_with_a_destroy_guard_is_deleted_only_with_force() {
+    let host = Host::new();
+    let (cluster, _) = host.create(&app(|_| {}));
+    assert_eq!(host.op(&["cluster", "stop", &cluster]).0, 0);
+    let out = host.run(&["cluster", "delete", &cluster]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("it is stopped, so its destroy guard cannot run; start it first, or delete it with --force"),
+        "{stderr}"
+    );
+    let (code, doc) = host.op(&["cluster", "delete", &cluster, "--force"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(
+        host.events(doc["operation"].as_str().unwrap()).is_empty(),
+        "no hook runs on a stopped cluster"
+    );
+    assert_eq!(host.cluster(&cluster)["status"], "deleted");
+}
+
+#[test]
+fn nodes_to_execute_on_keeps_the_first_nodes_of_a_role() {
+    let host = Host::new();
+    let app = app(|spec| spec["nodes"][2]["services"]["start"]["nodes_to_execute_on"] = json!(1));
+    let (cluster, op) = host.create(&app);
+    let web = host.nodes(&cluster, "web");
+    let starts: Vec<String> = of(&host.events(&op), "start")
+        .iter()
+        .filter(|e| e["role"] == "web")
+        .map(|e| e["node_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(starts, [web[0].clone()], "the web node with sid 1 only");
+}
+
+#[test]
+fn a_crash_after_a_refused_step_ends_the_operation_as_refused() {
+    use hookhost::engine::Engine;
+    use hookhost::runtime::{Runtime, RuntimeConfig};
+    use hookhost::state::{ClusterStatus, OperationKind, OperationStatus};
+    let host = Host::new();
+    let (cluster, _) = host.create(&app(|_| {}));
+    let db = host.nodes(&cluster, "db");
+    std::fs::write(host.volume(&cluster, &db[0]).join("fail-destroy"), "21").unwrap();
+
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    tokio.block_on(async {
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(support::cache_dir()),
+            max_instances: 8,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let engine = Engine::open(host.state.path(), runtime).unwrap();
+        let op = engine
+            .submit(OperationKind::DeleteCluster, &cluster, false)
+            .await
+            .unwrap();
+        assert_eq!(engine.run(&op.id).await.unwrap().status, OperationStatus::Aborted);
+        // As if the process had died after journaling the refused step, before ending the operation.
+        engine
+            .db()
+            .update_operation(&op.id, |op| {
+                op.status = OperationStatus::Running;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let resumed = engine.run(&op.id).await.unwrap();
+        assert_eq!(
+            resumed.status,
+            OperationStatus::Aborted,
+            "the resume must not run past the refusal"
+        );
+        assert_eq!(engine.cluster(&cluster).unwrap().status, ClusterStatus::Active);
+    });
+    assert!(host.volume(&cluster, &db[0]).exists(), "nothing was deleted");
 }

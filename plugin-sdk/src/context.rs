@@ -30,21 +30,29 @@ impl Context {
 
     /// The service's spec name (`scale_out`, or the custom name).
     pub fn service_name(&self) -> String {
-        match &self.raw.service {
-            Service::Custom(name) => name.clone(),
-            // `Service::ScaleOut` → `scale_out`: the WIT case in the spec's spelling.
-            other => {
-                let debug = format!("{other:?}");
-                let mut name = String::new();
-                for c in debug.rsplit("::").next().unwrap_or_default().chars() {
-                    if c.is_ascii_uppercase() && !name.is_empty() {
-                        name.push('_');
-                    }
-                    name.push(c.to_ascii_lowercase());
-                }
-                name
-            }
-        }
+        let name = match &self.raw.service {
+            Service::Custom(name) => return name.clone(),
+            Service::Init => "init",
+            Service::Start => "start",
+            Service::Stop => "stop",
+            Service::Restart => "restart",
+            Service::ScaleOut => "scale_out",
+            Service::ScaleIn => "scale_in",
+            Service::Destroy => "destroy",
+            Service::Upgrade => "upgrade",
+            Service::Rollback => "rollback",
+            Service::GetNodesOrder => "get_nodes_order",
+            Service::Backup => "backup",
+            Service::Restore => "restore",
+            Service::DeleteSnapshot => "delete_snapshot",
+            Service::ChangeVxnet => "change_vxnet",
+            Service::Reload => "reload",
+            Service::HealthCheck => "health_check",
+            Service::HealthAction => "health_action",
+            Service::Monitor => "monitor",
+            Service::CustomMetadata => "custom_metadata",
+        };
+        name.to_string()
     }
 
     /// True when the host only asks whether the service may run: change nothing.

@@ -8,7 +8,7 @@
 //! - `/env/sleep_ms` (default 0) makes every call take that long;
 //!   `/env/sleep_ms_<service>` overrides it for one service.
 //! - A file `/data/fail-<service>` makes that service fail with the code the
-//!   file holds (default 66).
+//!   file holds (default 66); so does `/env/fail_<service>` (its value is the code).
 //! - `render` writes `/etc/recorder/members` listing `/hosts`, so it changes
 //!   whenever membership or instance ids do.
 
@@ -47,10 +47,13 @@ impl Hooks for Recorder {
             .parse()
             .map_err(|_| fail(2, format!("/env/sleep_ms is {sleep:?}, not a number")))?;
         std::thread::sleep(std::time::Duration::from_millis(ms));
-        if let Ok(code) = std::fs::read_to_string(format!("/data/fail-{name}")) {
+        let asked = std::fs::read_to_string(format!("/data/fail-{name}"))
+            .ok()
+            .or(meta::env(&format!("fail_{name}"))?);
+        if let Some(code) = asked {
             record(ctx, &name, "failed")?;
             let code = code.trim().parse().unwrap_or(66);
-            return Err(fail(code, format!("{name} refused: /data/fail-{name} is present")));
+            return Err(fail(code, format!("{name} refused: asked to fail")));
         }
         record(ctx, &name, "end")
     }

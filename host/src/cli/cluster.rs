@@ -77,6 +77,9 @@ pub enum ClusterCommand {
         cluster: String,
         /// A path as hooks write it (/hosts/..., /cluster/..., /env/...).
         path: Option<String>,
+        /// Show it as this node's hooks see it (/host, its role's /env).
+        #[arg(long, value_name = "NODE_ID")]
+        node: Option<String>,
         /// The subtree as JSON.
         #[arg(long)]
         json: bool,
@@ -202,10 +205,18 @@ pub async fn run(global: &Global, cmd: ClusterCommand) -> anyhow::Result<ExitCod
             emit(&out);
             Ok(ExitCode::SUCCESS)
         }
-        ClusterCommand::Metadata { cluster, path, json } => {
+        ClusterCommand::Metadata {
+            cluster,
+            path,
+            node,
+            json,
+        } => {
             let c = engine.cluster(&cluster)?;
             let snapshot = Arc::new(engine.tree().snapshot(&cluster_root(&c.id)).await?);
-            let view = ClusterView::new(snapshot.clone(), &c.id);
+            let view = match &node {
+                Some(node) => ClusterView::for_node(snapshot.clone(), &c.id, node)?,
+                None => ClusterView::new(snapshot.clone(), &c.id),
+            };
             let at = path.unwrap_or_else(|| "/".into());
             let tree = view
                 .subtree(&at)?

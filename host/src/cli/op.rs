@@ -68,6 +68,9 @@ pub async fn run(global: &Global, cmd: OpCommand) -> anyhow::Result<ExitCode> {
     let engine = global.engine()?;
     match cmd {
         OpCommand::List { cluster, json } => {
+            if let Some(id) = &cluster {
+                engine.cluster(id)?;
+            }
             let ops: Vec<Operation> = engine
                 .db()
                 .operations()?

@@ -74,7 +74,8 @@ pub async fn run(global: &Global, cmd: PlanCommand) -> anyhow::Result<ExitCode> 
     if json {
         emit(&format!(
             "{:#}\n",
-            json!({"kind": kind, "cluster": cluster.id, "plan": plan})
+            // A create's cluster id does not exist yet: the real one is made when it runs.
+            json!({"kind": kind, "cluster": (kind != OperationKind::CreateCluster).then_some(&cluster.id), "plan": plan})
         ));
         return Ok(ExitCode::SUCCESS);
     }

@@ -20,6 +20,8 @@ use thiserror::Error;
 
 /// Most files one render may return.
 pub const MAX_FILES: usize = 1000;
+/// Most bytes one render may return, all files together.
+pub const MAX_BYTES: usize = 16 << 20;
 
 /// A rendered file that cannot be written.
 #[derive(Debug, Error)]
@@ -35,6 +37,9 @@ pub enum ConfigError {
     /// The render returned too many files.
     #[error("the render returned {0} files; at most {MAX_FILES} are allowed")]
     TooMany(usize),
+    /// The render returned too many bytes.
+    #[error("the render returned {0} bytes; at most {MAX_BYTES} are allowed")]
+    TooLarge(usize),
     /// Writing failed.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -50,6 +55,10 @@ pub fn write_changed(mounts: &[Mount], files: &[ConfigFile]) -> Result<Vec<Strin
     if files.len() > MAX_FILES {
         return Err(ConfigError::TooMany(files.len()));
     }
+    let total: usize = files.iter().map(|f| f.content.len()).sum();
+    if total > MAX_BYTES {
+        return Err(ConfigError::TooLarge(total));
+    }
     let mut seen = BTreeSet::new();
     let mut changed = Vec::new();
     for file in files {
@@ -64,8 +73,12 @@ pub fn write_changed(mounts: &[Mount], files: &[ConfigFile]) -> Result<Vec<Strin
         if !seen.insert(file.path.clone()) {
             return Err(bad("is rendered twice"));
         }
-        if file.mode & !0o7777 != 0 {
-            return Err(bad(&format!("mode {:o} is not a permission mode", file.mode)));
+        // No setuid, setgid or sticky bits: the host may run as root.
+        if file.mode & !0o777 != 0 {
+            return Err(bad(&format!(
+                "mode {:o} is refused: only permission bits (0o777) are allowed",
+                file.mode
+            )));
         }
         let (mount, rel) = resolve(mounts, &segments).ok_or_else(|| bad("is outside the node's directories"))?;
         let io = |source| ConfigError::Io {
@@ -95,7 +108,7 @@ fn resolve<'m>(mounts: &'m [Mount], segments: &[&str]) -> Option<(&'m Mount, Pat
 /// Writes `rel` under `root` unless it already has this content and mode.
 fn write_if_changed(root: &Path, rel: &Path, content: &[u8], mode: u32) -> std::io::Result<bool> {
     let base = capfs::open_ambient_dir(root, ambient_authority())?;
-    if let Some((old, old_mode)) = read_existing(&base, rel)?
+    if let Some((old, old_mode)) = read_existing(&base, rel, content.len())?
         && old == content
         && old_mode == mode
     {
@@ -125,17 +138,22 @@ fn write_if_changed(root: &Path, rel: &Path, content: &[u8], mode: u32) -> std::
     Ok(true)
 }
 
-fn read_existing(base: &File, rel: &Path) -> std::io::Result<Option<(Vec<u8>, u32)>> {
+fn read_existing(base: &File, rel: &Path, expected_len: usize) -> std::io::Result<Option<(Vec<u8>, u32)>> {
     let mut options = OpenOptions::new();
     options.read(true);
-    let mut file = match capfs::open(base, rel, &options) {
+    let file = match capfs::open(base, rel, &options) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mode = file.metadata()?.permissions().mode() & 0o7777;
-    let mut content = Vec::new();
-    file.read_to_end(&mut content)?;
+    let meta = file.metadata()?;
+    let mode = meta.permissions().mode() & 0o7777;
+    // Only a file of the new length can be the same; never read a huge one.
+    if meta.len() != expected_len as u64 {
+        return Ok(Some((Vec::new(), mode)));
+    }
+    let mut content = Vec::with_capacity(expected_len);
+    file.take(expected_len as u64 + 1).read_to_end(&mut content)?;
     Ok(Some((content, mode)))
 }
 
@@ -215,6 +233,17 @@ mod tests {
         }
         let err = write_changed(&m, &[file("/a", "x", 0o644), file("/a", "y", 0o644)]).unwrap_err();
         assert!(err.to_string().contains("rendered twice"));
+        for mode in [0o4755, 0o2755, 0o1777] {
+            let err = write_changed(&m, &[file("/bin/tool", "#!", mode)]).unwrap_err();
+            assert!(err.to_string().contains("only permission bits"), "{mode:o}: {err}");
+        }
+        assert!(!instance.path().join("bin").exists());
+        let huge = ConfigFile {
+            path: "/big".into(),
+            content: vec![b'x'; MAX_BYTES + 1],
+            mode: 0o644,
+        };
+        assert!(matches!(write_changed(&m, &[huge]), Err(ConfigError::TooLarge(_))));
         // A link planted in the node pointing outside it is not followed out.
         std::os::unix::fs::symlink(outside.path(), instance.path().join("etc")).unwrap();
         let err = write_changed(&m, &[file("/etc/passwd", "pwned", 0o644)]).unwrap_err();

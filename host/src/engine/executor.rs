@@ -8,14 +8,22 @@ use super::steps::{self, StepResult};
 use super::{Engine, EngineError};
 use crate::metadata::{MetadataStore, Write, cluster_root, cluster_tree};
 use crate::state::{
-    ClusterStatus, Operation, OperationKind, OperationStatus, StepOutcome, StepRecord, new_id, now, release_ips,
+    CLUSTERS, Cluster, ClusterStatus, DbError, OPERATIONS, Operation, OperationKind, OperationStatus, STEPS,
+    StepOutcome, StepRecord, get_json, new_id, now, put_json, release_ips, step_key,
 };
 
+/// The node ids of a step, for lookups.
+pub(super) fn listed(nodes: &[String]) -> std::collections::HashSet<&str> {
+    nodes.iter().map(String::as_str).collect()
+}
+
 impl Engine {
-    /// Runs (or resumes) an operation to its end, in this process.
+    /// Runs (or resumes) an operation to its end, in this process, holding its lock.
     pub async fn run(&self, op_id: &str) -> Result<Operation, EngineError> {
+        self.operation(op_id)?;
         let _lock = OpLock::acquire(self.db.dir(), op_id).map_err(EngineError::State)?;
-        let mut op = self.operation(op_id)?;
+        // Read again under the lock: another process may have just ended it.
+        let op = self.operation(op_id)?;
         if op.status != OperationStatus::Running {
             return Err(EngineError::State(format!(
                 "operation {op_id} has already ended: it {}",
@@ -23,78 +31,76 @@ impl Engine {
             )));
         }
         let journal = self.db.steps(op_id)?;
-        let done = |index: usize| journal.iter().any(|s| s.index == index && s.outcome.is_some());
+        // A step that failed or was refused ends the operation, even when the
+        // process died before it could say so.
+        if let Some(step) = journal
+            .iter()
+            .find(|s| matches!(s.outcome, Some(StepOutcome::Failed | StepOutcome::Aborted)))
+        {
+            let status = if step.outcome == Some(StepOutcome::Aborted) {
+                OperationStatus::Aborted
+            } else {
+                OperationStatus::Failed
+            };
+            return finish(self, op, status, step.message.clone(), None).await;
+        }
+        let ended = |index: usize| journal.iter().any(|s| s.index == index && s.outcome.is_some());
         for index in 0..op.plan.steps.len() {
-            if done(index) {
+            if ended(index) {
                 continue;
             }
-            op = self.operation(op_id)?;
+            let op = self.operation(op_id)?;
             if op.cancel_requested {
                 let message = format!("cancelled before step {} of {}", index + 1, op.plan.steps.len());
-                return finish(self, op, OperationStatus::Cancelled, Some(message)).await;
+                return finish(self, op, OperationStatus::Cancelled, Some(message), None).await;
             }
-            self.db
-                .put_step(
-                    op_id,
-                    StepRecord {
-                        index,
-                        started_at: now(),
-                        ended_at: None,
-                        outcome: None,
-                        message: None,
-                    },
-                )
-                .await?;
+            let started_at = now();
+            let start = StepRecord {
+                index,
+                started_at: started_at.clone(),
+                ended_at: None,
+                outcome: None,
+                message: None,
+            };
+            self.db.put_step(op_id, start).await?;
             self.observer.step_started(&op, index);
-            let result = self.execute(&op, index).await;
-            let (outcome, message) = match &result {
+            let (outcome, message) = match self.execute(&op, index).await {
                 Ok(StepResult::Ok) => (StepOutcome::Ok, None),
-                Ok(StepResult::Tolerated(m)) => (StepOutcome::Tolerated, Some(m.clone())),
-                Ok(StepResult::Failed(m)) => (StepOutcome::Failed, Some(m.clone())),
-                Ok(StepResult::Aborted(m)) => (StepOutcome::Aborted, Some(m.clone())),
+                Ok(StepResult::Tolerated(m)) => (StepOutcome::Tolerated, Some(m)),
+                Ok(StepResult::Failed(m)) => (StepOutcome::Failed, Some(m)),
+                Ok(StepResult::Aborted(m)) => (StepOutcome::Aborted, Some(m)),
                 Err(e) => (StepOutcome::Failed, Some(e.to_string())),
             };
-            let started_at = self
-                .db
-                .steps(op_id)?
-                .into_iter()
-                .find(|s| s.index == index)
-                .map(|s| s.started_at);
-            self.db
-                .put_step(
-                    op_id,
-                    StepRecord {
-                        index,
-                        started_at: started_at.unwrap_or_else(now),
-                        ended_at: Some(now()),
-                        outcome: Some(outcome),
-                        message: message.clone(),
-                    },
-                )
-                .await?;
+            let end = StepRecord {
+                index,
+                started_at,
+                ended_at: Some(now()),
+                outcome: Some(outcome),
+                message: message.clone(),
+            };
             self.observer.step_ended(&op, index, outcome);
-            let failed = |why: String| format!("step {} ({}) failed: {why}", index + 1, op.plan.steps[index].action);
             match outcome {
-                StepOutcome::Ok | StepOutcome::Tolerated => {}
+                StepOutcome::Ok | StepOutcome::Tolerated => self.db.put_step(op_id, end).await?,
                 StepOutcome::Failed => {
-                    let message = failed(message.unwrap_or_default());
-                    return finish(self, op, OperationStatus::Failed, Some(message)).await;
+                    let why = format!(
+                        "step {} ({}) failed: {}",
+                        index + 1,
+                        op.plan.steps[index].action,
+                        message.unwrap_or_default()
+                    );
+                    return finish(self, op, OperationStatus::Failed, Some(why), Some(end)).await;
                 }
-                StepOutcome::Aborted => {
-                    return finish(self, op, OperationStatus::Aborted, message).await;
-                }
+                StepOutcome::Aborted => return finish(self, op, OperationStatus::Aborted, message, Some(end)).await,
             }
         }
         let op = self.operation(op_id)?;
-        finish(self, op, OperationStatus::Succeeded, None).await
+        finish(self, op, OperationStatus::Succeeded, None, None).await
     }
 
     /// Runs one step of the plan.
     async fn execute(&self, op: &Operation, index: usize) -> Result<StepResult, EngineError> {
         let mut cluster = self.cluster(&op.cluster_id)?;
-        let action = &op.plan.steps[index].action;
-        let listed = |nodes: &[String]| nodes.iter().cloned().collect::<std::collections::HashSet<String>>();
-        match action {
+        match &op.plan.steps[index].action {
             Action::RunService {
                 service,
                 nodes,
@@ -123,81 +129,66 @@ impl Engine {
                 self.db.put_cluster(cluster).await?;
                 Ok(StepResult::Ok)
             }
-            Action::CreateResources { nodes } | Action::DeleteResources { nodes } | Action::StopInstances { nodes } => {
-                let nodes = listed(nodes);
-                let provider = self.provider.clone();
-                let kind = action.clone();
-                let targets: Vec<_> = cluster
-                    .nodes
-                    .iter()
-                    .filter(|n| nodes.contains(&n.node_id))
-                    .cloned()
-                    .collect();
-                let snapshot = cluster.clone();
-                tokio::task::spawn_blocking(move || {
-                    for node in &targets {
-                        match kind {
-                            Action::CreateResources { .. } => provider.create_node(&snapshot, node),
-                            Action::DeleteResources { .. } => provider.delete_node(&snapshot, node),
-                            _ => provider.stop_instance(&snapshot, node),
-                        }
-                        .map_err(|e| format!("node {}: {e}", node.node_id))?;
-                    }
-                    Ok::<(), String>(())
-                })
-                .await
-                .map_err(|e| EngineError::Io(e.to_string()))?
-                .map_err(EngineError::Io)?;
-                match action {
-                    Action::StopInstances { .. } => {
-                        for node in cluster.nodes.iter_mut().filter(|n| nodes.contains(&n.node_id)) {
-                            node.instance_id = None;
-                        }
-                        self.db.put_cluster(cluster).await?;
-                    }
-                    Action::DeleteResources { .. } => {
-                        let (vxnet, ips): (String, Vec<String>) = (
-                            cluster.spec.vxnet.clone(),
-                            cluster
-                                .nodes
-                                .iter()
-                                .filter(|n| nodes.contains(&n.node_id))
-                                .map(|n| n.ip.clone())
-                                .collect(),
-                        );
-                        self.db.write(move |txn| release_ips(txn, &vxnet, &ips)).await?;
-                    }
-                    _ => {}
-                }
+            Action::CreateResources { nodes } => {
+                self.on_nodes(&cluster, nodes, |p, c, n| p.create_node(c, n)).await?;
                 Ok(StepResult::Ok)
             }
-            Action::StartInstances { nodes } => {
-                let nodes = listed(nodes);
-                for node in cluster.nodes.iter_mut().filter(|n| nodes.contains(&n.node_id)) {
-                    node.instance_id = Some(new_id("i"));
+            Action::StopInstances { nodes } => {
+                self.on_nodes(&cluster, nodes, |p, c, n| p.stop_instance(c, n)).await?;
+                let listed = listed(nodes);
+                for node in cluster.nodes.iter_mut().filter(|n| listed.contains(n.node_id.as_str())) {
+                    node.instance_id = None;
                 }
-                let provider = self.provider.clone();
-                let started = cluster.clone();
-                let targets: Vec<_> = started
-                    .nodes
-                    .iter()
-                    .filter(|n| nodes.contains(&n.node_id))
-                    .cloned()
-                    .collect();
-                tokio::task::spawn_blocking(move || {
-                    targets.iter().try_for_each(|node| {
-                        provider
-                            .start_instance(&started, node)
-                            .map_err(|e| format!("node {}: {e}", node.node_id))
-                    })
-                })
-                .await
-                .map_err(|e| EngineError::Io(e.to_string()))?
-                .map_err(EngineError::Io)?;
                 self.db.put_cluster(cluster).await?;
                 Ok(StepResult::Ok)
             }
+            Action::StartInstances { nodes } => {
+                let listed = listed(nodes);
+                for node in cluster.nodes.iter_mut().filter(|n| listed.contains(n.node_id.as_str())) {
+                    node.instance_id = Some(new_id("i"));
+                }
+                self.on_nodes(&cluster, nodes, |p, c, n| p.start_instance(c, n)).await?;
+                self.db.put_cluster(cluster).await?;
+                Ok(StepResult::Ok)
+            }
+            Action::DeleteResources { nodes } => {
+                self.on_nodes(&cluster, nodes, |p, c, n| p.delete_node(c, n)).await?;
+                let listed = listed(nodes);
+                let owned: Vec<(String, String)> = cluster
+                    .nodes
+                    .iter()
+                    .filter(|n| listed.contains(n.node_id.as_str()))
+                    .map(|n| (n.ip.clone(), format!("{}/{}", cluster.id, n.node_id)))
+                    .collect();
+                let vxnet = cluster.spec.vxnet.clone();
+                self.db.write(move |txn| release_ips(txn, &vxnet, &owned)).await?;
+                Ok(StepResult::Ok)
+            }
         }
+    }
+
+    /// Runs a provider action on the listed nodes, off the async threads.
+    async fn on_nodes(
+        &self,
+        cluster: &Cluster,
+        nodes: &[String],
+        action: fn(&dyn crate::provider::Provider, &Cluster, &crate::state::Node) -> std::io::Result<()>,
+    ) -> Result<(), EngineError> {
+        let provider = self.provider.clone();
+        let cluster = cluster.clone();
+        let listed: std::collections::HashSet<String> = nodes.iter().cloned().collect();
+        tokio::task::spawn_blocking(move || {
+            cluster
+                .nodes
+                .iter()
+                .filter(|n| listed.contains(&n.node_id))
+                .try_for_each(|node| {
+                    action(provider.as_ref(), &cluster, node).map_err(|e| format!("node {}: {e}", node.node_id))
+                })
+        })
+        .await
+        .map_err(|e| EngineError::Io(e.to_string()))?
+        .map_err(EngineError::Io)
     }
 }
 
@@ -205,23 +196,38 @@ impl Engine {
 /// as planned on success, as it was before on an abort, failed otherwise.
 pub(super) async fn finish(
     engine: &Engine,
-    mut op: Operation,
+    op: Operation,
     status: OperationStatus,
     error: Option<String>,
+    last_step: Option<StepRecord>,
 ) -> Result<Operation, EngineError> {
-    let mut cluster = engine.cluster(&op.cluster_id)?;
-    let any_step_ran = !engine.db.steps(&op.id)?.is_empty();
-    cluster.status = match status {
-        OperationStatus::Succeeded => cluster.status,
-        OperationStatus::Aborted => op.prior_status,
-        // Cancelled before it began: nothing changed (a create never got a cluster going).
-        OperationStatus::Cancelled if !any_step_ran && op.kind != OperationKind::CreateCluster => op.prior_status,
-        _ => ClusterStatus::Failed,
-    };
-    engine.db.put_cluster(cluster).await?;
-    op.status = status;
-    op.error = error;
-    op.ended_at = Some(now());
-    engine.db.put_operation(op.clone()).await?;
-    Ok(op)
+    let any_step_ran = last_step.is_some() || !engine.db.steps(&op.id)?.is_empty();
+    let finished = engine
+        .db
+        .write(move |txn| {
+            let mut cluster: Cluster = get_json(txn, CLUSTERS, &op.cluster_id)?
+                .ok_or_else(|| DbError::Conflict(format!("no cluster {}", op.cluster_id)))?;
+            (cluster.status, cluster.failed_during) = match status {
+                OperationStatus::Succeeded => (cluster.status, None),
+                OperationStatus::Aborted => (op.prior_status, cluster.failed_during),
+                // Cancelled before it began: nothing changed (a create never got a cluster going).
+                OperationStatus::Cancelled if !any_step_ran && op.kind != OperationKind::CreateCluster => {
+                    (op.prior_status, cluster.failed_during)
+                }
+                _ => (ClusterStatus::Failed, Some(op.kind)),
+            };
+            let mut op = op.clone();
+            op.status = status;
+            op.error = error.clone();
+            op.ended_at = Some(now());
+            // The step's end, the operation's end and the cluster's state: one transaction.
+            if let Some(step) = &last_step {
+                put_json(txn, STEPS, &step_key(&op.id, step.index), step)?;
+            }
+            put_json(txn, CLUSTERS, &cluster.id, &cluster)?;
+            put_json(txn, OPERATIONS, &op.id, &op)?;
+            Ok(op)
+        })
+        .await?;
+    Ok(finished)
 }

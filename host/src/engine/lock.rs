@@ -12,6 +12,9 @@ pub struct OpLock {
     _file: File,
 }
 
+/// Extra tries to take a lock another process may hold only to look at it.
+const LOCK_TRIES: u32 = 5;
+
 fn lock_path(state_dir: &Path, op: &str) -> PathBuf {
     state_dir.join("locks").join(format!("{op}.lock"))
 }
@@ -45,14 +48,22 @@ impl OpLock {
             .truncate(false)
             .open(&path)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut pid = String::new();
-                let _ = file.read_to_string(&mut pid);
-                return Err(format!("operation {op} is being run by process {}", pid.trim()));
+        // `holder` takes the lock for an instant to look: try a few times.
+        let mut tries = 0;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if tries < LOCK_TRIES => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    let mut pid = String::new();
+                    let _ = file.read_to_string(&mut pid);
+                    return Err(format!("operation {op} is being run by process {}", pid.trim()));
+                }
+                Err(TryLockError::Error(e)) => return Err(format!("cannot lock {}: {e}", path.display())),
             }
-            Err(TryLockError::Error(e)) => return Err(format!("cannot lock {}: {e}", path.display())),
         }
         file.set_len(0)
             .and_then(|()| write!(file, "{}", std::process::id()))

@@ -19,7 +19,7 @@ use crate::runtime::Runtime;
 use crate::spec::{Problem, Spec, SpecError};
 use crate::state::{
     Cluster, ClusterStatus, Db, DbError, Event, Operation, OperationKind, OperationStatus, StepOutcome, allocate_ips,
-    mac_of, new_id, now,
+    busy_message, mac_of, new_id, now,
 };
 use plan::Plan;
 use std::path::{Path, PathBuf};
@@ -143,6 +143,14 @@ impl Engine {
     /// every service the spec gives its role.
     pub async fn load_app(&self, spec_file: &Path) -> Result<Spec, EngineError> {
         let spec = Spec::load(spec_file)?;
+        let names: Vec<String> = spec.nodes.iter().map(|r| file_name(&r.plugin)).collect();
+        self.check_components(spec_file, &spec, &names).await?;
+        Ok(spec)
+    }
+
+    /// Each role's component loads and implements every service the spec
+    /// gives the role; `names` are the components' names in the spec.
+    async fn check_components(&self, spec_file: &Path, spec: &Spec, names: &[String]) -> Result<(), EngineError> {
         let mut problems = Vec::new();
         for (i, role) in spec.nodes.iter().enumerate() {
             let plugin = match self.runtime.load(&role.plugin).await {
@@ -158,20 +166,20 @@ impl Engine {
             for name in role.services.keys() {
                 let implemented = crate::hook::parse_service(name).is_ok_and(|s| plugin.services().contains(&s));
                 if !implemented {
-                    let names: Vec<String> = plugin.services().iter().map(crate::hook::service_name).collect();
+                    let implemented: Vec<String> = plugin.services().iter().map(crate::hook::service_name).collect();
                     problems.push(Problem {
                         at: format!("nodes[{i}].services.{name}"),
                         message: format!(
                             "{} does not implement {name} (it implements: {})",
-                            file_name(&role.plugin),
-                            names.join(", ")
+                            names[i],
+                            implemented.join(", ")
                         ),
                     });
                 }
             }
         }
         if problems.is_empty() {
-            Ok(spec)
+            Ok(())
         } else {
             Err(EngineError::Components {
                 file: spec_file.to_path_buf(),
@@ -187,7 +195,11 @@ impl Engine {
                 let spec = self.load_app(Path::new(target)).await?;
                 Cluster::new(spec, PathBuf::from(target), None)
             }
-            _ => self.cluster(target)?,
+            _ => {
+                let cluster = self.cluster(target)?;
+                self.check_allowed(kind, &cluster, force)?;
+                cluster
+            }
         };
         let plan = plan_of(kind, &cluster, force);
         Ok((cluster, plan))
@@ -195,8 +207,11 @@ impl Engine {
 
     /// Starts creating a cluster from a spec; [`Engine::run`] then runs it.
     pub async fn submit_create(&self, spec_file: &Path, name: Option<String>) -> Result<Operation, EngineError> {
-        let mut spec = self.load_app(spec_file).await?;
+        // The components are checked as stored, so what runs is what was checked.
+        let mut spec = Spec::load(spec_file)?;
+        let names: Vec<String> = spec.nodes.iter().map(|r| file_name(&r.plugin)).collect();
         self.store_images(&mut spec)?;
+        self.check_components(spec_file, &spec, &names).await?;
         let spec_file = spec_file.canonicalize().unwrap_or_else(|_| spec_file.to_path_buf());
         let cluster = Cluster::new(spec, spec_file, name);
         let op = new_operation(OperationKind::CreateCluster, &cluster, ClusterStatus::Creating, false);
@@ -225,6 +240,19 @@ impl Engine {
     /// Starts deleting, stopping or starting a cluster; [`Engine::run`] then runs it.
     pub async fn submit(&self, kind: OperationKind, cluster_id: &str, force: bool) -> Result<Operation, EngineError> {
         let cluster = self.cluster(cluster_id)?;
+        let during = self.check_allowed(kind, &cluster, force)?;
+        let op = new_operation(kind, &cluster, cluster.status, force);
+        self.db
+            .begin_operation(cluster, op.clone(), move |_, cluster| {
+                cluster.status = during;
+                Ok(())
+            })
+            .await?;
+        Ok(op)
+    }
+
+    /// Whether `kind` may run on `cluster` now; the status it takes meanwhile.
+    fn check_allowed(&self, kind: OperationKind, cluster: &Cluster, force: bool) -> Result<ClusterStatus, EngineError> {
         // A busy cluster says which operation holds it (the store checks again, atomically).
         if let Some(busy) = &cluster.operation
             && let Some(running) = self
@@ -237,66 +265,86 @@ impl Engine {
             } else {
                 "running"
             };
-            return Err(EngineError::State(format!(
-                "cluster {} is busy: operation {} ({}) is unfinished ({state}); wait for it, or `hookhost op resume {busy}` / `hookhost op cancel {busy}`",
-                cluster.id, running.id, running.kind
-            )));
+            return Err(EngineError::State(busy_message(&cluster.id, &running, Some(state))));
         }
         use ClusterStatus::*;
-        let (allowed, during): (&[ClusterStatus], ClusterStatus) = match kind {
-            OperationKind::DeleteCluster => (&[Active, Stopped, Failed], Deleting),
-            OperationKind::StopCluster => (&[Active, Failed], Stopping),
-            OperationKind::StartCluster => (&[Stopped, Failed], Starting),
-            OperationKind::CreateCluster => (&[], Creating),
+        let verb = kind.to_string().trim_end_matches("-cluster").to_string();
+        let refuse = |why: String| {
+            Err(EngineError::State(format!(
+                "cannot {verb} cluster {}: {why}",
+                cluster.id
+            )))
         };
-        if !allowed.contains(&cluster.status) {
-            let hint = match cluster.status {
-                Stopped => "; start it first",
-                Active => "; stop it first",
-                Deleted => "; it is gone",
-                _ => "",
-            };
-            return Err(EngineError::State(format!(
-                "cannot {} cluster {}: it is {}{hint}",
-                kind.to_string().trim_end_matches("-cluster"),
-                cluster.id,
-                cluster.status
-            )));
+        let failed_during = cluster.failed_during;
+        match (kind, cluster.status) {
+            (OperationKind::CreateCluster, _) => Ok(Creating),
+            (_, Deleted) => refuse("it is deleted".into()),
+            (OperationKind::DeleteCluster, Stopped) if !force && has_destroy_guard(cluster) => refuse(
+                "it is stopped, so its destroy guard cannot run; start it first, or delete it with --force".into(),
+            ),
+            (OperationKind::DeleteCluster, Active | Stopped | Failed) => Ok(Deleting),
+            (OperationKind::StopCluster, Active) => Ok(Stopping),
+            // A failed stop or start left instances in doubt: stopping again settles them.
+            (OperationKind::StopCluster, Failed)
+                if matches!(
+                    failed_during,
+                    Some(OperationKind::StopCluster | OperationKind::StartCluster)
+                ) =>
+            {
+                Ok(Stopping)
+            }
+            (OperationKind::StartCluster, Stopped) => Ok(Starting),
+            (OperationKind::StartCluster, Active) => refuse("it is already running".into()),
+            (OperationKind::StopCluster, Stopped) => refuse("it is already stopped".into()),
+            (_, Failed) => match failed_during {
+                Some(OperationKind::CreateCluster) | None => refuse("its creation failed; delete it".into()),
+                Some(OperationKind::DeleteCluster) => refuse("its deletion failed; delete it again".into()),
+                Some(_) => refuse(format!(
+                    "a {} failed; stop it (or delete it) first",
+                    failed_during.map(|k| k.to_string()).unwrap_or_default()
+                )),
+            },
+            (_, status) => refuse(format!("it is {status}")),
         }
-        let op = new_operation(kind, &cluster, cluster.status, force);
-        self.db
-            .begin_operation(cluster, op.clone(), move |_, cluster| {
-                cluster.status = during;
-                Ok(())
-            })
-            .await?;
-        Ok(op)
     }
 
     /// Asks an operation to stop at its next step boundary. An operation no
     /// process runs (interrupted) is cancelled at once.
     pub async fn cancel(&self, op_id: &str) -> Result<Operation, EngineError> {
-        let mut op = self.operation(op_id)?;
-        if op.status != OperationStatus::Running {
-            return Err(EngineError::State(format!(
-                "operation {op_id} has already ended: it {}",
-                op.status
-            )));
-        }
-        op.cancel_requested = true;
-        self.db.put_operation(op.clone()).await?;
-        if lock::holder(self.db.dir(), op_id).is_none() {
-            let lock = lock::OpLock::acquire(self.db.dir(), op_id).map_err(EngineError::State)?;
-            op = executor::finish(
-                self,
-                op,
-                OperationStatus::Cancelled,
-                Some("cancelled while interrupted".into()),
-            )
+        self.operation(op_id)?;
+        // Check and set at once: a finished operation must not come back to life.
+        let op = self
+            .db
+            .update_operation(op_id, |op| {
+                if op.status != OperationStatus::Running {
+                    return Err(DbError::Conflict(format!(
+                        "operation {} has already ended: it {}",
+                        op.id, op.status
+                    )));
+                }
+                op.cancel_requested = true;
+                Ok(())
+            })
             .await?;
-            drop(lock);
+        if lock::holder(self.db.dir(), op_id).is_some() {
+            return Ok(op);
         }
-        Ok(op)
+        // Nobody runs it: cancel it here, unless a resume took it meanwhile.
+        let Ok(_lock) = lock::OpLock::acquire(self.db.dir(), op_id) else {
+            return Ok(op);
+        };
+        let op = self.operation(op_id)?;
+        if op.status != OperationStatus::Running {
+            return Ok(op);
+        }
+        executor::finish(
+            self,
+            op,
+            OperationStatus::Cancelled,
+            Some("cancelled while interrupted".into()),
+            None,
+        )
+        .await
     }
 
     /// Copies each role's component into the state directory (`images/<sha256>.wasm`),
@@ -333,6 +381,15 @@ pub fn plan_of(kind: OperationKind, cluster: &Cluster, force: bool) -> Plan {
         OperationKind::StopCluster => crate::flows::stop(cluster),
         OperationKind::StartCluster => crate::flows::start(cluster),
     }
+}
+
+/// Whether some role's `destroy` runs before `stop` (the data-loss guard).
+fn has_destroy_guard(cluster: &Cluster) -> bool {
+    cluster
+        .spec
+        .nodes
+        .iter()
+        .any(|r| r.service("destroy").is_some_and(|s| !s.runs_after_stop()))
 }
 
 fn new_operation(kind: OperationKind, cluster: &Cluster, prior: ClusterStatus, force: bool) -> Operation {

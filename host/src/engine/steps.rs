@@ -27,13 +27,32 @@ pub(super) enum StepResult {
     Aborted(String),
 }
 
-/// Log lines kept in an event.
+/// Log lines kept in an event (the last ones).
 const EVENT_LOG_LINES: usize = 20;
+/// Characters kept of one log line or message in an event.
+const EVENT_LINE_CHARS: usize = 1000;
 
-/// What the journal says about one step: per node and service, the attempts
-/// made and whether one succeeded.
+fn clip(line: &str) -> String {
+    match line.char_indices().nth(EVENT_LINE_CHARS) {
+        Some((cut, _)) => format!("{}[... {} more bytes]", &line[..cut], line.len() - cut),
+        None => line.to_string(),
+    }
+}
+
+/// What the journal says about one step, per node and service: the attempts
+/// made, whether one ended (any outcome but cut off), and what the last
+/// finished render changed.
+#[derive(Default)]
 struct Past {
-    by_key: HashMap<(String, String), (u32, bool)>,
+    by_key: HashMap<(String, String), Tried>,
+}
+
+#[derive(Default)]
+struct Tried {
+    attempts: u32,
+    ended: bool,
+    cut_off: bool,
+    changed: Vec<String>,
 }
 
 impl Past {
@@ -54,26 +73,32 @@ impl Past {
         if !cut_off.is_empty() {
             engine.db.put_events(cut_off).await?;
         }
-        let mut by_key: HashMap<(String, String), (u32, bool)> = HashMap::new();
-        for e in &events {
-            let entry = by_key.entry((e.node_id.clone(), e.service.clone())).or_default();
-            entry.0 = entry.0.max(e.attempt);
-            entry.1 |= e.outcome == InvocationOutcome::Ok;
+        let mut past = Past::default();
+        for e in events {
+            let tried = past.by_key.entry((e.node_id, e.service)).or_default();
+            tried.attempts = tried.attempts.max(e.attempt);
+            match e.outcome {
+                InvocationOutcome::Running | InvocationOutcome::Interrupted => tried.cut_off = true,
+                _ => {
+                    tried.ended = true;
+                    tried.changed = e.changed;
+                }
+            }
         }
-        Ok(Past { by_key })
+        Ok(past)
     }
 
+    fn get(&self, node: &str, service: &str) -> Option<&Tried> {
+        self.by_key.get(&(node.to_string(), service.to_string()))
+    }
+
+    /// It ran to an end (ok, or a failure the step already dealt with): not again.
     fn done(&self, node: &str, service: &str) -> bool {
-        self.by_key
-            .get(&(node.to_string(), service.to_string()))
-            .is_some_and(|(_, ok)| *ok)
+        self.get(node, service).is_some_and(|t| t.ended)
     }
 
     fn next_attempt(&self, node: &str, service: &str) -> u32 {
-        self.by_key
-            .get(&(node.to_string(), service.to_string()))
-            .map(|(n, _)| n + 1)
-            .unwrap_or(1)
+        self.get(node, service).map(|t| t.attempts + 1).unwrap_or(1)
     }
 }
 
@@ -196,28 +221,32 @@ impl StepCtx {
         event.code = code;
         event.message = message;
         let report = &outcome.report;
-        event.log = report
+        let lines: Vec<String> = report
             .logs
             .iter()
             .map(|l| format!("{} {}", l.level, l.message))
             .chain(report.stdout.text().lines().map(|l| format!("stdout {l}")))
             .chain(report.stderr.text().lines().map(|l| format!("stderr {l}")))
-            .take(EVENT_LOG_LINES)
             .collect();
+        event.log = lines[lines.len().saturating_sub(EVENT_LOG_LINES)..]
+            .iter()
+            .map(|l| clip(l))
+            .collect();
+        event.message = event.message.map(|m| clip(&m));
         self.engine.db.put_events(vec![event.clone()]).await?;
         self.engine.observer.invocation_ended(&event);
         Ok(event)
     }
 
     /// Stores an invocation that did not run.
-    async fn skipped(&self, seq: u64, node: &Node, service: &str, why: &str) -> Result<(), EngineError> {
+    async fn skipped(&self, seq: u64, node: &Node, service: &str, why: &str) -> Result<Event, EngineError> {
         let mut event = self.event(seq, node, service, 1);
         event.outcome = InvocationOutcome::Skipped;
         event.ended_at = Some(now());
         event.message = Some(why.to_string());
         self.engine.db.put_events(vec![event.clone()]).await?;
         self.engine.observer.invocation_ended(&event);
-        Ok(())
+        Ok(event)
     }
 }
 
@@ -262,7 +291,7 @@ pub(super) async fn run_service(
     // Group the targeted nodes by order; keep each role's first N nodes.
     let mut groups: BTreeMap<u32, Vec<&Node>> = BTreeMap::new();
     let mut by_role: BTreeMap<&str, Vec<&Node>> = BTreeMap::new();
-    let listed: std::collections::HashSet<&str> = nodes.iter().map(String::as_str).collect();
+    let listed = super::executor::listed(nodes);
     for node in cluster.nodes.iter().filter(|n| listed.contains(n.node_id.as_str())) {
         by_role.entry(node.role.as_str()).or_default().push(node);
     }
@@ -296,9 +325,12 @@ pub(super) async fn run_service(
                 (*node).clone(),
             ));
         }
+        let mut not_run = Vec::new();
         for (seq, node) in skipped {
-            ctx.skipped(seq, node, service, "the node has no running instance")
-                .await?;
+            not_run.push(
+                ctx.skipped(seq, node, service, "the node has no running instance")
+                    .await?,
+            );
         }
         // Durable before the hooks start: a crash from here on shows them as cut off.
         engine
@@ -320,7 +352,11 @@ pub(super) async fn run_service(
             }
         });
         let ended = spawn_all(calls).await?;
-        let failed: Vec<&Event> = ended.iter().filter(|e| e.outcome != InvocationOutcome::Ok).collect();
+        let mut failed: Vec<&Event> = ended.iter().filter(|e| e.outcome != InvocationOutcome::Ok).collect();
+        // A guard that could not run did not say yes.
+        if matches!(on_failure, OnFailure::Guard { .. }) {
+            failed.extend(not_run.iter());
+        }
         if failed.is_empty() {
             continue;
         }
@@ -382,7 +418,6 @@ pub(super) async fn render_config(
 ) -> Result<StepResult, EngineError> {
     let ctx = StepCtx::new(engine, op, step, cluster).await?;
     let past = Past::load(engine, op, step).await?;
-    let events = engine.db.events(&op.id)?;
     let listed: std::collections::HashSet<&str> = nodes.iter().map(String::as_str).collect();
     let targets: Vec<&Node> = cluster
         .nodes
@@ -391,10 +426,9 @@ pub(super) async fn render_config(
         .collect();
     let first_seq = engine.db.next_seqs(&op.id, 2 * targets.len() as u64).await?;
     engine.observer.invocations_started(targets.len());
-    let events = Arc::new(events);
     let past = Arc::new(past);
     let work = targets.iter().enumerate().map(|(i, node)| {
-        let (ctx, past, events, node) = (ctx.clone(), past.clone(), events.clone(), (*node).clone());
+        let (ctx, past, node) = (ctx.clone(), past.clone(), (*node).clone());
         async move {
             let (render_seq, reload_seq) = (first_seq + 2 * i as u64, first_seq + 2 * i as u64 + 1);
             let has_reload = ctx
@@ -402,18 +436,19 @@ pub(super) async fn render_config(
                 .spec
                 .role(&node.role)
                 .is_some_and(|r| r.service("reload").is_some());
-            // The files a finished render changed, if it finished in an earlier run.
-            let changed = if past.done(&node.node_id, "render") {
-                events
-                    .iter()
-                    .rev()
-                    .find(|e| e.step == step && e.node_id == node.node_id && e.service == "render")
-                    .map(|e| e.changed.clone())
-                    .unwrap_or_default()
-            } else {
-                match render_one(&ctx, &node, render_seq, past.next_attempt(&node.node_id, "render")).await? {
-                    Some(changed) => changed,
-                    None => return Ok(false),
+            let earlier = past.get(&node.node_id, "render");
+            let changed = match earlier {
+                // It finished in an earlier run: what it changed then.
+                Some(t) if t.ended => t.changed.clone(),
+                _ => {
+                    // A render cut off may have written its files already: then
+                    // nothing looks changed now, yet the reload never ran.
+                    let cut_off = earlier.is_some_and(|t| t.cut_off);
+                    let attempt = past.next_attempt(&node.node_id, "render");
+                    match render_one(&ctx, &node, render_seq, attempt, cut_off).await? {
+                        Some(changed) => changed,
+                        None => return Ok(false),
+                    }
                 }
             };
             if changed.is_empty() || !has_reload || past.done(&node.node_id, "reload") {
@@ -445,18 +480,26 @@ pub(super) async fn render_config(
 }
 
 /// Renders one node's config and writes what changed; `None` when it failed.
-async fn render_one(ctx: &StepCtx, node: &Node, seq: u64, attempt: u32) -> Result<Option<Vec<String>>, EngineError> {
+async fn render_one(
+    ctx: &StepCtx,
+    node: &Node,
+    seq: u64,
+    attempt: u32,
+    assume_changed: bool,
+) -> Result<Option<Vec<String>>, EngineError> {
     let mut event = ctx.event(seq, node, "render", attempt);
     event.order = 0;
     ctx.engine.db.put_events(vec![event.clone()]).await?;
     let call = ctx.call(node, ctx.timeout(&node.role, "reload"), attempt);
     let outcome = ctx.engine.runtime.render(&ctx.plugins[&node.role], &call).await;
-    let written = match &outcome.result {
-        Ok(files) => {
+    let written = match outcome.result {
+        Ok(ref files) => {
+            let all: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
             let (mounts, files) = (call.mounts.clone(), files.clone());
-            tokio::task::spawn_blocking(move || crate::config::write_changed(&mounts, &files))
+            let written = tokio::task::spawn_blocking(move || crate::config::write_changed(&mounts, &files))
                 .await
-                .map_err(|e| EngineError::Io(e.to_string()))?
+                .map_err(|e| EngineError::Io(e.to_string()))?;
+            written.map(|changed| if assume_changed { all } else { changed })
         }
         Err(_) => Ok(Vec::new()),
     };

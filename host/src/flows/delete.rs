@@ -3,7 +3,10 @@
 //! before `stop` take steps 5 to 8 (the data-loss guard); roles whose
 //! `destroy` runs after `stop` take steps 4 and 8, where the seed checks no
 //! exit status. All guards run before anything is stopped, so an aborted
-//! delete leaves every node as it was.
+//! delete leaves every node as it was. A stopped cluster has no instance to
+//! run hooks on (as on the original platform, hooks only run on an active
+//! cluster): it goes straight to step 8, and the engine asks for `--force`
+//! when a role has a guard that therefore cannot run.
 
 use super::{nodes_with, push_service};
 use crate::engine::plan::{Action, OnFailure, Plan};

@@ -67,6 +67,16 @@ pub enum SpecError {
 impl Spec {
     /// Reads, parses and checks a spec; plugin paths become absolute.
     pub fn load(file: &Path) -> Result<Spec, SpecError> {
+        if file.is_dir() {
+            let hint = format!(
+                "is a directory; give the spec file, e.g. {}",
+                file.join("spec.json").display()
+            );
+            return Err(SpecError::Read {
+                file: file.to_path_buf(),
+                error: std::io::Error::other(hint),
+            });
+        }
         let text = crate::files::read_text_limited(file, MAX_SPEC_BYTES).map_err(|error| SpecError::Read {
             file: file.to_path_buf(),
             error,

@@ -118,6 +118,24 @@ fn rules_are_checked_and_every_problem_is_reported() {
 }
 
 #[test]
+fn every_key_that_becomes_metadata_is_a_path_segment() {
+    let found = problems(
+        r#"{"env": {"ok": 1, "key": {"a/b": "x"}, "mode": "x"}, "endpoints": {"": {"port": 1}},
+            "links": {"db": "../cl"},
+            "nodes": [{"count": 1, "plugin": "app.wasm", "env": {"mode": {"deep": "y"}}}]}"#,
+    );
+    assert_eq!(
+        found,
+        vec![
+            "env.key.a/b: \"a/b\" cannot be a key (no '/', '.', '..', nor empty)",
+            "endpoints.: \"\" cannot be a key (no '/', '.', '..', nor empty)",
+            "links.db: \"db\" → \"../cl\": names and cluster ids are single path segments",
+            "nodes[0].env.mode: is an object in one env and a value in the other (the role's and the cluster's env merge)",
+        ]
+    );
+}
+
+#[test]
 fn counts_must_add_up_to_a_node() {
     assert_eq!(
         problems(r#"{"nodes": [{"count": 0, "plugin": "app.wasm"}]}"#),

@@ -34,6 +34,16 @@ pub(super) fn check(spec: &mut Spec, base: &Path) -> Vec<Problem> {
         report("vxnet".into(), format!("{:?} is not a usable network name", spec.vxnet));
     }
     check_env("env", &spec.env, &mut report);
+    check_tree("endpoints", &spec.endpoints, &mut report);
+    check_tree("reserved_ips", &spec.reserved_ips, &mut report);
+    for (name, cluster) in &spec.links {
+        if !is_valid_segment(name) || !is_valid_segment(cluster) {
+            report(
+                format!("links.{name}"),
+                format!("{name:?} → {cluster:?}: names and cluster ids are single path segments"),
+            );
+        }
+    }
     if let Some(hc) = &spec.health_check {
         check_health("health_check", hc, &mut report);
     }
@@ -65,6 +75,20 @@ pub(super) fn check(spec: &mut Spec, base: &Path) -> Vec<Problem> {
         check_role(&at, role, base, &mut report);
         if !seen.insert(role.role.clone()) {
             report(format!("{at}.role"), format!("role {:?} is defined twice", role.role));
+        }
+    }
+    // A node's /env is its role's env over the cluster's: a key cannot be a
+    // value in one and an object in the other.
+    for (i, role) in spec.nodes.iter().enumerate() {
+        for (key, value) in &role.env {
+            if let Some(cluster) = spec.env.get(key)
+                && cluster.is_object() != value.is_object()
+            {
+                report(
+                    format!("nodes[{i}].env.{key}"),
+                    "is an object in one env and a value in the other (the role's and the cluster's env merge)".into(),
+                );
+            }
         }
     }
     problems
@@ -107,6 +131,7 @@ fn check_role(at: &str, role: &mut RoleSpec, base: &Path, report: &mut impl FnMu
         check_volume(&format!("{at}.volume"), volume, report);
     }
     check_env(&format!("{at}.env"), &role.env, report);
+    check_tree(&format!("{at}.reserved_ips"), &role.reserved_ips, report);
     if let Some(hc) = &role.health_check {
         check_health(&format!("{at}.health_check"), hc, report);
     }
@@ -206,13 +231,8 @@ fn check_volume(at: &str, volume: &Volume, report: &mut impl FnMut(String, Strin
 
 /// Env values are scalars, or objects of scalars (access keys).
 fn check_env(at: &str, env: &Map<String, Value>, report: &mut impl FnMut(String, String)) {
+    check_tree(at, env, report);
     for (key, value) in env {
-        if !is_valid_segment(key) {
-            report(
-                format!("{at}.{key}"),
-                format!("{key:?} cannot be a key (no '/', '.', '..')"),
-            );
-        }
         let fine = match value {
             Value::Object(inner) => inner.values().all(|v| v.is_string() || v.is_number() || v.is_boolean()),
             Value::Array(_) | Value::Null => false,
@@ -223,6 +243,21 @@ fn check_env(at: &str, env: &Map<String, Value>, report: &mut impl FnMut(String,
                 format!("{at}.{key}"),
                 "values are strings, numbers, booleans or objects of those".into(),
             );
+        }
+    }
+}
+
+/// Every key of a map that becomes part of the metadata tree must be a path segment.
+fn check_tree(at: &str, map: &Map<String, Value>, report: &mut impl FnMut(String, String)) {
+    for (key, value) in map {
+        if !is_valid_segment(key) {
+            report(
+                format!("{at}.{key}"),
+                format!("{key:?} cannot be a key (no '/', '.', '..', nor empty)"),
+            );
+        }
+        if let Value::Object(inner) = value {
+            check_tree(&format!("{at}.{key}"), inner, report);
         }
     }
 }

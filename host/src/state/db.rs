@@ -106,7 +106,13 @@ pub const DB_FILE: &str = "hookhost.redb";
 impl Db {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Db, DbError> {
-        std::fs::create_dir_all(dir).map_err(|e| DbError::Redb(format!("cannot create {}: {e}", dir.display())))?;
+        // Tenants' env (access keys too) lives here: only this user may read it.
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| DbError::Redb(format!("cannot create {}: {e}", dir.display())))?;
         let file = dir.join(DB_FILE);
         let mut builder = Database::builder();
         builder.set_concurrency_mode(ConcurrencyMode::MultiWriter);
@@ -115,13 +121,18 @@ impl Db {
                 .create(&file)
                 .map_err(|e| DbError::Redb(format!("cannot open {}: {}", file.display(), redb::Error::from(e))))?,
         );
-        // Tables exist from the start, so readers never meet a missing one.
-        let txn = database.begin_write()?;
-        for table in [TREE, CLUSTERS, OPERATIONS, STEPS, EVENTS, IPS] {
-            txn.open_table(table)?;
+        let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
+        // Tables exist from the start, so readers never meet a missing one;
+        // a store that has them is opened without writing.
+        let has_tables = database.begin_read().is_ok_and(|txn| txn.open_table(COUNTERS).is_ok());
+        if !has_tables {
+            let txn = database.begin_write()?;
+            for table in [TREE, CLUSTERS, OPERATIONS, STEPS, EVENTS, IPS] {
+                txn.open_table(table)?;
+            }
+            txn.open_table(COUNTERS)?;
+            txn.commit()?;
         }
-        txn.open_table(COUNTERS)?;
-        txn.commit()?;
 
         let (jobs, queue) = mpsc::channel::<Job>();
         let writer = database.clone();
@@ -234,6 +245,22 @@ mod tests {
     async fn writes_are_durable_batched_and_isolated_from_failing_jobs() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).unwrap();
+        // Hold the writer so that everything below lands in one batch.
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let hold = std::sync::Mutex::new(Some(hold));
+        let blocker = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |_txn| {
+                    if let Some(rx) = hold.lock().unwrap().take() {
+                        let _ = rx.recv();
+                    }
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let mut writes = Vec::new();
         for i in 0..50u64 {
             let db = db.clone();
@@ -246,19 +273,36 @@ mod tests {
                 .await
             }));
         }
-        let failing = db
-            .write(|_txn| -> Result<(), DbError> { Err(DbError::Conflict("no".into())) })
-            .await;
-        assert!(matches!(failing, Err(DbError::Conflict(_))));
+        let failing = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(|_txn| -> Result<(), DbError> { Err(DbError::Conflict("no".into())) })
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        assert!(matches!(failing.await.unwrap(), Err(DbError::Conflict(_))));
         for (i, w) in writes.into_iter().enumerate() {
-            assert_eq!(w.await.unwrap().unwrap(), i as u64);
+            assert_eq!(
+                w.await.unwrap().unwrap(),
+                i as u64,
+                "a failing job in the batch must not sink the others"
+            );
         }
         drop(db);
-        // Reopened, everything acknowledged is there.
+        // Reopened, everything acknowledged is there, and the file is private.
         let db = Db::open(dir.path()).unwrap();
         let count = db
             .read(|txn| Ok(txn.open_table(COUNTERS)?.range::<&str>(..)?.count()))
             .unwrap();
         assert_eq!(count, 50);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(DB_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -36,11 +36,16 @@ pub fn allocate_ips(txn: &WriteTransaction, vxnet: &str, owners: &[String]) -> R
     Ok(out)
 }
 
-/// Returns addresses of `vxnet` to the pool.
-pub fn release_ips(txn: &WriteTransaction, vxnet: &str, ips: &[String]) -> Result<(), DbError> {
+/// Returns addresses of `vxnet` to the pool, each only if `owner` still holds
+/// it: releasing twice (a resumed delete) must not free another node's address.
+pub fn release_ips(txn: &WriteTransaction, vxnet: &str, owned: &[(String, String)]) -> Result<(), DbError> {
     let mut table = txn.open_table(IPS)?;
-    for ip in ips {
-        table.remove(format!("{vxnet}/{ip}").as_str())?;
+    for (ip, owner) in owned {
+        let key = format!("{vxnet}/{ip}");
+        let held = table.get(key.as_str())?.is_some_and(|v| v.value() == owner);
+        if held {
+            table.remove(key.as_str())?;
+        }
     }
     Ok(())
 }
@@ -71,13 +76,21 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(b, ["192.168.0.2"], "another network, another pool");
-        let released = vec![a[1].clone()];
+        let released = vec![(a[1].clone(), "cl/n1".to_string())];
+        let again = released.clone();
         db.write(move |txn| release_ips(txn, "net-a", &released)).await.unwrap();
         let c = db
-            .write(move |txn| allocate_ips(txn, "net-a", &owners(2)))
+            .write(move |txn| allocate_ips(txn, "net-a", &["other/n0".to_string()]))
             .await
             .unwrap();
-        assert_eq!(c, ["192.168.0.3", "192.168.0.5"]);
+        assert_eq!(c, ["192.168.0.3"], "the freed address is reused");
+        // A second release by the old owner leaves the new owner's address alone.
+        db.write(move |txn| release_ips(txn, "net-a", &again)).await.unwrap();
+        let d = db
+            .write(move |txn| allocate_ips(txn, "net-a", &owners(1)))
+            .await
+            .unwrap();
+        assert_eq!(d, ["192.168.0.5"]);
         assert_eq!(mac_of("192.168.1.7"), "52:54:00:a8:01:07");
     }
 }

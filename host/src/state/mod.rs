@@ -20,6 +20,17 @@ pub fn kebab_name<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
+/// Why a cluster cannot take another operation; `state` says whether the
+/// running one is running or interrupted, when known.
+pub fn busy_message(cluster: &str, running: &Operation, state: Option<&str>) -> String {
+    let state = state.map(|s| format!(" ({s})")).unwrap_or_default();
+    let id = &running.id;
+    format!(
+        "cluster {cluster} is busy: operation {id} ({}) is unfinished{state}; wait for it, or `hookhost op resume {id}` / `hookhost op cancel {id}`",
+        running.kind
+    )
+}
+
 /// A fresh id: `prefix-` and 8 lowercase letters or digits.
 pub fn new_id(prefix: &str) -> String {
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
@@ -28,7 +39,7 @@ pub fn new_id(prefix: &str) -> String {
 }
 
 /// Zero-padded so that keys sort in numeric order.
-fn step_key(op: &str, index: usize) -> String {
+pub(crate) fn step_key(op: &str, index: usize) -> String {
     format!("{op}/{index:06}")
 }
 
@@ -158,6 +169,23 @@ impl Db {
         .await
     }
 
+    /// Changes a stored operation atomically; `f` may refuse.
+    pub async fn update_operation(
+        &self,
+        id: &str,
+        mut f: impl FnMut(&mut Operation) -> Result<(), DbError> + Send + 'static,
+    ) -> Result<Operation, DbError> {
+        let id = id.to_string();
+        self.write(move |txn| {
+            let mut op: Operation =
+                get_json(txn, OPERATIONS, &id)?.ok_or_else(|| DbError::Conflict(format!("no operation {id}")))?;
+            f(&mut op)?;
+            put_json(txn, OPERATIONS, &id, &op)?;
+            Ok(op)
+        })
+        .await
+    }
+
     /// Starts an operation on a cluster, atomically: refused while another
     /// operation of the cluster is unfinished. `setup` may change the cluster
     /// in the same transaction (allocations).
@@ -173,10 +201,7 @@ impl Db {
                 && let Some(running) = get_json::<Operation>(txn, OPERATIONS, busy)?
                 && running.status == OperationStatus::Running
             {
-                return Err(DbError::Conflict(format!(
-                    "cluster {} is busy: operation {} ({}) is unfinished; wait for it, or `hookhost op resume {busy}` / `hookhost op cancel {busy}` if it was interrupted",
-                    cluster.id, running.id, running.kind
-                )));
+                return Err(DbError::Conflict(busy_message(&cluster.id, &running, None)));
             }
             let mut cluster = cluster.clone();
             setup(txn, &mut cluster)?;

@@ -101,6 +101,9 @@ pub struct Cluster {
     /// A globally unique id (`/cluster/global_uuid`).
     #[serde(default)]
     pub global_uuid: String,
+    /// When `status` is failed: the kind of operation that failed.
+    #[serde(default)]
+    pub failed_during: Option<OperationKind>,
 }
 
 impl Cluster {
@@ -140,6 +143,7 @@ impl Cluster {
             created_at: now(),
             operation: None,
             global_uuid: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
+            failed_during: None,
         }
     }
 
