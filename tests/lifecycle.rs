@@ -860,3 +860,61 @@ fn a_crash_after_a_refused_step_ends_the_operation_as_refused() {
     });
     assert!(host.volume(&cluster, &db[0]).exists(), "nothing was deleted");
 }
+
+#[test]
+fn a_refusal_recorded_before_a_crash_still_stops_the_resumed_delete() {
+    use hookhost::engine::Engine;
+    use hookhost::runtime::{Runtime, RuntimeConfig};
+    use hookhost::state::{ClusterStatus, Event, InvocationOutcome, OperationKind, OperationStatus, now};
+    let host = Host::new();
+    let (cluster, _) = host.create(&app(|_| {}));
+    let db = host.nodes(&cluster, "db");
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    tokio.block_on(async {
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(support::cache_dir()),
+            max_instances: 8,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let engine = Engine::open(host.state.path(), runtime).unwrap();
+        let op = engine
+            .submit(OperationKind::DeleteCluster, &cluster, false)
+            .await
+            .unwrap();
+        // As if an earlier run of step 1 had recorded db[0]'s refusal, then died
+        // before journaling the step's end: the hook is not run again, its
+        // refusal still counts.
+        let node = engine.cluster(&cluster).unwrap().node(&db[0]).unwrap().clone();
+        let seq = engine.db().next_seqs(&op.id, 1).await.unwrap();
+        let refusal = Event {
+            op: op.id.clone(),
+            seq,
+            step: 0,
+            service: "destroy".into(),
+            role: "db".into(),
+            order: 0,
+            node_id: node.node_id.clone(),
+            instance_id: node.instance_id.clone().unwrap(),
+            attempt: 1,
+            started_at: now(),
+            ended_at: Some(now()),
+            outcome: InvocationOutcome::Failed,
+            code: Some(21),
+            message: Some("holds data".into()),
+            log: Vec::new(),
+            changed: Vec::new(),
+        };
+        engine.db().put_events(vec![refusal]).await.unwrap();
+        let ended = engine.run(&op.id).await.unwrap();
+        assert_eq!(ended.status, OperationStatus::Aborted);
+        assert!(ended.error.unwrap().contains("error 21: holds data"));
+        assert_eq!(engine.cluster(&cluster).unwrap().status, ClusterStatus::Active);
+    });
+    let destroys = host
+        .calls(&cluster, &db[0])
+        .iter()
+        .filter(|c| c["service"] == "destroy")
+        .count();
+    assert_eq!(destroys, 0, "the refusing node's destroy did not run again");
+}

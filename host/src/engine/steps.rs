@@ -53,6 +53,8 @@ struct Tried {
     ended: bool,
     cut_off: bool,
     changed: Vec<String>,
+    /// Its ending, when that was not ok: a resumed step still weighs it.
+    failure: Option<Event>,
 }
 
 impl Past {
@@ -75,13 +77,14 @@ impl Past {
         }
         let mut past = Past::default();
         for e in events {
-            let tried = past.by_key.entry((e.node_id, e.service)).or_default();
+            let tried = past.by_key.entry((e.node_id.clone(), e.service.clone())).or_default();
             tried.attempts = tried.attempts.max(e.attempt);
             match e.outcome {
                 InvocationOutcome::Running | InvocationOutcome::Interrupted => tried.cut_off = true,
-                _ => {
+                outcome => {
                     tried.ended = true;
-                    tried.changed = e.changed;
+                    tried.failure = (outcome != InvocationOutcome::Ok).then(|| e.clone());
+                    tried.changed = e.changed.clone();
                 }
             }
         }
@@ -307,8 +310,13 @@ pub(super) async fn run_service(
 
     let mut tolerated = Vec::new();
     for (_, group) in groups {
+        // Failures of an earlier run of this step (before a crash) still count.
+        let earlier: Vec<Event> = group
+            .iter()
+            .filter_map(|n| past.get(&n.node_id, service).and_then(|t| t.failure.clone()))
+            .collect();
         let todo: Vec<&Node> = group.into_iter().filter(|n| !past.done(&n.node_id, service)).collect();
-        if todo.is_empty() {
+        if todo.is_empty() && earlier.is_empty() {
             continue;
         }
         let first_seq = engine.db.next_seqs(&op.id, todo.len() as u64).await?;
@@ -357,6 +365,11 @@ pub(super) async fn run_service(
         if matches!(on_failure, OnFailure::Guard { .. }) {
             failed.extend(not_run.iter());
         }
+        failed.extend(
+            earlier
+                .iter()
+                .filter(|e| e.outcome != InvocationOutcome::Skipped || matches!(on_failure, OnFailure::Guard { .. })),
+        );
         if failed.is_empty() {
             continue;
         }
