@@ -105,6 +105,17 @@ impl Host {
             .collect()
     }
 
+    /// The engine of this state directory, for what the CLI cannot stage (crashes at a chosen point).
+    fn engine(&self) -> hookhost::engine::Engine {
+        let runtime = hookhost::runtime::Runtime::new(hookhost::runtime::RuntimeConfig {
+            cache_dir: Some(support::cache_dir()),
+            max_instances: 8,
+            ..Default::default()
+        })
+        .unwrap();
+        hookhost::engine::Engine::open(self.state.path(), runtime).unwrap()
+    }
+
     fn volume(&self, cluster: &str, node: &str) -> PathBuf {
         self.state.path().join("nodes").join(cluster).join(node).join("volume")
     }
@@ -819,8 +830,6 @@ fn nodes_to_execute_on_keeps_the_first_nodes_of_a_role() {
 
 #[test]
 fn a_crash_after_a_refused_step_ends_the_operation_as_refused() {
-    use hookhost::engine::Engine;
-    use hookhost::runtime::{Runtime, RuntimeConfig};
     use hookhost::state::{ClusterStatus, OperationKind, OperationStatus};
     let host = Host::new();
     let (cluster, _) = host.create(&app(|_| {}));
@@ -829,13 +838,7 @@ fn a_crash_after_a_refused_step_ends_the_operation_as_refused() {
 
     let tokio = tokio::runtime::Runtime::new().unwrap();
     tokio.block_on(async {
-        let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: Some(support::cache_dir()),
-            max_instances: 8,
-            ..RuntimeConfig::default()
-        })
-        .unwrap();
-        let engine = Engine::open(host.state.path(), runtime).unwrap();
+        let engine = host.engine();
         let op = engine
             .submit(OperationKind::DeleteCluster, &cluster, false)
             .await
@@ -863,21 +866,13 @@ fn a_crash_after_a_refused_step_ends_the_operation_as_refused() {
 
 #[test]
 fn a_refusal_recorded_before_a_crash_still_stops_the_resumed_delete() {
-    use hookhost::engine::Engine;
-    use hookhost::runtime::{Runtime, RuntimeConfig};
     use hookhost::state::{ClusterStatus, Event, InvocationOutcome, OperationKind, OperationStatus, now};
     let host = Host::new();
     let (cluster, _) = host.create(&app(|_| {}));
     let db = host.nodes(&cluster, "db");
     let tokio = tokio::runtime::Runtime::new().unwrap();
     tokio.block_on(async {
-        let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: Some(support::cache_dir()),
-            max_instances: 8,
-            ..RuntimeConfig::default()
-        })
-        .unwrap();
-        let engine = Engine::open(host.state.path(), runtime).unwrap();
+        let engine = host.engine();
         let op = engine
             .submit(OperationKind::DeleteCluster, &cluster, false)
             .await

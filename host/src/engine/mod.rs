@@ -61,7 +61,7 @@ pub enum EngineError {
 
 /// Watches an operation as it runs (progress bars, tests). Every method has a no-op default.
 pub trait Observer: Send + Sync {
-    /// A step starts; `invocations` hooks are about to run in it (0 for non-hook steps).
+    /// A step starts.
     fn step_started(&self, _op: &Operation, _index: usize) {}
     /// Hooks of a step are about to run.
     fn invocations_started(&self, _count: usize) {}
@@ -354,7 +354,7 @@ impl Engine {
         std::fs::create_dir_all(&images)
             .map_err(|e| EngineError::Io(format!("cannot create {}: {e}", images.display())))?;
         for role in &mut spec.nodes {
-            let bytes = crate::files::read_limited(&role.plugin, 64 << 20)
+            let bytes = crate::files::read_limited(&role.plugin, crate::runtime::MAX_COMPONENT_BYTES)
                 .map_err(|e| EngineError::Io(format!("{}: cannot read: {e}", role.plugin.display())))?;
             let sha = crate::runtime::sha256_hex(&bytes);
             let image = images.join(format!("{sha}.wasm"));

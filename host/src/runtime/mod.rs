@@ -46,7 +46,7 @@ use wasmtime::{
 /// How often the epoch ticks: the granularity of timeouts and of yielding.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Largest component file accepted.
-const MAX_COMPONENT_BYTES: u64 = 64 << 20;
+pub const MAX_COMPONENT_BYTES: u64 = 64 << 20;
 /// WASI resources (files, streams) one invocation may hold at once.
 const MAX_RESOURCES: usize = 1000;
 
