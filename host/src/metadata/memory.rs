@@ -1,6 +1,6 @@
 //! An in-memory store: fixtures, tests and the CLI's `hook run`.
 
-use super::{Leaves, MetadataStore, Snapshot, StoreError, StoreFuture, Write, check_leaf, path};
+use super::{MetadataStore, Snapshot, StoreError, StoreFuture, Tree, Write, apply_writes, path};
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
@@ -26,20 +26,7 @@ impl MemoryStore {
     pub fn apply_now(&self, writes: &[Write]) -> Result<u64, StoreError> {
         let mut guard = self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut next = guard.clone();
-        for write in writes {
-            match write {
-                Write::Put { path: p, value } => {
-                    path::segments(p)?;
-                    check_leaf(&next.leaves, p)?;
-                    next.leaves.insert(p.clone(), value.clone());
-                }
-                Write::DeleteTree { path: p } => {
-                    path::segments(p)?;
-                    let prefix = path::dir_prefix(p);
-                    next.leaves.retain(|k, _| k != p && !k.starts_with(&prefix));
-                }
-            }
-        }
+        apply_writes(&mut next.leaves, writes)?;
         next.revision += 1;
         *guard = next;
         Ok(guard.revision)
@@ -59,7 +46,7 @@ impl MemoryStore {
     }
 }
 
-impl Leaves for BTreeMap<String, String> {
+impl Tree for BTreeMap<String, String> {
     fn has(&self, path: &str) -> bool {
         self.contains_key(path)
     }
@@ -69,6 +56,16 @@ impl Leaves for BTreeMap<String, String> {
             .next()
             .filter(|(k, _)| k.starts_with(dir))
             .map(|(k, _)| k.clone())
+    }
+
+    fn put(&mut self, path: &str, value: &str) -> Result<(), StoreError> {
+        self.insert(path.to_string(), value.to_string());
+        Ok(())
+    }
+
+    fn delete_tree(&mut self, path: &str, dir: &str) -> Result<(), StoreError> {
+        self.retain(|k, _| k != path && !k.starts_with(dir));
+        Ok(())
     }
 }
 

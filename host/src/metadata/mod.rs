@@ -77,26 +77,49 @@ pub enum StoreError {
     Backend(String),
 }
 
-/// Lookups a store offers so that [`check_leaf`] can keep the tree a tree.
-pub(crate) trait Leaves {
+/// What a store's backend offers [`apply_writes`], the one place that turns
+/// writes into changes and keeps the tree a tree.
+pub(crate) trait Tree {
     /// Whether a leaf sits at the full path.
     fn has(&self, path: &str) -> bool;
     /// The first leaf whose path starts with `dir` (which ends in `/`).
     fn first_under(&self, dir: &str) -> Option<String>;
+    /// Sets a leaf.
+    fn put(&mut self, path: &str, value: &str) -> Result<(), StoreError>;
+    /// Removes the leaf at `path` and every leaf under `dir` (`path` + `/`).
+    fn delete_tree(&mut self, path: &str, dir: &str) -> Result<(), StoreError>;
+}
+
+/// Applies writes in order: paths checked, no path both a leaf and a directory.
+pub(crate) fn apply_writes(tree: &mut impl Tree, writes: &[Write]) -> Result<(), StoreError> {
+    for write in writes {
+        match write {
+            Write::Put { path: p, value } => {
+                path::segments(p)?;
+                check_leaf(tree, p)?;
+                tree.put(p, value)?;
+            }
+            Write::DeleteTree { path: p } => {
+                path::segments(p)?;
+                tree.delete_tree(p, &path::dir_prefix(p))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a leaf at `path` when it is an inner node or sits under a leaf.
-pub(crate) fn check_leaf(leaves: &impl Leaves, path: &str) -> Result<(), StoreError> {
+fn check_leaf(tree: &impl Tree, path: &str) -> Result<(), StoreError> {
     let conflict = |existing: String| StoreError::LeafConflict {
         path: path.to_string(),
         existing,
     };
-    if let Some(below) = leaves.first_under(&format!("{path}/")) {
+    if let Some(below) = tree.first_under(&format!("{path}/")) {
         return Err(conflict(below));
     }
     let mut ancestor = path;
     while let Some((parent, _)) = ancestor.rsplit_once('/') {
-        if leaves.has(parent) {
+        if tree.has(parent) {
             return Err(conflict(parent.to_string()));
         }
         ancestor = parent;

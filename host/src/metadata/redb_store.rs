@@ -1,6 +1,6 @@
 //! The durable metadata store: the tree in the embedded redb file.
 
-use super::{Leaves, MetadataStore, Snapshot, StoreError, StoreFuture, Write, check_leaf, path};
+use super::{MetadataStore, Snapshot, StoreError, StoreFuture, Tree, Write, apply_writes, path};
 use crate::state::{COUNTERS, Db, DbError, TREE};
 use redb::{ReadableTable, Table};
 use std::collections::BTreeMap;
@@ -32,9 +32,13 @@ fn refused(e: StoreError) -> DbError {
     DbError::Conflict(e.to_string())
 }
 
-struct TableLeaves<'a, 'txn>(&'a Table<'txn, &'static str, &'static str>);
+struct TableTree<'a, 'txn>(&'a mut Table<'txn, &'static str, &'static str>);
 
-impl Leaves for TableLeaves<'_, '_> {
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl Tree for TableTree<'_, '_> {
     fn has(&self, path: &str) -> bool {
         self.0.get(path).ok().flatten().is_some()
     }
@@ -43,6 +47,17 @@ impl Leaves for TableLeaves<'_, '_> {
         let mut range = self.0.range::<&str>(dir..).ok()?;
         let (key, _) = range.next()?.ok()?;
         key.value().starts_with(dir).then(|| key.value().to_string())
+    }
+
+    fn put(&mut self, path: &str, value: &str) -> Result<(), StoreError> {
+        self.0.insert(path, value).map(drop).map_err(backend)
+    }
+
+    fn delete_tree(&mut self, path: &str, dir: &str) -> Result<(), StoreError> {
+        self.0.remove(path).map_err(backend)?;
+        self.0
+            .retain_in::<&str, _>(dir.., |k, _| !k.starts_with(dir))
+            .map_err(backend)
     }
 }
 
@@ -54,21 +69,7 @@ impl MetadataStore for RedbStore {
                 .db
                 .write(move |txn| {
                     let mut tree = txn.open_table(TREE)?;
-                    for write in &writes {
-                        match write {
-                            Write::Put { path: p, value } => {
-                                path::segments(p).map_err(|e| refused(e.into()))?;
-                                check_leaf(&TableLeaves(&tree), p).map_err(refused)?;
-                                tree.insert(p.as_str(), value.as_str())?;
-                            }
-                            Write::DeleteTree { path: p } => {
-                                path::segments(p).map_err(|e| refused(e.into()))?;
-                                let dir = path::dir_prefix(p);
-                                tree.remove(p.as_str())?;
-                                tree.retain_in::<&str, _>(dir.as_str().., |k, _| !k.starts_with(&dir))?;
-                            }
-                        }
-                    }
+                    apply_writes(&mut TableTree(&mut tree), &writes).map_err(refused)?;
                     let mut counters = txn.open_table(COUNTERS)?;
                     let revision = counters.get(REVISION)?.map(|v| v.value()).unwrap_or(0) + 1;
                     counters.insert(REVISION, revision)?;
