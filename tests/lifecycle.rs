@@ -830,7 +830,9 @@ fn nodes_to_execute_on_keeps_the_first_nodes_of_a_role() {
 
 #[test]
 fn a_crash_after_a_refused_step_ends_the_operation_as_refused() {
-    use hookhost::state::{ClusterStatus, OperationKind, OperationStatus};
+    use hookhost::cluster::ClusterStatus;
+    use hookhost::request::OperationRequest;
+    use hookhost::store::OperationStatus;
     let host = Host::new();
     let (cluster, _) = host.create(&app(|_| {}));
     let db = host.nodes(&cluster, "db");
@@ -840,17 +842,23 @@ fn a_crash_after_a_refused_step_ends_the_operation_as_refused() {
     tokio.block_on(async {
         let engine = host.engine();
         let op = engine
-            .submit(OperationKind::DeleteCluster, &cluster, false)
+            .submit(OperationRequest::DeleteCluster {
+                cluster: cluster.clone(),
+                force: false,
+            })
             .await
             .unwrap();
         assert_eq!(engine.run(&op.id).await.unwrap().status, OperationStatus::Aborted);
         // As if the process had died after journaling the refused step, before ending the operation.
         engine
-            .db()
-            .update_operation(&op.id, |op| {
-                op.status = OperationStatus::Running;
-                Ok(())
-            })
+            .store()
+            .update_operation(
+                &op.id,
+                Box::new(|op| {
+                    op.status = OperationStatus::Running;
+                    Ok(())
+                }),
+            )
             .await
             .unwrap();
         let resumed = engine.run(&op.id).await.unwrap();
@@ -866,7 +874,9 @@ fn a_crash_after_a_refused_step_ends_the_operation_as_refused() {
 
 #[test]
 fn a_refusal_recorded_before_a_crash_still_stops_the_resumed_delete() {
-    use hookhost::state::{ClusterStatus, Event, InvocationOutcome, OperationKind, OperationStatus, now};
+    use hookhost::cluster::{ClusterStatus, now};
+    use hookhost::request::OperationRequest;
+    use hookhost::store::{Event, InvocationOutcome, OperationStatus};
     let host = Host::new();
     let (cluster, _) = host.create(&app(|_| {}));
     let db = host.nodes(&cluster, "db");
@@ -874,14 +884,17 @@ fn a_refusal_recorded_before_a_crash_still_stops_the_resumed_delete() {
     tokio.block_on(async {
         let engine = host.engine();
         let op = engine
-            .submit(OperationKind::DeleteCluster, &cluster, false)
+            .submit(OperationRequest::DeleteCluster {
+                cluster: cluster.clone(),
+                force: false,
+            })
             .await
             .unwrap();
         // As if an earlier run of step 1 had recorded db[0]'s refusal, then died
         // before journaling the step's end: the hook is not run again, its
         // refusal still counts.
         let node = engine.cluster(&cluster).unwrap().node(&db[0]).unwrap().clone();
-        let seq = engine.db().next_seqs(&op.id, 1).await.unwrap();
+        let seq = engine.store().next_seqs(&op.id, 1).await.unwrap();
         let refusal = Event {
             op: op.id.clone(),
             seq,
@@ -897,10 +910,11 @@ fn a_refusal_recorded_before_a_crash_still_stops_the_resumed_delete() {
             outcome: InvocationOutcome::Failed,
             code: Some(21),
             message: Some("holds data".into()),
+            reply: None,
             log: Vec::new(),
             changed: Vec::new(),
         };
-        engine.db().put_events(vec![refusal]).await.unwrap();
+        engine.store().put_events(vec![refusal]).await.unwrap();
         let ended = engine.run(&op.id).await.unwrap();
         assert_eq!(ended.status, OperationStatus::Aborted);
         assert!(ended.error.unwrap().contains("error 21: holds data"));

@@ -6,9 +6,11 @@
 //! `cargo bench --bench lifecycle` (release). The last line is:
 //! `lifecycle: create_1000_s=<s> delete_1000_s=<s> create_5000_over_1000=<ratio>`
 
+use hookhost::cluster::ClusterStatus;
 use hookhost::engine::Engine;
+use hookhost::request::OperationRequest;
 use hookhost::runtime::{Runtime, RuntimeConfig};
-use hookhost::state::{ClusterStatus, OperationKind, OperationStatus};
+use hookhost::store::OperationStatus;
 use hookhost_test_support as support;
 use serde_json::json;
 use std::path::Path;
@@ -61,15 +63,21 @@ async fn create_then_delete(nodes: u32) -> (f64, f64, usize) {
     let engine = Engine::open(state.path(), runtime).expect("the engine opens");
 
     let started = Instant::now();
-    let op = engine.submit_create(&spec, None).await.expect("create starts");
+    let op = engine
+        .submit(OperationRequest::CreateCluster { spec, name: None })
+        .await
+        .expect("create starts");
     let created = engine.run(&op.id).await.expect("create runs");
     let create = started.elapsed().as_secs_f64();
     assert_eq!(created.status, OperationStatus::Succeeded, "{:?}", created.error);
-    let hooks = engine.db().events(&op.id).expect("events").len();
+    let hooks = engine.store().events(&op.id).expect("events").len();
 
     let started = Instant::now();
     let op = engine
-        .submit(OperationKind::DeleteCluster, &created.cluster_id, false)
+        .submit(OperationRequest::DeleteCluster {
+            cluster: created.cluster_id.clone(),
+            force: false,
+        })
         .await
         .expect("delete starts");
     let deleted = engine.run(&op.id).await.expect("delete runs");
@@ -82,7 +90,7 @@ async fn create_then_delete(nodes: u32) -> (f64, f64, usize) {
     (
         create,
         delete,
-        hooks + engine.db().events(&op.id).expect("events").len(),
+        hooks + engine.store().events(&op.id).expect("events").len(),
     )
 }
 

@@ -1,23 +1,32 @@
-//! Reading files users hand us, with a size limit so that `/dev/zero` or a
-//! huge file cannot exhaust the host's memory.
+//! Reading files users hand us: only regular files, never blocking on a FIFO
+//! or a device, with a size limit so that `/dev/zero` or a huge file cannot
+//! exhaust the host's memory.
 
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// Reads a regular file of at most `limit` bytes.
-pub fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
+/// Opens a file for reading without blocking (a FIFO would wait for a
+/// writer) and refuses anything but a regular file.
+fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, u64)> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    if meta.len() > limit {
-        return Err(std::io::Error::other(format!(
-            "{} bytes; the limit is {limit}",
-            meta.len()
-        )));
+    Ok((file, meta.len()))
+}
+
+/// Reads a regular file of at most `limit` bytes.
+pub fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let (file, len) = open_regular(path)?;
+    if len > limit {
+        return Err(std::io::Error::other(format!("{len} bytes; the limit is {limit}")));
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    let mut bytes = Vec::with_capacity(len as usize);
     file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(std::io::Error::other(format!("more than {limit} bytes")));
@@ -35,7 +44,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refuses_devices_directories_and_big_files() {
+    fn refuses_devices_directories_fifos_and_big_files() {
         assert_eq!(
             read_limited(Path::new("/dev/zero"), 10).unwrap_err().to_string(),
             "not a regular file"
@@ -45,6 +54,12 @@ mod tests {
             "not a regular file"
         );
         let dir = tempfile::tempdir().unwrap();
+        // A FIFO nobody writes to: refused at once instead of waiting forever.
+        let fifo = dir.path().join("x.wasm");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        assert_eq!(read_limited(&fifo, 10).unwrap_err().to_string(), "not a regular file");
         let f = dir.path().join("f");
         std::fs::write(&f, "hello").unwrap();
         assert_eq!(read_limited(&f, 5).unwrap(), b"hello");

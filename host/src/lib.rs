@@ -1,17 +1,29 @@
 //! Hookhost runs the lifecycle of cluster applications and calls each role's
 //! lifecycle hooks as sandboxed WebAssembly components.
 //!
-//! The data path is one-way: a request becomes a plan, the engine runs the
-//! plan, and every hook call goes through the [`runtime`], which reads the
-//! cluster through a scoped [`metadata`] view.
+//! The data path is one-way: a [`request`] goes to its flow ([`flows`]),
+//! which admits it and makes a [`plan`]; the [`engine`] runs the plan, and
+//! every hook call goes through the [`runtime`], which reads the cluster
+//! through a scoped [`metadata`] view. Modules, from the leaves up:
+//! `files`, [`durable`], [`metadata`], [`hook`], [`request`], [`spec`],
+//! [`cluster`], [`plan`], [`store`], [`runtime`], [`config`], [`provider`],
+//! [`flows`], [`engine`]; no module imports one that imports it back
+//! (checked by a test).
 
+pub mod cluster;
 pub mod config;
+pub mod durable;
 pub mod engine;
 pub mod files;
 pub mod flows;
 pub mod hook;
 pub mod metadata;
+pub mod plan;
 pub mod provider;
+pub mod request;
 pub mod runtime;
 pub mod spec;
-pub mod state;
+pub mod store;
+
+#[cfg(test)]
+mod layering;

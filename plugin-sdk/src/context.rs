@@ -5,6 +5,9 @@ use crate::{NodeContext, Operation, Result, Service, fail};
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
 
+// The service names, from the one table the host reads too.
+include!("../../wit/services.rs");
+
 /// One hook call: the service, its parameters and the calling node.
 pub struct Context {
     raw: wit::HookContext,
@@ -30,29 +33,7 @@ impl Context {
 
     /// The service's spec name (`scale_out`, or the custom name).
     pub fn service_name(&self) -> String {
-        let name = match &self.raw.service {
-            Service::Custom(name) => return name.clone(),
-            Service::Init => "init",
-            Service::Start => "start",
-            Service::Stop => "stop",
-            Service::Restart => "restart",
-            Service::ScaleOut => "scale_out",
-            Service::ScaleIn => "scale_in",
-            Service::Destroy => "destroy",
-            Service::Upgrade => "upgrade",
-            Service::Rollback => "rollback",
-            Service::GetNodesOrder => "get_nodes_order",
-            Service::Backup => "backup",
-            Service::Restore => "restore",
-            Service::DeleteSnapshot => "delete_snapshot",
-            Service::ChangeVxnet => "change_vxnet",
-            Service::Reload => "reload",
-            Service::HealthCheck => "health_check",
-            Service::HealthAction => "health_action",
-            Service::Monitor => "monitor",
-            Service::CustomMetadata => "custom_metadata",
-        };
-        name.to_string()
+        service_name(&self.raw.service)
     }
 
     /// True when the host only asks whether the service may run: change nothing.

@@ -46,7 +46,7 @@ mod error;
 pub mod log;
 pub mod meta;
 
-pub use context::{ConfigFile, Context};
+pub use context::{ConfigFile, Context, SYSTEM_SERVICES, service_name};
 pub use error::{Error, fail};
 
 /// Generated bindings of the `hookhost:hooks` WIT package.

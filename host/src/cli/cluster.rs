@@ -1,59 +1,21 @@
-//! `hookhost cluster ...`: create, delete, stop and start clusters (each an
-//! operation run in the foreground), and look at them and their metadata.
+//! `hookhost cluster ...`: the operations (each run in the foreground), and
+//! looking at clusters and their metadata.
 
+use super::operation::OperationCommand;
 use super::{Global, op::foreground, print::clean, print::emit};
 use anyhow::bail;
 use clap::Subcommand;
-use hookhost::metadata::{ClusterView, MetadataStore, cluster_root};
-use hookhost::state::{ClusterStatus, OperationKind};
+use hookhost::cluster::ClusterStatus;
+use hookhost::metadata::{ClusterView, cluster_root};
 use serde_json::json;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Subcommand)]
 pub enum ClusterCommand {
-    /// Create a cluster from an app spec and run its create flow (init/start by role order).
-    ///
-    /// Example: hookhost cluster create example-plugins/zookeeper/spec.json --name zk
-    Create {
-        /// The app spec (cluster.json keys; each role names its component with "plugin").
-        spec: PathBuf,
-        /// The cluster's name [default: the spec's name].
-        #[arg(long)]
-        name: Option<String>,
-        /// Print the outcome as one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Delete a cluster: destroy (the data-loss guard), stop, then its resources and metadata.
-    Delete {
-        /// The cluster id (cl-...).
-        cluster: String,
-        /// Go on when destroy refuses, where the role's allow_force permits.
-        #[arg(long)]
-        force: bool,
-        /// Print the outcome as one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Stop a cluster: stop by role order, then its instances go (volumes stay).
-    Stop {
-        /// The cluster id (cl-...).
-        cluster: String,
-        /// Print the outcome as one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Start a stopped cluster: new instances, metadata, config, then start by role order.
-    Start {
-        /// The cluster id (cl-...).
-        cluster: String,
-        /// Print the outcome as one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
+    #[command(flatten)]
+    Operation(OperationCommand),
     /// List clusters.
     List {
         /// Include deleted clusters.
@@ -90,11 +52,8 @@ impl ClusterCommand {
     /// Whether the command was asked for JSON output.
     pub fn wants_json(&self) -> bool {
         match self {
-            ClusterCommand::Create { json, .. }
-            | ClusterCommand::Delete { json, .. }
-            | ClusterCommand::Stop { json, .. }
-            | ClusterCommand::Start { json, .. }
-            | ClusterCommand::List { json, .. }
+            ClusterCommand::Operation(op) => op.json(),
+            ClusterCommand::List { json, .. }
             | ClusterCommand::Show { json, .. }
             | ClusterCommand::Metadata { json, .. } => *json,
         }
@@ -105,25 +64,14 @@ impl ClusterCommand {
 pub async fn run(global: &Global, cmd: ClusterCommand) -> anyhow::Result<ExitCode> {
     let engine = global.engine()?;
     match cmd {
-        ClusterCommand::Create { spec, name, json } => {
-            let op = engine.submit_create(&spec, name).await?;
-            foreground(&engine, &op.id, json).await
-        }
-        ClusterCommand::Delete { cluster, force, json } => {
-            let op = engine.submit(OperationKind::DeleteCluster, &cluster, force).await?;
-            foreground(&engine, &op.id, json).await
-        }
-        ClusterCommand::Stop { cluster, json } => {
-            let op = engine.submit(OperationKind::StopCluster, &cluster, false).await?;
-            foreground(&engine, &op.id, json).await
-        }
-        ClusterCommand::Start { cluster, json } => {
-            let op = engine.submit(OperationKind::StartCluster, &cluster, false).await?;
+        ClusterCommand::Operation(op) => {
+            let json = op.json();
+            let op = engine.submit(op.request()).await?;
             foreground(&engine, &op.id, json).await
         }
         ClusterCommand::List { all, json } => {
             let clusters: Vec<_> = engine
-                .db()
+                .store()
                 .clusters()?
                 .into_iter()
                 .filter(|c| all || c.status != ClusterStatus::Deleted)
@@ -161,13 +109,13 @@ pub async fn run(global: &Global, cmd: ClusterCommand) -> anyhow::Result<ExitCod
         ClusterCommand::Show { cluster, json } => {
             let c = engine.cluster(&cluster)?;
             let ops: Vec<_> = engine
-                .db()
+                .store()
                 .operations()?
                 .into_iter()
                 .filter(|o| o.cluster_id == c.id)
                 .collect();
             if json {
-                let doc = json!({"cluster": c, "operations": ops.iter().map(|o| json!({"id": o.id, "kind": o.kind, "status": o.status, "created_at": o.created_at})).collect::<Vec<_>>()});
+                let doc = json!({"cluster": c, "operations": ops.iter().map(|o| json!({"id": o.id, "kind": o.kind(), "status": o.status, "created_at": o.created_at})).collect::<Vec<_>>()});
                 emit(&format!("{doc:#}\n"));
                 return Ok(ExitCode::SUCCESS);
             }
@@ -197,7 +145,7 @@ pub async fn run(global: &Global, cmd: ClusterCommand) -> anyhow::Result<ExitCod
                     out,
                     "  {} {:<15} {:<10} {}",
                     o.id,
-                    o.kind.to_string(),
+                    o.kind().to_string(),
                     o.status.to_string(),
                     o.created_at
                 );

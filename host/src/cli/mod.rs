@@ -6,6 +6,7 @@ mod cluster;
 mod hook;
 mod inspect;
 mod op;
+mod operation;
 mod plan;
 mod print;
 mod progress;
@@ -68,7 +69,7 @@ enum Command {
     Op(op::OpCommand),
     /// Print the plan an operation would run, without running it.
     #[command(subcommand)]
-    Plan(plan::PlanCommand),
+    Plan(operation::OperationCommand),
     /// Check an app spec and its components.
     #[command(subcommand)]
     App(app::AppCommand),
@@ -115,7 +116,7 @@ impl Command {
         match self {
             Command::Cluster(cmd) => cmd.wants_json(),
             Command::Op(cmd) => cmd.wants_json(),
-            Command::Plan(cmd) => cmd.wants_json(),
+            Command::Plan(cmd) => cmd.json(),
             Command::App(cmd) => cmd.wants_json(),
             Command::Hook(cmd) => cmd.wants_json(),
             Command::Inspect(args) => args.json,

@@ -4,7 +4,8 @@
 use super::{EXIT_HOOK_FAILED, Global, print::clean, print::emit, progress::Progress};
 use clap::Subcommand;
 use hookhost::engine::Engine;
-use hookhost::state::{Event, InvocationOutcome, Operation, OperationStatus, StepRecord};
+use hookhost::request::kebab_name;
+use hookhost::store::{Event, InvocationOutcome, Operation, OperationStatus, StepRecord};
 use serde_json::json;
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -72,7 +73,7 @@ pub async fn run(global: &Global, cmd: OpCommand) -> anyhow::Result<ExitCode> {
                 engine.cluster(id)?;
             }
             let ops: Vec<Operation> = engine
-                .db()
+                .store()
                 .operations()?
                 .into_iter()
                 .filter(|op| cluster.as_ref().is_none_or(|c| &op.cluster_id == c))
@@ -91,14 +92,14 @@ pub async fn run(global: &Global, cmd: OpCommand) -> anyhow::Result<ExitCode> {
                     let _ = writeln!(
                         out,
                         "{}",
-                        json!({"id": op.id, "kind": op.kind, "cluster_id": op.cluster_id, "status": status, "created_at": op.created_at, "ended_at": op.ended_at, "error": op.error})
+                        json!({"id": op.id, "kind": op.kind(), "cluster_id": op.cluster_id, "status": status, "created_at": op.created_at, "ended_at": op.ended_at, "error": op.error})
                     );
                 } else {
                     let _ = writeln!(
                         out,
                         "{:<12} {:<15} {:<12} {:<12} {}",
                         op.id,
-                        op.kind.to_string(),
+                        op.kind().to_string(),
                         op.cluster_id,
                         status,
                         op.created_at
@@ -110,8 +111,8 @@ pub async fn run(global: &Global, cmd: OpCommand) -> anyhow::Result<ExitCode> {
         }
         OpCommand::Show { op, json } => {
             let op = engine.operation(&op)?;
-            let steps = engine.db().steps(&op.id)?;
-            let events = engine.db().events(&op.id)?;
+            let steps = engine.store().steps(&op.id)?;
+            let events = engine.store().events(&op.id)?;
             if json {
                 let doc = json!({"operation": op, "status": status_of(&engine, &op), "steps": steps, "events": events});
                 emit(&format!("{doc:#}\n"));
@@ -123,7 +124,7 @@ pub async fn run(global: &Global, cmd: OpCommand) -> anyhow::Result<ExitCode> {
         OpCommand::Events { op } => {
             let op = engine.operation(&op)?;
             let mut out = String::new();
-            for event in engine.db().events(&op.id)? {
+            for event in engine.store().events(&op.id)? {
                 let _ = writeln!(out, "{}", serde_json::to_string(&event)?);
             }
             emit(&out);
@@ -184,12 +185,12 @@ pub async fn foreground(engine: &Engine, op_id: &str, as_json: bool) -> anyhow::
     canceller.abort();
     let op = result?;
     let cluster = engine.cluster(&op.cluster_id)?;
-    let events = engine.db().events(&op.id)?;
+    let events = engine.store().events(&op.id)?;
     let ok = events.iter().filter(|e| e.outcome == InvocationOutcome::Ok).count();
     if as_json {
         let doc = json!({
             "ok": op.status == OperationStatus::Succeeded,
-            "operation": op.id, "kind": op.kind, "status": op.status, "error": op.error,
+            "operation": op.id, "kind": op.kind(), "status": op.status, "error": op.error,
             "cluster_id": cluster.id, "cluster_status": cluster.status,
             "hooks": events.len(), "hooks_ok": ok, "elapsed_ms": started.elapsed().as_millis() as u64,
         });
@@ -198,7 +199,7 @@ pub async fn foreground(engine: &Engine, op_id: &str, as_json: bool) -> anyhow::
         let mut out = format!(
             "operation {} {}: {} in {:.2} s\n",
             op.id,
-            op.kind,
+            op.kind(),
             op.status,
             started.elapsed().as_secs_f64()
         );
@@ -230,7 +231,7 @@ fn show(engine: &Engine, op: &Operation, steps: &[StepRecord], events: &[Event])
     let mut out = format!(
         "operation {} · {} · cluster {} · {}\n",
         op.id,
-        op.kind,
+        op.kind(),
         op.cluster_id,
         status_of(engine, op)
     );
@@ -242,10 +243,19 @@ fn show(engine: &Engine, op: &Operation, steps: &[StepRecord], events: &[Event])
         let _ = writeln!(out, "reason    {}", clean(error));
     }
     let _ = writeln!(out, "\nsteps");
-    for (i, step) in op.plan.steps.iter().enumerate() {
+    let main = op.plan.steps.len();
+    for (i, step) in op.plan.all() {
+        if i == main {
+            let branch = match (&op.recovery, op.status) {
+                (Some(r), _) => format!("ran: the main part {}", r.after),
+                (None, OperationStatus::Running) => "runs if the main part fails, is refused or is cancelled".into(),
+                (None, _) => "not run".into(),
+            };
+            let _ = writeln!(out, "recovery ({branch})");
+        }
         let record = steps.iter().find(|s| s.index == i);
         let state = match record {
-            Some(StepRecord { outcome: Some(o), .. }) => hookhost::state::kebab_name(o),
+            Some(StepRecord { outcome: Some(o), .. }) => kebab_name(o),
             Some(_) => "running".into(),
             None => "pending".into(),
         };
@@ -254,15 +264,30 @@ fn show(engine: &Engine, op: &Operation, steps: &[StepRecord], events: &[Event])
             .and_then(|(a, b)| b.duration_since(a).ok())
             .map(|d| format!(" {:.3}s", d.as_secs_f64()))
             .unwrap_or_default();
-        let _ = writeln!(out, "  {:>2}. {:<10}{:<9} {}", i + 1, state, took, step.action);
-        let _ = writeln!(out, "      {}", step.seed);
+        let number = if i < main {
+            format!("{:>3}", i + 1)
+        } else {
+            format!(" r{}", i + 1 - main)
+        };
+        let _ = writeln!(out, "  {number}. {state:<10}{took:<9} {}", step.action);
+        let _ = writeln!(out, "       {}", step.seed);
         if let Some(message) = record.and_then(|r| r.message.as_ref()) {
-            let _ = writeln!(out, "      {}", clean(message));
+            let _ = writeln!(out, "       {}", clean(message));
+        }
+        if let Some(output) = record.and_then(|r| r.output.as_ref()) {
+            let text: String = output.to_string();
+            let shown: String = text.chars().take(OUTPUT_CHARS).collect();
+            let more = if shown.len() < text.len() { " ..." } else { "" };
+            let var = step.output.as_deref().unwrap_or("output");
+            let _ = writeln!(out, "       ${var} = {}{more}", clean(&shown));
         }
     }
     out.push_str(&timeline(events));
     out
 }
+
+/// Characters of a step's output shown by `op show`.
+const OUTPUT_CHARS: usize = 200;
 
 fn parse(rfc3339: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(rfc3339).ok()
@@ -294,7 +319,7 @@ fn timeline(events: &[Event]) -> String {
             .map(|i| if i >= a && i < b.max(a + 1) { '█' } else { '·' })
             .collect();
         let offset = start.duration_since(first).unwrap_or_default().as_secs_f64();
-        let outcome = hookhost::state::kebab_name(&e.outcome);
+        let outcome = kebab_name(&e.outcome);
         let detail = match (&e.code, &e.message) {
             (Some(code), Some(m)) => format!(" error {code}: {}", clean(m)),
             (None, Some(m)) if e.outcome != InvocationOutcome::Ok => format!(" {}", clean(m)),

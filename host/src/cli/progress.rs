@@ -2,7 +2,7 @@
 //! only when stderr is a terminal and the operation has run for a second.
 
 use hookhost::engine::Observer;
-use hookhost::state::{Event, InvocationOutcome, Operation, StepOutcome};
+use hookhost::store::{Event, InvocationOutcome, Operation, StepOutcome};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -48,8 +48,13 @@ impl Observer for Progress {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);
-        bar.set_prefix(format!("step {}/{}", index + 1, op.plan.steps.len()));
-        bar.set_message(op.plan.steps[index].action.to_string());
+        let main = op.plan.steps.len();
+        bar.set_prefix(if op.plan.is_recovery(index) {
+            format!("recovery {}/{}", index + 1 - main, op.plan.recovery.len())
+        } else {
+            format!("step {}/{main}", index + 1)
+        });
+        bar.set_message(op.plan.step(index).map(|s| s.action.to_string()).unwrap_or_default());
         if self.started.elapsed() >= QUIET_FOR {
             bar.set_draw_target(ProgressDrawTarget::stderr());
         }

@@ -1,233 +1,328 @@
 //! The run loop: one step after another, each journaled durably when it
 //! starts and when it ends, so that a resumed operation starts at the first
-//! step that has not ended.
+//! step that has not ended, with the plan variables its ended steps produced.
+//!
+//! The main part runs first. When it fails, is refused, or is cancelled
+//! after one of its steps ran, and the plan has a recovery part, the branch
+//! is journaled on the operation and the recovery part runs (to its end: a
+//! cancel does not stop it). The operation ends as its main part did; the
+//! cluster's status follows from how it ended ([`settle`]).
 
-use super::lock::OpLock;
-use super::plan::Action;
-use super::steps::{self, StepResult};
+use super::dispatch::execute;
+use super::step::{StepEnd, StepRun};
 use super::{Engine, EngineError};
-use crate::metadata::{MetadataStore, Write, cluster_root, cluster_tree};
-use crate::state::{
-    CLUSTERS, Cluster, ClusterStatus, DbError, OPERATIONS, Operation, OperationKind, OperationStatus, STEPS,
-    StepOutcome, StepRecord, get_json, new_id, now, put_json, release_ips, step_key,
-};
+use crate::cluster::{Cluster, ClusterStatus, now};
+use crate::plan::{Action, Vars};
+use crate::request::OperationKind;
+use crate::store::{Operation, OperationStatus, Recovery, StepOutcome, StepRecord, StoreError};
+use std::collections::BTreeMap;
 
-/// The node ids of a step, for lookups.
-pub(super) fn listed(nodes: &[String]) -> std::collections::HashSet<&str> {
-    nodes.iter().map(String::as_str).collect()
+/// How a part of the plan ended.
+enum PartEnd {
+    /// Every step did its work.
+    Done,
+    /// It stopped: failed, refused (aborted) or cancelled, with why, and the
+    /// record of the step that stopped it (not journaled yet).
+    Stopped {
+        status: OperationStatus,
+        reason: String,
+        last: Option<StepRecord>,
+    },
+}
+
+/// One run of an operation in this process.
+struct Run<'e> {
+    engine: &'e Engine,
+    op: Operation,
+    /// The journal, by step index.
+    journal: BTreeMap<usize, StepRecord>,
+    vars: Vars,
 }
 
 impl Engine {
-    /// Runs (or resumes) an operation to its end, in this process, holding its lock.
+    /// Runs (or resumes) an operation to its end, in this process, holding its claim.
     pub async fn run(&self, op_id: &str) -> Result<Operation, EngineError> {
         self.operation(op_id)?;
-        let _lock = OpLock::acquire(self.db.dir(), op_id).map_err(EngineError::State)?;
-        // Read again under the lock: another process may have just ended it.
+        let _claim = self.store.claim(op_id)?;
+        // Read again under the claim: another process may have just ended it.
         let op = self.operation(op_id)?;
         if op.status != OperationStatus::Running {
-            return Err(EngineError::State(format!(
-                "operation {op_id} has already ended: it {}",
-                op.status
-            )));
+            return Err(StoreError::Ended {
+                operation: op.id,
+                status: op.status,
+            }
+            .into());
         }
-        let journal = self.db.steps(op_id)?;
-        // A step that failed or was refused ends the operation, even when the
-        // process died before it could say so.
-        if let Some(step) = journal
-            .iter()
-            .find(|s| matches!(s.outcome, Some(StepOutcome::Failed | StepOutcome::Aborted)))
-        {
-            let status = if step.outcome == Some(StepOutcome::Aborted) {
-                OperationStatus::Aborted
-            } else {
-                OperationStatus::Failed
-            };
-            return finish(self, op, status, step.message.clone(), None).await;
-        }
-        let ended = |index: usize| journal.iter().any(|s| s.index == index && s.outcome.is_some());
-        for index in 0..op.plan.steps.len() {
-            if ended(index) {
-                continue;
-            }
-            let op = self.operation(op_id)?;
-            if op.cancel_requested {
-                let message = format!("cancelled before step {} of {}", index + 1, op.plan.steps.len());
-                return finish(self, op, OperationStatus::Cancelled, Some(message), None).await;
-            }
-            let started_at = now();
-            let start = StepRecord {
-                index,
-                started_at: started_at.clone(),
-                ended_at: None,
-                outcome: None,
-                message: None,
-            };
-            self.db.put_step(op_id, start).await?;
-            self.observer.step_started(&op, index);
-            let (outcome, message) = match self.execute(&op, index).await {
-                Ok(StepResult::Ok) => (StepOutcome::Ok, None),
-                Ok(StepResult::Tolerated(m)) => (StepOutcome::Tolerated, Some(m)),
-                Ok(StepResult::Failed(m)) => (StepOutcome::Failed, Some(m)),
-                Ok(StepResult::Aborted(m)) => (StepOutcome::Aborted, Some(m)),
-                Err(e) => (StepOutcome::Failed, Some(e.to_string())),
-            };
-            let end = StepRecord {
-                index,
-                started_at,
-                ended_at: Some(now()),
-                outcome: Some(outcome),
-                message: message.clone(),
-            };
-            self.observer.step_ended(&op, index, outcome);
-            match outcome {
-                StepOutcome::Ok | StepOutcome::Tolerated => self.db.put_step(op_id, end).await?,
-                StepOutcome::Failed => {
-                    let why = format!(
-                        "step {} ({}) failed: {}",
-                        index + 1,
-                        op.plan.steps[index].action,
-                        message.unwrap_or_default()
-                    );
-                    return finish(self, op, OperationStatus::Failed, Some(why), Some(end)).await;
-                }
-                StepOutcome::Aborted => return finish(self, op, OperationStatus::Aborted, message, Some(end)).await,
-            }
-        }
-        let op = self.operation(op_id)?;
-        finish(self, op, OperationStatus::Succeeded, None, None).await
-    }
-
-    /// Runs one step of the plan.
-    async fn execute(&self, op: &Operation, index: usize) -> Result<StepResult, EngineError> {
-        let mut cluster = self.cluster(&op.cluster_id)?;
-        match &op.plan.steps[index].action {
-            Action::RunService {
-                service,
-                nodes,
-                on_failure,
-            } => steps::run_service(self, op, index, &cluster, service, nodes, *on_failure).await,
-            Action::RenderConfig { nodes } => steps::render_config(self, op, index, &cluster, nodes).await,
-            Action::RegisterMetadata => {
-                self.tree
-                    .apply(&cluster_tree(&cluster))
-                    .await
-                    .map_err(|e| EngineError::State(e.to_string()))?;
-                Ok(StepResult::Ok)
-            }
-            Action::DeregisterMetadata => {
-                let writes = [Write::DeleteTree {
-                    path: cluster_root(&cluster.id),
-                }];
-                self.tree
-                    .apply(&writes)
-                    .await
-                    .map_err(|e| EngineError::State(e.to_string()))?;
-                Ok(StepResult::Ok)
-            }
-            Action::SetStatus { status } => {
-                cluster.status = *status;
-                self.db.put_cluster(cluster).await?;
-                Ok(StepResult::Ok)
-            }
-            Action::CreateResources { nodes } => {
-                self.on_nodes(&cluster, nodes, |p, c, n| p.create_node(c, n)).await?;
-                Ok(StepResult::Ok)
-            }
-            Action::StopInstances { nodes } => {
-                self.on_nodes(&cluster, nodes, |p, c, n| p.stop_instance(c, n)).await?;
-                let listed = listed(nodes);
-                for node in cluster.nodes.iter_mut().filter(|n| listed.contains(n.node_id.as_str())) {
-                    node.instance_id = None;
-                }
-                self.db.put_cluster(cluster).await?;
-                Ok(StepResult::Ok)
-            }
-            Action::StartInstances { nodes } => {
-                let listed = listed(nodes);
-                for node in cluster.nodes.iter_mut().filter(|n| listed.contains(n.node_id.as_str())) {
-                    node.instance_id = Some(new_id("i"));
-                }
-                self.on_nodes(&cluster, nodes, |p, c, n| p.start_instance(c, n)).await?;
-                self.db.put_cluster(cluster).await?;
-                Ok(StepResult::Ok)
-            }
-            Action::DeleteResources { nodes } => {
-                self.on_nodes(&cluster, nodes, |p, c, n| p.delete_node(c, n)).await?;
-                let listed = listed(nodes);
-                let owned: Vec<(String, String)> = cluster
-                    .nodes
-                    .iter()
-                    .filter(|n| listed.contains(n.node_id.as_str()))
-                    .map(|n| (n.ip.clone(), format!("{}/{}", cluster.id, n.node_id)))
-                    .collect();
-                let vxnet = cluster.spec.vxnet.clone();
-                self.db.write(move |txn| release_ips(txn, &vxnet, &owned)).await?;
-                Ok(StepResult::Ok)
-            }
-        }
-    }
-
-    /// Runs a provider action on the listed nodes, off the async threads.
-    async fn on_nodes(
-        &self,
-        cluster: &Cluster,
-        nodes: &[String],
-        action: fn(&dyn crate::provider::Provider, &Cluster, &crate::state::Node) -> std::io::Result<()>,
-    ) -> Result<(), EngineError> {
-        let provider = self.provider.clone();
-        let cluster = cluster.clone();
-        let listed: std::collections::HashSet<String> = nodes.iter().cloned().collect();
-        tokio::task::spawn_blocking(move || {
-            cluster
-                .nodes
-                .iter()
-                .filter(|n| listed.contains(&n.node_id))
-                .try_for_each(|node| {
-                    action(provider.as_ref(), &cluster, node).map_err(|e| format!("node {}: {e}", node.node_id))
-                })
-        })
-        .await
-        .map_err(|e| EngineError::Io(e.to_string()))?
-        .map_err(EngineError::Io)
+        let journal: BTreeMap<usize, StepRecord> = self.store.steps(op_id)?.into_iter().map(|s| (s.index, s)).collect();
+        let mut run = Run {
+            engine: self,
+            op,
+            journal,
+            vars: Vars::new(),
+        };
+        run.vars = run.produced();
+        run.go().await
     }
 }
 
-/// Ends an operation and leaves the cluster in the state that follows:
-/// as planned on success, as it was before on an abort, failed otherwise.
-pub(super) async fn finish(
-    engine: &Engine,
-    op: Operation,
-    status: OperationStatus,
-    error: Option<String>,
-    last_step: Option<StepRecord>,
-) -> Result<Operation, EngineError> {
-    let any_step_ran = last_step.is_some() || !engine.db.steps(&op.id)?.is_empty();
-    let finished = engine
-        .db
-        .write(move |txn| {
-            let mut cluster: Cluster = get_json(txn, CLUSTERS, &op.cluster_id)?
-                .ok_or_else(|| DbError::Conflict(format!("no cluster {}", op.cluster_id)))?;
-            (cluster.status, cluster.failed_during) = match status {
-                OperationStatus::Succeeded => (cluster.status, None),
-                OperationStatus::Aborted => (op.prior_status, cluster.failed_during),
-                // Cancelled before it began: nothing changed (a create never got a cluster going).
-                OperationStatus::Cancelled if !any_step_ran && op.kind != OperationKind::CreateCluster => {
-                    (op.prior_status, cluster.failed_during)
-                }
-                _ => (ClusterStatus::Failed, Some(op.kind)),
-            };
-            let mut op = op.clone();
-            op.status = status;
-            op.error = error.clone();
-            op.ended_at = Some(now());
-            // The step's end, the operation's end and the cluster's state: one transaction.
-            if let Some(step) = &last_step {
-                put_json(txn, STEPS, &step_key(&op.id, step.index), step)?;
+impl Run<'_> {
+    /// The plan variables the ended steps produced.
+    fn produced(&self) -> Vars {
+        self.op
+            .plan
+            .all()
+            .filter_map(|(index, step)| {
+                let record = self.journal.get(&index).filter(|r| r.outcome.is_some())?;
+                Some((step.output.clone()?, record.output.clone().unwrap_or_default()))
+            })
+            .collect()
+    }
+
+    fn ended(&self, index: usize) -> bool {
+        self.journal.get(&index).is_some_and(|r| r.outcome.is_some())
+    }
+
+    async fn go(mut self) -> Result<Operation, EngineError> {
+        let main = match self.op.recovery.clone() {
+            Some(branch) => PartEnd::Stopped {
+                status: branch.after,
+                reason: branch.reason,
+                last: None,
+            },
+            None => self.main().await?,
+        };
+        let PartEnd::Stopped { status, reason, last } = main else {
+            return self.finish(OperationStatus::Succeeded, None, None, false).await;
+        };
+        let main_ran = last.is_some() || (0..self.op.plan.steps.len()).any(|i| self.journal.contains_key(&i));
+        if self.op.plan.recovery.is_empty() || !main_ran {
+            return self.finish(status, Some(reason), last, false).await;
+        }
+        if self.op.recovery.is_none() {
+            // The branch taken is journaled before the first recovery step.
+            if let Some(step) = last {
+                self.engine.store.put_step(&self.op.id, step.clone()).await?;
+                self.journal.insert(step.index, step);
             }
-            put_json(txn, CLUSTERS, &cluster.id, &cluster)?;
-            put_json(txn, OPERATIONS, &op.id, &op)?;
-            Ok(op)
-        })
-        .await?;
-    Ok(finished)
+            let branch = Recovery {
+                after: status,
+                reason: reason.clone(),
+            };
+            self.op = self
+                .engine
+                .store
+                .update_operation(
+                    &self.op.id,
+                    Box::new(move |op| {
+                        op.recovery = Some(branch.clone());
+                        Ok(())
+                    }),
+                )
+                .await?;
+        }
+        match self.recovery().await? {
+            PartEnd::Done => self.finish(status, Some(reason), None, true).await,
+            PartEnd::Stopped {
+                reason: failure, last, ..
+            } => {
+                let reason = format!("{reason}; then the recovery failed: {failure}");
+                self.finish(OperationStatus::Failed, Some(reason), last, false).await
+            }
+        }
+    }
+
+    /// The main part, from its first step that has not ended.
+    async fn main(&mut self) -> Result<PartEnd, EngineError> {
+        // A step that failed or was refused ends the main part, even when the
+        // process died before it could say so.
+        let stopped = (0..self.op.plan.steps.len()).find_map(|i| {
+            let record = self.journal.get(&i)?;
+            matches!(record.outcome, Some(StepOutcome::Failed | StepOutcome::Aborted)).then(|| record.clone())
+        });
+        if let Some(record) = stopped {
+            return Ok(self.stopped_by(record, false));
+        }
+        let total = self.op.plan.steps.len();
+        for index in 0..total {
+            if self.ended(index) {
+                continue;
+            }
+            if self.engine.operation(&self.op.id)?.cancel_requested {
+                return Ok(PartEnd::Stopped {
+                    status: OperationStatus::Cancelled,
+                    reason: format!("cancelled before step {} of {total}", index + 1),
+                    last: None,
+                });
+            }
+            if let Some(record) = self.step(index).await? {
+                return Ok(self.stopped_by(record, true));
+            }
+        }
+        Ok(PartEnd::Done)
+    }
+
+    /// The recovery part, from its first step that has not ended.
+    async fn recovery(&mut self) -> Result<PartEnd, EngineError> {
+        for index in self.op.plan.steps.len()..self.op.plan.all().count() {
+            if self.ended(index) {
+                continue;
+            }
+            if let Some(record) = self.step(index).await? {
+                return Ok(self.stopped_by(record, true));
+            }
+        }
+        Ok(PartEnd::Done)
+    }
+
+    /// How a part ended at a step that failed or refused; `fresh`: its end is
+    /// not journaled yet (it lands with the operation's end, or the branch).
+    fn stopped_by(&self, record: StepRecord, fresh: bool) -> PartEnd {
+        let message = record.message.clone().unwrap_or_default();
+        let (status, reason) = if record.outcome == Some(StepOutcome::Aborted) {
+            (OperationStatus::Aborted, message)
+        } else {
+            let action = self
+                .op
+                .plan
+                .step(record.index)
+                .map(|s| s.action.to_string())
+                .unwrap_or_default();
+            let part = if self.op.plan.is_recovery(record.index) {
+                "recovery step"
+            } else {
+                "step"
+            };
+            let number = record.index + 1
+                - if self.op.plan.is_recovery(record.index) {
+                    self.op.plan.steps.len()
+                } else {
+                    0
+                };
+            (
+                OperationStatus::Failed,
+                format!("{part} {number} ({action}) failed: {message}"),
+            )
+        };
+        PartEnd::Stopped {
+            status,
+            reason,
+            last: fresh.then_some(record),
+        }
+    }
+
+    /// Runs one step, journaling its start and (when it did its work) its
+    /// end; the record of a step that stopped its part.
+    async fn step(&mut self, index: usize) -> Result<Option<StepRecord>, EngineError> {
+        let engine = self.engine;
+        let op_id = self.op.id.clone();
+        let Some(step) = self.op.plan.step(index).cloned() else {
+            return Ok(None);
+        };
+        let started_at = now();
+        let start = StepRecord {
+            index,
+            started_at: started_at.clone(),
+            ended_at: None,
+            outcome: None,
+            message: None,
+            output: None,
+        };
+        engine.store.put_step(&op_id, start).await?;
+        engine.observer.step_started(&self.op, index);
+        let run = StepRun {
+            engine,
+            op: &self.op,
+            index,
+            cluster: engine.cluster(&self.op.cluster_id)?,
+            vars: &self.vars,
+        };
+        let (outcome, message, output) = match execute(&run, &step).await {
+            Ok(StepEnd::Ok(output)) => (StepOutcome::Ok, None, output),
+            Ok(StepEnd::Tolerated(m)) => (StepOutcome::Tolerated, Some(m), None),
+            Ok(StepEnd::Failed(m)) => (StepOutcome::Failed, Some(m), None),
+            Ok(StepEnd::Refused(m)) => (StepOutcome::Aborted, Some(m), None),
+            Err(e) => (StepOutcome::Failed, Some(e.to_string()), None),
+        };
+        engine.observer.step_ended(&self.op, index, outcome);
+        let end = StepRecord {
+            index,
+            started_at,
+            ended_at: Some(now()),
+            outcome: Some(outcome),
+            message,
+            output: step.output.as_ref().map(|_| output.clone().unwrap_or_default()),
+        };
+        if matches!(outcome, StepOutcome::Failed | StepOutcome::Aborted) {
+            return Ok(Some(end));
+        }
+        engine.store.put_step(&op_id, end.clone()).await?;
+        if let Some(var) = &step.output {
+            self.vars.insert(var.clone(), output.unwrap_or_default());
+        }
+        self.journal.insert(index, end);
+        Ok(None)
+    }
+
+    /// Ends the operation: its last step, its status and the cluster's, at once.
+    async fn finish(
+        &self,
+        status: OperationStatus,
+        error: Option<String>,
+        last: Option<StepRecord>,
+        recovered: bool,
+    ) -> Result<Operation, EngineError> {
+        let ending = Ending {
+            status,
+            kind: self.op.kind(),
+            prior: self.op.prior_status,
+            any_step_ran: last.is_some() || !self.journal.is_empty(),
+            recovery_set_status: recovered
+                && self
+                    .op
+                    .plan
+                    .recovery
+                    .iter()
+                    .any(|s| matches!(s.action, Action::SetStatus { .. })),
+        };
+        let mut op = self.op.clone();
+        op.status = status;
+        op.error = error;
+        op.ended_at = Some(now());
+        let finished = self
+            .engine
+            .store
+            .finish(
+                op,
+                last,
+                Box::new(move |cluster| {
+                    settle(&ending, cluster);
+                    Ok(())
+                }),
+            )
+            .await?;
+        Ok(finished)
+    }
+}
+
+/// How an operation ended, as far as its cluster's status goes.
+struct Ending {
+    status: OperationStatus,
+    kind: OperationKind,
+    prior: Option<ClusterStatus>,
+    any_step_ran: bool,
+    recovery_set_status: bool,
+}
+
+/// The cluster after its operation: as planned on success or after a
+/// recovery that set its status; as it was before on a refusal, or on a
+/// cancel before any step ran; failed otherwise (remembering what failed).
+fn settle(ending: &Ending, cluster: &mut Cluster) {
+    let failed = (ClusterStatus::Failed, Some(ending.kind));
+    (cluster.status, cluster.failed_during) = match (ending.status, ending.prior) {
+        (OperationStatus::Succeeded, _) => (cluster.status, None),
+        _ if ending.recovery_set_status => (cluster.status, None),
+        (OperationStatus::Aborted, Some(prior)) => (prior, cluster.failed_during),
+        (OperationStatus::Cancelled, Some(prior)) if !ending.any_step_ran => (prior, cluster.failed_during),
+        _ => failed,
+    };
 }

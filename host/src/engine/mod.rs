@@ -1,27 +1,50 @@
-//! The one executor: runs any plan, journals every step before and after it
-//! runs, records one event per hook invocation, and is the only place that
-//! knows about ordering, parallelism, timeouts and failure branches.
+//! The one engine: takes an operation request, asks the request's flow
+//! whether it may run and for its plan, and runs any plan with the one
+//! executor. It holds no rule about any operation (those are in `flows`).
 //!
-//! An operation goes request → plan (`flows`) → [`Engine::run`] → runtime.
-//! The operation, its plan and its journal are durable, so a killed process
-//! resumes at the first unfinished step (`hookhost op resume`).
+//! An operation goes request → flow (admit, prepare, plan) → executor →
+//! hook runner. The engine talks to its collaborators through traits: an
+//! [`OperationStore`], a [`MetadataStore`], a [`Provider`] and a
+//! [`HookRunner`]; [`Engine::builder`] wires them, with the embedded
+//! defaults (redb, the local provider) for a state directory.
+//!
+//! The executor's parts, each in its own file: `executor` (the run loop:
+//! journal, recovery branch, plan variables, the end of an operation),
+//! `step` (what a step's handler gets), `dispatch` (which handler runs an
+//! action), and one handler file per action family: `provider`, `metadata`,
+//! `services`, `render`, `record`; `invocation` and `journal` are what the
+//! hook-calling handlers share.
 
+mod app;
+mod dispatch;
 mod executor;
-mod lock;
-pub mod plan;
-mod steps;
+mod invocation;
+mod journal;
+mod metadata;
+mod provider;
+mod record;
+mod render;
+mod runner;
+mod services;
+mod step;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
 
-pub use lock::holder as lock_holder;
+pub use runner::{Component, HookRunner, RunnerFuture};
 
-use crate::metadata::RedbStore;
+use crate::cluster::{Cluster, ClusterStatus, now};
+use crate::durable::{Db, DbError};
+use crate::flows::{Refusal, flow_of};
+use crate::hook::NameError;
+use crate::metadata::{MetadataStore, RedbStore};
+use crate::plan::{Plan, PlanError};
 use crate::provider::{LocalProvider, Provider};
-use crate::runtime::Runtime;
-use crate::spec::{Problem, Spec, SpecError};
-use crate::state::{
-    Cluster, ClusterStatus, Db, DbError, Event, Operation, OperationKind, OperationStatus, StepOutcome, allocate_ips,
-    busy_message, mac_of, new_id, now,
-};
-use plan::Plan;
+use crate::request::OperationRequest;
+use crate::runtime::LoadError;
+use crate::spec::{Problem, SpecError};
+use crate::store::{Event, Operation, OperationStatus, OperationStore, RedbOps, StepOutcome, StoreError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
@@ -40,28 +63,62 @@ pub enum EngineError {
         /// Every problem found.
         problems: Vec<Problem>,
     },
-    /// The state store failed or refused (e.g. the cluster is busy).
+    /// The request may not run on the cluster as it is.
     #[error(transparent)]
-    Db(#[from] DbError),
-    /// No such cluster or operation.
-    #[error("no {kind} {id}")]
-    NotFound {
-        /// `cluster` or `operation`.
-        kind: &'static str,
-        /// The id asked for.
-        id: String,
+    Refused(#[from] Refusal),
+    /// The operation store failed or refused (a busy cluster, an unknown id).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The metadata store failed.
+    #[error(transparent)]
+    Metadata(#[from] crate::metadata::StoreError),
+    /// The state directory's file cannot be opened.
+    #[error(transparent)]
+    Open(#[from] DbError),
+    /// A role's component cannot be loaded.
+    #[error("role {role}: {source}")]
+    Load {
+        /// The role.
+        role: String,
+        /// Why.
+        #[source]
+        source: LoadError,
     },
-    /// The request does not fit the cluster's or operation's state.
-    #[error("{0}")]
-    State(String),
-    /// Files of the state directory could not be written.
-    #[error("{0}")]
-    Io(String),
+    /// The app's components cannot be kept as images.
+    #[error("cannot keep the components of {file}: {source}")]
+    Images {
+        /// The spec file.
+        file: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The provider failed on a node.
+    #[error("node {node}: {source}")]
+    Provider {
+        /// The node.
+        node: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The plan cannot run as written.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The plan names a service that is no service.
+    #[error("the plan names a bad service: {0}")]
+    Service(#[from] NameError),
+    /// A task of the engine stopped (it panicked).
+    #[error("an engine task stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// The builder lacks a collaborator and has no state directory to make one.
+    #[error("the engine needs {0}: give it, or a state directory")]
+    Incomplete(&'static str),
 }
 
 /// Watches an operation as it runs (progress bars, tests). Every method has a no-op default.
 pub trait Observer: Send + Sync {
-    /// A step starts.
+    /// A step starts (its journal index: the main part, then the recovery part).
     fn step_started(&self, _op: &Operation, _index: usize) {}
     /// Hooks of a step are about to run.
     fn invocations_started(&self, _count: usize) {}
@@ -74,27 +131,105 @@ pub trait Observer: Send + Sync {
 struct Quiet;
 impl Observer for Quiet {}
 
-/// The lifecycle engine of one state directory.
+/// The lifecycle engine.
 #[derive(Clone)]
 pub struct Engine {
-    db: Db,
-    tree: RedbStore,
-    runtime: Runtime,
+    store: Arc<dyn OperationStore>,
+    tree: Arc<dyn MetadataStore>,
     provider: Arc<dyn Provider>,
+    runner: Arc<dyn HookRunner>,
     observer: Arc<dyn Observer>,
 }
 
-impl Engine {
-    /// Opens the state directory: its store, and the local provider's nodes under `nodes/`.
-    pub fn open(state_dir: &Path, runtime: Runtime) -> Result<Engine, EngineError> {
-        let db = Db::open(state_dir)?;
+/// Wires an [`Engine`]: each collaborator given, or the embedded default of
+/// the state directory (the redb file, the local provider under `nodes/`).
+#[derive(Default)]
+pub struct EngineBuilder {
+    state_dir: Option<PathBuf>,
+    store: Option<Arc<dyn OperationStore>>,
+    tree: Option<Arc<dyn MetadataStore>>,
+    provider: Option<Arc<dyn Provider>>,
+    runner: Option<Arc<dyn HookRunner>>,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl EngineBuilder {
+    /// The state directory the defaults live in.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// The operation store [default: redb in the state directory].
+    pub fn operations(mut self, store: Arc<dyn OperationStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The metadata store [default: redb in the state directory].
+    pub fn metadata(mut self, tree: Arc<dyn MetadataStore>) -> Self {
+        self.tree = Some(tree);
+        self
+    }
+
+    /// The provider [default: the local provider in the state directory].
+    pub fn provider(mut self, provider: Arc<dyn Provider>) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// What runs the hooks (required: usually the [`crate::runtime::Runtime`]).
+    pub fn runner(mut self, runner: Arc<dyn HookRunner>) -> Self {
+        self.runner = Some(runner);
+        self
+    }
+
+    /// Who watches operations run [default: nobody].
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The engine.
+    pub fn build(self) -> Result<Engine, EngineError> {
+        let db = match (&self.state_dir, self.store.is_some() && self.tree.is_some()) {
+            (Some(dir), false) => Some(Db::open(dir)?),
+            _ => None,
+        };
+        let store: Arc<dyn OperationStore> = match (self.store, &db) {
+            (Some(store), _) => store,
+            (None, Some(db)) => Arc::new(RedbOps::new(db.clone())?),
+            (None, None) => return Err(EngineError::Incomplete("an operation store")),
+        };
+        let tree: Arc<dyn MetadataStore> = match (self.tree, &db) {
+            (Some(tree), _) => tree,
+            (None, Some(db)) => Arc::new(RedbStore::new(db.clone())?),
+            (None, None) => return Err(EngineError::Incomplete("a metadata store")),
+        };
+        let provider: Arc<dyn Provider> = match (self.provider, &self.state_dir) {
+            (Some(provider), _) => provider,
+            (None, Some(dir)) => Arc::new(LocalProvider::new(dir)),
+            (None, None) => return Err(EngineError::Incomplete("a provider")),
+        };
         Ok(Engine {
-            tree: RedbStore::new(db.clone()),
-            provider: Arc::new(LocalProvider::new(state_dir.join("nodes"))),
-            db,
-            runtime,
-            observer: Arc::new(Quiet),
+            store,
+            tree,
+            provider,
+            runner: self.runner.ok_or(EngineError::Incomplete("a hook runner"))?,
+            observer: self.observer.unwrap_or_else(|| Arc::new(Quiet)),
         })
+    }
+}
+
+impl Engine {
+    /// A builder.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The engine of a state directory with its embedded defaults, running hooks with `runner`.
+    pub fn open(state_dir: &Path, runner: impl HookRunner + 'static) -> Result<Engine, EngineError> {
+        Engine::builder().state_dir(state_dir).runner(Arc::new(runner)).build()
     }
 
     /// The same engine, reporting to `observer`.
@@ -103,160 +238,96 @@ impl Engine {
         self
     }
 
-    /// The state store.
-    pub fn db(&self) -> &Db {
-        &self.db
+    /// The operation store.
+    pub fn store(&self) -> &dyn OperationStore {
+        self.store.as_ref()
     }
 
     /// The metadata tree.
-    pub fn tree(&self) -> &RedbStore {
-        &self.tree
-    }
-
-    /// The local provider's directory of a node.
-    pub fn node_dir(&self, cluster: &str, node: &str) -> PathBuf {
-        self.db.dir().join("nodes").join(cluster).join(node)
+    pub fn tree(&self) -> &dyn MetadataStore {
+        self.tree.as_ref()
     }
 
     /// A cluster, or a clear error.
     pub fn cluster(&self, id: &str) -> Result<Cluster, EngineError> {
-        self.db.cluster(id)?.ok_or_else(|| EngineError::NotFound {
+        Ok(self.store.cluster(id)?.ok_or_else(|| StoreError::NotFound {
             kind: "cluster",
             id: id.to_string(),
-        })
+        })?)
     }
 
     /// An operation, or a clear error.
     pub fn operation(&self, id: &str) -> Result<Operation, EngineError> {
-        self.db.operation(id)?.ok_or_else(|| EngineError::NotFound {
+        Ok(self.store.operation(id)?.ok_or_else(|| StoreError::NotFound {
             kind: "operation",
             id: id.to_string(),
-        })
+        })?)
     }
 
     /// Whether a running operation has no process running it (it can be resumed).
     pub fn is_interrupted(&self, op: &Operation) -> bool {
-        op.status == OperationStatus::Running && lock::holder(self.db.dir(), &op.id).is_none()
+        op.status == OperationStatus::Running && self.store.claimant(&op.id).is_none()
     }
 
-    /// Loads a spec and checks its components: each loads, and implements
-    /// every service the spec gives its role.
-    pub async fn load_app(&self, spec_file: &Path) -> Result<Spec, EngineError> {
-        let spec = Spec::load(spec_file)?;
-        let names: Vec<String> = spec.nodes.iter().map(|r| file_name(&r.plugin)).collect();
-        self.check_components(spec_file, &spec, &names).await?;
-        Ok(spec)
+    /// The plan a request would run, on the cluster it would run on,
+    /// without running or storing anything (the dry run).
+    pub async fn plan(&self, request: &OperationRequest) -> Result<(Cluster, Plan), EngineError> {
+        let admitted = self.admit(request, false).await?;
+        Ok((admitted.cluster, admitted.plan))
     }
 
-    /// Each role's component loads and implements every service the spec
-    /// gives the role; `names` are the components' names in the spec.
-    async fn check_components(&self, spec_file: &Path, spec: &Spec, names: &[String]) -> Result<(), EngineError> {
-        let mut problems = Vec::new();
-        for (i, role) in spec.nodes.iter().enumerate() {
-            let plugin = match self.runtime.load(&role.plugin).await {
-                Ok(plugin) => plugin,
-                Err(e) => {
-                    problems.push(Problem {
-                        at: format!("nodes[{i}].plugin"),
-                        message: e.to_string(),
-                    });
-                    continue;
-                }
-            };
-            for name in role.services.keys() {
-                let implemented = crate::hook::parse_service(name).is_ok_and(|s| plugin.services().contains(&s));
-                if !implemented {
-                    let implemented: Vec<String> = plugin.services().iter().map(crate::hook::service_name).collect();
-                    problems.push(Problem {
-                        at: format!("nodes[{i}].services.{name}"),
-                        message: format!(
-                            "{} does not implement {name} (it implements: {})",
-                            names[i],
-                            implemented.join(", ")
-                        ),
-                    });
-                }
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(EngineError::Components {
-                file: spec_file.to_path_buf(),
-                problems,
-            })
-        }
+    /// Starts an operation; [`Engine::run`] then runs it.
+    pub async fn submit(&self, request: OperationRequest) -> Result<Operation, EngineError> {
+        let Admitted { cluster, during, plan } = self.admit(&request, true).await?;
+        let op = Operation {
+            id: crate::cluster::new_id("op"),
+            cluster_id: cluster.id.clone(),
+            status: OperationStatus::Running,
+            plan,
+            prior_status: request.cluster_id().map(|_| cluster.status),
+            error: None,
+            cancel_requested: false,
+            recovery: None,
+            created_at: now(),
+            ended_at: None,
+            request,
+        };
+        let mut cluster = cluster;
+        cluster.status = during;
+        self.store.begin(cluster, op.clone()).await?;
+        Ok(op)
     }
 
-    /// The plan `kind` would run, without running or storing anything.
-    pub async fn plan(&self, kind: OperationKind, target: &str, force: bool) -> Result<(Cluster, Plan), EngineError> {
-        let cluster = match kind {
-            OperationKind::CreateCluster => {
-                let spec = self.load_app(Path::new(target)).await?;
-                Cluster::new(spec, PathBuf::from(target), None)
-            }
-            _ => {
-                let cluster = self.cluster(target)?;
-                self.check_allowed(kind, &cluster, force)?;
+    /// Asks the request's flow whether it may run, for the record it starts
+    /// from and for its plan. `keep_images`: keep the app's components as
+    /// images (a real submission, not a dry run).
+    async fn admit(&self, request: &OperationRequest, keep_images: bool) -> Result<Admitted, EngineError> {
+        let app = match request.spec() {
+            Some(file) => Some((self.load_app(file, keep_images).await?, file)),
+            None => None,
+        };
+        let flow = flow_of(request, app)?;
+        let current = match request.cluster_id() {
+            Some(id) => {
+                let cluster = self.cluster(id)?;
+                self.check_not_busy(&cluster)?;
                 cluster
             }
+            None => flow.new_cluster()?,
         };
-        let plan = plan_of(kind, &cluster, force);
-        Ok((cluster, plan))
+        let during = flow.admit(&current)?;
+        let cluster = flow.prepare(current)?;
+        let plan = flow.plan(&cluster);
+        plan.check()?;
+        Ok(Admitted { cluster, during, plan })
     }
 
-    /// Starts creating a cluster from a spec; [`Engine::run`] then runs it.
-    pub async fn submit_create(&self, spec_file: &Path, name: Option<String>) -> Result<Operation, EngineError> {
-        // The components are checked as stored, so what runs is what was checked.
-        let mut spec = Spec::load(spec_file)?;
-        let names: Vec<String> = spec.nodes.iter().map(|r| file_name(&r.plugin)).collect();
-        self.store_images(&mut spec)?;
-        self.check_components(spec_file, &spec, &names).await?;
-        let spec_file = spec_file.canonicalize().unwrap_or_else(|_| spec_file.to_path_buf());
-        let cluster = Cluster::new(spec, spec_file, name);
-        let op = new_operation(OperationKind::CreateCluster, &cluster, ClusterStatus::Creating, false);
-        let (vxnet, owners): (String, Vec<String>) = (
-            cluster.spec.vxnet.clone(),
-            cluster
-                .nodes
-                .iter()
-                .map(|n| format!("{}/{}", cluster.id, n.node_id))
-                .collect(),
-        );
-        self.db
-            .begin_operation(cluster, op.clone(), move |txn, cluster| {
-                let ips = allocate_ips(txn, &vxnet, &owners)?;
-                for (node, ip) in cluster.nodes.iter_mut().zip(ips) {
-                    node.mac = mac_of(&ip);
-                    node.ip = ip;
-                }
-                cluster.status = ClusterStatus::Creating;
-                Ok(())
-            })
-            .await?;
-        Ok(op)
-    }
-
-    /// Starts deleting, stopping or starting a cluster; [`Engine::run`] then runs it.
-    pub async fn submit(&self, kind: OperationKind, cluster_id: &str, force: bool) -> Result<Operation, EngineError> {
-        let cluster = self.cluster(cluster_id)?;
-        let during = self.check_allowed(kind, &cluster, force)?;
-        let op = new_operation(kind, &cluster, cluster.status, force);
-        self.db
-            .begin_operation(cluster, op.clone(), move |_, cluster| {
-                cluster.status = during;
-                Ok(())
-            })
-            .await?;
-        Ok(op)
-    }
-
-    /// Whether `kind` may run on `cluster` now; the status it takes meanwhile.
-    fn check_allowed(&self, kind: OperationKind, cluster: &Cluster, force: bool) -> Result<ClusterStatus, EngineError> {
-        // A busy cluster says which operation holds it (the store checks again, atomically).
+    /// A busy cluster says which operation holds it, and whether that one
+    /// runs or was interrupted (the store checks again, atomically, at begin).
+    fn check_not_busy(&self, cluster: &Cluster) -> Result<(), EngineError> {
         if let Some(busy) = &cluster.operation
             && let Some(running) = self
-                .db
+                .store
                 .operation(busy)?
                 .filter(|o| o.status == OperationStatus::Running)
         {
@@ -265,150 +336,48 @@ impl Engine {
             } else {
                 "running"
             };
-            return Err(EngineError::State(busy_message(&cluster.id, &running, Some(state))));
+            return Err(StoreError::busy(&cluster.id, &running, Some(state)).into());
         }
-        use ClusterStatus::*;
-        let verb = kind.to_string().trim_end_matches("-cluster").to_string();
-        let refuse = |why: String| {
-            Err(EngineError::State(format!(
-                "cannot {verb} cluster {}: {why}",
-                cluster.id
-            )))
-        };
-        let failed_during = cluster.failed_during;
-        match (kind, cluster.status) {
-            (OperationKind::CreateCluster, _) => Ok(Creating),
-            (_, Deleted) => refuse("it is deleted".into()),
-            (OperationKind::DeleteCluster, Stopped) if !force && has_destroy_guard(cluster) => refuse(
-                "it is stopped, so its destroy guard cannot run; start it first, or delete it with --force".into(),
-            ),
-            (OperationKind::DeleteCluster, Active | Stopped | Failed) => Ok(Deleting),
-            (OperationKind::StopCluster, Active) => Ok(Stopping),
-            // A failed stop or start left instances in doubt: stopping again settles them.
-            (OperationKind::StopCluster, Failed)
-                if matches!(
-                    failed_during,
-                    Some(OperationKind::StopCluster | OperationKind::StartCluster)
-                ) =>
-            {
-                Ok(Stopping)
-            }
-            (OperationKind::StartCluster, Stopped) => Ok(Starting),
-            (OperationKind::StartCluster, Active) => refuse("it is already running".into()),
-            (OperationKind::StopCluster, Stopped) => refuse("it is already stopped".into()),
-            (_, Failed) => match failed_during {
-                Some(OperationKind::CreateCluster) | None => refuse("its creation failed; delete it".into()),
-                Some(OperationKind::DeleteCluster) => refuse("its deletion failed; delete it again".into()),
-                Some(_) => refuse(format!(
-                    "a {} failed; stop it (or delete it) first",
-                    failed_during.map(|k| k.to_string()).unwrap_or_default()
-                )),
-            },
-            (_, status) => refuse(format!("it is {status}")),
-        }
+        Ok(())
     }
 
     /// Asks an operation to stop at its next step boundary. An operation no
-    /// process runs (interrupted) is cancelled at once.
+    /// process runs (interrupted) is ended here: at once, or after its
+    /// recovery part when a step of its main part ran.
     pub async fn cancel(&self, op_id: &str) -> Result<Operation, EngineError> {
         self.operation(op_id)?;
         // Check and set at once: a finished operation must not come back to life.
         let op = self
-            .db
-            .update_operation(op_id, |op| {
-                if op.status != OperationStatus::Running {
-                    return Err(DbError::Conflict(format!(
-                        "operation {} has already ended: it {}",
-                        op.id, op.status
-                    )));
-                }
-                op.cancel_requested = true;
-                Ok(())
-            })
-            .await?;
-        if lock::holder(self.db.dir(), op_id).is_some() {
-            return Ok(op);
-        }
-        // Nobody runs it: cancel it here, unless a resume took it meanwhile.
-        let Ok(_lock) = lock::OpLock::acquire(self.db.dir(), op_id) else {
-            return Ok(op);
-        };
-        let op = self.operation(op_id)?;
-        if op.status != OperationStatus::Running {
-            return Ok(op);
-        }
-        executor::finish(
-            self,
-            op,
-            OperationStatus::Cancelled,
-            Some("cancelled while interrupted".into()),
-            None,
-        )
-        .await
-    }
-
-    /// Copies each role's component into the state directory (`images/<sha256>.wasm`),
-    /// so that the cluster keeps running the version it was created with.
-    fn store_images(&self, spec: &mut Spec) -> Result<(), EngineError> {
-        let images = self.db.dir().join("images");
-        std::fs::create_dir_all(&images)
-            .map_err(|e| EngineError::Io(format!("cannot create {}: {e}", images.display())))?;
-        for role in &mut spec.nodes {
-            let bytes = crate::files::read_limited(&role.plugin, crate::runtime::MAX_COMPONENT_BYTES)
-                .map_err(|e| EngineError::Io(format!("{}: cannot read: {e}", role.plugin.display())))?;
-            let sha = crate::runtime::sha256_hex(&bytes);
-            let image = images.join(format!("{sha}.wasm"));
-            if !image.exists() {
-                let write = || -> std::io::Result<()> {
-                    let mut tmp = tempfile::NamedTempFile::new_in(&images)?;
-                    std::io::Write::write_all(&mut tmp, &bytes)?;
-                    tmp.persist(&image).map_err(|e| e.error)?;
+            .store
+            .update_operation(
+                op_id,
+                Box::new(|op| {
+                    if op.status != OperationStatus::Running {
+                        return Err(StoreError::Ended {
+                            operation: op.id.clone(),
+                            status: op.status,
+                        });
+                    }
+                    op.cancel_requested = true;
                     Ok(())
-                };
-                write().map_err(|e| EngineError::Io(format!("cannot store {}: {e}", image.display())))?;
-            }
-            role.plugin = image;
+                }),
+            )
+            .await?;
+        if self.store.claimant(op_id).is_some() {
+            return Ok(op);
         }
-        Ok(())
+        // Nobody runs it: end it here, unless a resume took it meanwhile.
+        match self.run(op_id).await {
+            Err(EngineError::Store(StoreError::Claimed { .. } | StoreError::Ended { .. })) => self.operation(op_id),
+            other => other,
+        }
     }
 }
 
-/// The plan of an operation on a cluster.
-pub fn plan_of(kind: OperationKind, cluster: &Cluster, force: bool) -> Plan {
-    match kind {
-        OperationKind::CreateCluster => crate::flows::create(cluster),
-        OperationKind::DeleteCluster => crate::flows::delete(cluster, force),
-        OperationKind::StopCluster => crate::flows::stop(cluster),
-        OperationKind::StartCluster => crate::flows::start(cluster),
-    }
-}
-
-/// Whether some role's `destroy` runs before `stop` (the data-loss guard).
-fn has_destroy_guard(cluster: &Cluster) -> bool {
-    cluster
-        .spec
-        .nodes
-        .iter()
-        .any(|r| r.service("destroy").is_some_and(|s| !s.runs_after_stop()))
-}
-
-fn new_operation(kind: OperationKind, cluster: &Cluster, prior: ClusterStatus, force: bool) -> Operation {
-    Operation {
-        id: new_id("op"),
-        kind,
-        cluster_id: cluster.id.clone(),
-        status: OperationStatus::Running,
-        plan: plan_of(kind, cluster, force),
-        prior_status: prior,
-        error: None,
-        cancel_requested: false,
-        created_at: now(),
-        ended_at: None,
-    }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+/// What admission yields: the record the operation starts from, the status
+/// the cluster has meanwhile, and the plan.
+struct Admitted {
+    cluster: Cluster,
+    during: ClusterStatus,
+    plan: Plan,
 }

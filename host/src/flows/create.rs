@@ -1,52 +1,99 @@
 //! Create cluster — the seed's "Create cluster", steps 1 to 4.
 
-use super::{nodes_with, push_service};
-use crate::engine::plan::{Action, OnFailure, Plan};
-use crate::state::{Cluster, ClusterStatus};
+use super::Flow;
+use super::admit::{Refusal, by_status};
+use super::select::{nodes_with, push_service};
+use crate::cluster::{Cluster, ClusterStatus, check_name};
+use crate::plan::{Action, OnFailure, Plan, ServiceStep};
+use crate::request::OperationKind;
+use crate::spec::Spec;
+use std::path::{Path, PathBuf};
 
-/// The plan that creates `cluster` (its record, with its nodes, already exists).
-pub fn create(cluster: &Cluster) -> Plan {
-    let all = cluster.node_ids();
-    let mut plan = Plan::default();
-    plan.push(
-        Action::CreateResources { nodes: all.clone() },
-        "create 1: create the resources of every node (server, disks, IP addresses)",
-    );
-    plan.push(
-        Action::RegisterMetadata,
-        "create 2: register all information about the cluster in the metadata service",
-    );
-    plan.push(
-        Action::RenderConfig { nodes: all.clone() },
-        "create 3: start every node's confd agent: render the configuration, run reload where it really changed",
-    );
-    // Step 4: `init` and `start`, in the order each role's `init.post_start_service` asks for.
-    push_service(
-        &mut plan,
-        "init",
-        nodes_with(cluster, "init", |s| !s.runs_after_start()),
-        OnFailure::Fail,
-        "create 4: run init (init.post_start_service false: before start), roles in ascending order",
-    );
-    push_service(
-        &mut plan,
-        "start",
-        nodes_with(cluster, "start", |_| true),
-        OnFailure::Fail,
-        "create 4: run start, roles in ascending order, equal orders in parallel",
-    );
-    push_service(
-        &mut plan,
-        "init",
-        nodes_with(cluster, "init", |s| s.runs_after_start()),
-        OnFailure::Fail,
-        "create 4: run init (init.post_start_service true: after start), roles in ascending order",
-    );
-    plan.push(
-        Action::SetStatus {
-            status: ClusterStatus::Active,
-        },
-        "create: the cluster is active",
-    );
-    plan
+/// Creating a cluster from a loaded, checked app spec.
+pub(super) struct Create {
+    spec: Spec,
+    spec_file: PathBuf,
+    name: Option<String>,
+}
+
+impl Create {
+    pub(super) fn new(spec: Spec, spec_file: &Path, name: Option<String>) -> Create {
+        Create {
+            spec,
+            spec_file: spec_file.to_path_buf(),
+            name,
+        }
+    }
+}
+
+impl Flow for Create {
+    fn kind(&self) -> OperationKind {
+        OperationKind::CreateCluster
+    }
+
+    /// The record: its nodes with fresh ids and sids, named by `--name`,
+    /// else by the spec (else by its id); IPs come when the operation begins.
+    fn new_cluster(&self) -> Result<Cluster, Refusal> {
+        if let Some(name) = &self.name {
+            check_name(name).map_err(|why| Refusal::new(self.kind(), None, format!("--name: {why}")))?;
+        }
+        let name = self.name.clone().unwrap_or_else(|| self.spec.name.clone());
+        let mut cluster = Cluster::new(self.spec.clone(), self.spec_file.clone(), name);
+        if cluster.name.is_empty() {
+            cluster.name = cluster.id.clone();
+        }
+        Ok(cluster)
+    }
+
+    fn admit(&self, cluster: &Cluster) -> Result<ClusterStatus, Refusal> {
+        match cluster.status {
+            ClusterStatus::Creating => Ok(ClusterStatus::Creating),
+            _ => Err(by_status(self.kind(), cluster)),
+        }
+    }
+
+    fn plan(&self, cluster: &Cluster) -> Plan {
+        let all = cluster.node_ids();
+        let mut plan = Plan::default();
+        plan.push(
+            Action::CreateResources {
+                nodes: all.clone().into(),
+            },
+            "create 1: create the resources of every node (server, disks, IP addresses)",
+        );
+        plan.push(
+            Action::RegisterMetadata,
+            "create 2: register all information about the cluster in the metadata service",
+        );
+        plan.push(
+            Action::RenderConfig { nodes: all.into() },
+            "create 3: start every node's confd agent: render the configuration, run reload where it really changed",
+        );
+        // Step 4: `init` and `start`, in the order each role's `init.post_start_service` asks for.
+        let run = |service: &str, filter: fn(&crate::spec::ServiceSpec) -> bool| {
+            ServiceStep::new(service, nodes_with(cluster, service, filter), OnFailure::Fail)
+        };
+        push_service(
+            &mut plan,
+            run("init", |s| !s.runs_after_start()),
+            "create 4: run init (init.post_start_service false: before start), roles in ascending order",
+        );
+        push_service(
+            &mut plan,
+            run("start", |_| true),
+            "create 4: run start, roles in ascending order, equal orders in parallel",
+        );
+        push_service(
+            &mut plan,
+            run("init", |s| s.runs_after_start()),
+            "create 4: run init (init.post_start_service true: after start), roles in ascending order",
+        );
+        plan.push(
+            Action::SetStatus {
+                status: ClusterStatus::Active,
+            },
+            "create: the cluster is active",
+        );
+        plan
+    }
 }

@@ -1,57 +1,67 @@
-//! One file per lifecycle operation, each a plan builder: a pure function of
-//! the cluster (and the request) that returns the [`Plan`] the executor runs.
+//! One file per lifecycle operation, each a [`Flow`]: whether the operation
+//! may run on the cluster as it is (*admit*), the record it implies
+//! (*prepare*: new nodes, new sizes), and its [`Plan`] — pure functions of
+//! the cluster and the request. The engine holds no per-operation rule.
 //! Each step cites the seed's step it implements
 //! (`../shared/seeds/instance-lifecycle.en.md`; for the flows the seed shows
 //! only as pictures, `../shared/notes/appcenter-spec.md` §5).
 
+mod admit;
 mod create;
 mod delete;
+mod select;
 mod start;
 mod stop;
 
-pub use create::create;
-pub use delete::delete;
-pub use start::start;
-pub use stop::stop;
+pub use admit::Refusal;
 
-use crate::engine::plan::Plan;
-use crate::spec::ServiceSpec;
-use crate::state::{Cluster, Node};
+use crate::cluster::{Cluster, ClusterStatus};
+use crate::plan::Plan;
+use crate::request::{OperationKind, OperationRequest};
+use crate::spec::Spec;
+use std::path::Path;
 
-/// The nodes whose role defines `service` and passes `filter`, in creation order.
-fn nodes_with(cluster: &Cluster, service: &str, filter: impl Fn(&ServiceSpec) -> bool) -> Vec<String> {
-    cluster
-        .nodes
-        .iter()
-        .filter(|n: &&Node| {
-            cluster
-                .spec
-                .role(&n.role)
-                .and_then(|r| r.service(service))
-                .is_some_and(&filter)
-        })
-        .map(|n| n.node_id.clone())
-        .collect()
+/// One operation, as the engine runs it.
+pub trait Flow: Send + Sync {
+    /// Which operation it is.
+    fn kind(&self) -> OperationKind;
+
+    /// The record a flow that makes a new cluster starts from (create).
+    fn new_cluster(&self) -> Result<Cluster, Refusal> {
+        Err(Refusal::new(self.kind(), None, "the request names no cluster"))
+    }
+
+    /// Whether it may run on `cluster` as it is now; the status the cluster
+    /// has while it runs. (A busy cluster is refused before, by the engine.)
+    fn admit(&self, cluster: &Cluster) -> Result<ClusterStatus, Refusal>;
+
+    /// The record as the operation starts with it; unchanged by default.
+    fn prepare(&self, cluster: Cluster) -> Result<Cluster, Refusal> {
+        Ok(cluster)
+    }
+
+    /// The steps, from the prepared record.
+    fn plan(&self, cluster: &Cluster) -> Plan;
 }
 
-/// Adds a service step when some node runs it.
-fn push_service(
-    plan: &mut Plan,
-    service: &str,
-    nodes: Vec<String>,
-    on_failure: crate::engine::plan::OnFailure,
-    seed: &str,
-) {
-    if !nodes.is_empty() {
-        plan.push(
-            crate::engine::plan::Action::RunService {
-                service: service.into(),
-                nodes,
-                on_failure,
-            },
-            seed,
-        );
-    }
+/// The flow of a request; `app` is the app spec the request names, loaded
+/// and checked (create), with the file it came from.
+pub fn flow_of(request: &OperationRequest, app: Option<(Spec, &Path)>) -> Result<Box<dyn Flow>, Refusal> {
+    Ok(match request {
+        OperationRequest::CreateCluster { name, .. } => {
+            let (spec, file) = app.ok_or_else(|| {
+                Refusal::new(
+                    OperationKind::CreateCluster,
+                    None,
+                    "the request's app spec was not loaded",
+                )
+            })?;
+            Box::new(create::Create::new(spec, file, name.clone()))
+        }
+        OperationRequest::DeleteCluster { force, .. } => Box::new(delete::Delete { force: *force }),
+        OperationRequest::StopCluster { .. } => Box::new(stop::Stop),
+        OperationRequest::StartCluster { .. } => Box::new(start::Start),
+    })
 }
 
 #[cfg(test)]

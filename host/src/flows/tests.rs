@@ -1,7 +1,10 @@
+use super::create::Create;
+use super::delete::Delete;
+use super::start::Start;
+use super::stop::Stop;
 use super::*;
-use crate::engine::plan::{Action, OnFailure};
+use crate::plan::{Action, NodeSet, OnFailure, ServiceStep};
 use crate::spec::Spec;
-use crate::state::{Cluster, ClusterStatus};
 use std::path::Path;
 
 /// Three roles: `db` (order 0, init after start, destroy before stop),
@@ -22,7 +25,23 @@ fn cluster() -> Cluster {
         dir.path(),
     )
     .unwrap();
-    Cluster::new(spec, "spec.json".into(), None)
+    Cluster::new(spec, "spec.json".into(), "test".into())
+}
+
+fn create(c: &Cluster) -> Plan {
+    Create::new(c.spec.clone(), Path::new("spec.json"), None).plan(c)
+}
+
+fn delete(c: &Cluster, force: bool) -> Plan {
+    Delete { force }.plan(c)
+}
+
+fn stop(c: &Cluster) -> Plan {
+    Stop.plan(c)
+}
+
+fn start(c: &Cluster) -> Plan {
+    Start.plan(c)
 }
 
 /// The plan as (kind, service, roles) triples.
@@ -30,11 +49,12 @@ fn shape(cluster: &Cluster, plan: &Plan) -> Vec<String> {
     plan.steps
         .iter()
         .map(|step| match &step.action {
-            Action::RunService {
+            Action::RunService(ServiceStep {
                 service,
-                nodes,
+                nodes: NodeSet::Ids(nodes),
                 on_failure,
-            } => {
+                ..
+            }) => {
                 let mut roles: Vec<&str> = nodes.iter().map(|n| cluster.node(n).unwrap().role.as_str()).collect();
                 roles.dedup();
                 format!(
@@ -42,6 +62,7 @@ fn shape(cluster: &Cluster, plan: &Plan) -> Vec<String> {
                     roles.join(","),
                     match on_failure {
                         OnFailure::Fail => "",
+                        OnFailure::Refuse => " refuse",
                         OnFailure::Continue => " continue",
                         OnFailure::Guard { force: false } => " guard",
                         OnFailure::Guard { force: true } => " guard+force",
@@ -138,4 +159,131 @@ fn stop_and_start_follow_the_reconstruction() {
             "set-status"
         ]
     );
+}
+
+#[test]
+fn every_plan_reads_only_what_it_produced() {
+    let mut c = cluster();
+    for plan in [create(&c), stop(&c), start(&c)] {
+        assert_eq!(plan.check(), Ok(()));
+    }
+    c.status = ClusterStatus::Active;
+    assert_eq!(delete(&c, true).check(), Ok(()));
+}
+
+#[test]
+fn nodes_to_execute_on_keeps_each_roles_lowest_sids() {
+    let mut c = cluster();
+    for role in &mut c.spec.nodes {
+        if let Some(start) = role.services.get_mut("start") {
+            start.nodes_to_execute_on = Some(1);
+        }
+    }
+    let plan = start(&c);
+    let Action::RunService(step) = &plan.steps[3].action else {
+        panic!("{:?}", plan.steps[3]);
+    };
+    let sids: Vec<u32> = match &step.nodes {
+        NodeSet::Ids(ids) => ids.iter().map(|id| c.node(id).unwrap().sid).collect(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(sids, [1, 1, 1], "one node per role, the one of sid 1");
+}
+
+/// Admission, for every status a cluster can be in.
+#[test]
+fn each_flow_admits_only_the_states_it_can_run_in() {
+    use ClusterStatus::*;
+    let c = cluster();
+    let at = |status: ClusterStatus, failed: Option<OperationKind>| {
+        let mut c = c.clone();
+        c.status = status;
+        c.failed_during = failed;
+        c
+    };
+    let outcome = |flow: &dyn Flow, c: &Cluster| flow.admit(c).map_err(|r| r.to_string());
+    assert_eq!(outcome(&Stop, &at(Active, None)), Ok(Stopping));
+    assert_eq!(outcome(&Start, &at(Stopped, None)), Ok(Starting));
+    assert_eq!(outcome(&Delete { force: false }, &at(Active, None)), Ok(Deleting));
+    assert_eq!(
+        outcome(&Stop, &at(Failed, Some(OperationKind::StartCluster))),
+        Ok(Stopping)
+    );
+    let id = &c.id;
+    for status in [Creating, Stopping, Starting, Deleting] {
+        for flow in [&Stop as &dyn Flow, &Start, &Delete { force: true }] {
+            let err = outcome(flow, &at(status, None)).unwrap_err();
+            assert!(err.ends_with(&format!("cluster {id}: it is {status}")), "{err}");
+        }
+    }
+    for flow in [&Stop as &dyn Flow, &Start, &Delete { force: true }] {
+        let err = outcome(flow, &at(Deleted, None)).unwrap_err();
+        assert!(err.ends_with("it is deleted"), "{err}");
+    }
+    assert_eq!(
+        outcome(&Start, &at(Failed, Some(OperationKind::CreateCluster))).unwrap_err(),
+        format!("cannot start cluster {id}: its creation failed; delete it")
+    );
+    assert_eq!(
+        outcome(&Stop, &at(Failed, Some(OperationKind::DeleteCluster))).unwrap_err(),
+        format!("cannot stop cluster {id}: its deletion failed; delete it again")
+    );
+    assert_eq!(
+        outcome(&Start, &at(Active, None)).unwrap_err(),
+        format!("cannot start cluster {id}: it is already running")
+    );
+    let creating = Create::new(c.spec.clone(), Path::new("spec.json"), None);
+    assert!(creating.admit(&at(Active, None)).is_err());
+}
+
+#[test]
+fn a_stopped_cluster_loses_no_guard() {
+    let mut c = cluster();
+    c.status = ClusterStatus::Stopped;
+    // db's destroy is a guard: deleting needs --force.
+    let err = Delete { force: false }.admit(&c).unwrap_err().to_string();
+    assert!(err.contains("start it first, or delete it with --force"), "{err}");
+    assert_eq!(Delete { force: true }.admit(&c), Ok(ClusterStatus::Deleting));
+    // A guard that may not be forced: nobody deletes the data without it.
+    c.spec.nodes[0].services.get_mut("destroy").unwrap().allow_force = Some(false);
+    for force in [false, true] {
+        let err = Delete { force }.admit(&c).unwrap_err().to_string();
+        assert!(
+            err.contains("the destroy guard of role db cannot run, and the role does not allow forcing"),
+            "{err}"
+        );
+        assert!(err.contains("start the cluster so that its guard can run"), "{err}");
+    }
+    // A destroy after stop is no guard: nothing to lose by skipping it.
+    c.spec.nodes[0].services.remove("destroy");
+    assert_eq!(Delete { force: false }.admit(&c), Ok(ClusterStatus::Deleting));
+}
+
+#[test]
+fn a_new_cluster_is_named_by_its_request_or_its_spec() {
+    let c = cluster();
+    let named = |name: Option<&str>| {
+        Create::new(c.spec.clone(), Path::new("spec.json"), name.map(String::from))
+            .new_cluster()
+            .map(|c| c.name)
+            .map_err(|r| r.to_string())
+    };
+    assert_eq!(named(Some("zk")), Ok("zk".to_string()));
+    let err = named(Some("")).unwrap_err();
+    assert_eq!(
+        err,
+        "cannot create the cluster: --name: a cluster name has 1 to 128 characters; this one has 0"
+    );
+    assert!(
+        named(Some(&"x".repeat(100_000)))
+            .unwrap_err()
+            .contains("this one has 100000")
+    );
+    assert!(named(Some("a\u{1b}[2J")).unwrap_err().contains("control characters"));
+    // The spec has no name: the cluster is called by its id.
+    let fresh = Create::new(c.spec.clone(), Path::new("spec.json"), None)
+        .new_cluster()
+        .unwrap();
+    assert_eq!(fresh.name, fresh.id);
+    assert_eq!(fresh.status, ClusterStatus::Creating);
 }

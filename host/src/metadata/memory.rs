@@ -1,19 +1,39 @@
 //! An in-memory store: fixtures, tests and the CLI's `hook run`.
 
-use super::{MetadataStore, Snapshot, StoreError, StoreFuture, Tree, Write, apply_writes, path};
+use super::watch::{ChangeLog, RecentChanges};
+use super::{Change, MetadataStore, Snapshot, StoreError, StoreFuture, Tree, Watch, Write, apply_writes, path};
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
 
 /// The tree in a `BTreeMap`, guarded by one lock; writes are atomic per batch.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone)]
 pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     state: RwLock<State>,
+    applied: watch::Sender<u64>,
 }
 
 #[derive(Debug, Default, Clone)]
 struct State {
     revision: u64,
     leaves: BTreeMap<String, String>,
+    changes: RecentChanges,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            inner: Arc::new(Inner {
+                state: RwLock::default(),
+                applied: watch::Sender::new(0),
+            }),
+        }
+    }
 }
 
 impl MemoryStore {
@@ -22,19 +42,31 @@ impl MemoryStore {
         Self::default()
     }
 
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.inner.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Applies `writes` atomically (all or none) and returns the new revision.
     pub fn apply_now(&self, writes: &[Write]) -> Result<u64, StoreError> {
-        let mut guard = self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut next = guard.clone();
-        apply_writes(&mut next.leaves, writes)?;
-        next.revision += 1;
-        *guard = next;
-        Ok(guard.revision)
+        let mut guard = self
+            .inner
+            .state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut leaves = guard.leaves.clone();
+        apply_writes(&mut leaves, writes)?;
+        let revision = guard.revision + 1;
+        guard.leaves = leaves;
+        guard.revision = revision;
+        guard.changes.record(revision, writes);
+        drop(guard);
+        self.inner.applied.send_replace(revision);
+        Ok(revision)
     }
 
     /// The snapshot of everything under `prefix`, now.
     pub fn snapshot_now(&self, prefix: &str) -> Snapshot {
-        let guard = self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let guard = self.read();
         let dir = path::dir_prefix(prefix);
         let leaves = guard
             .leaves
@@ -69,6 +101,13 @@ impl Tree for BTreeMap<String, String> {
     }
 }
 
+impl ChangeLog for Inner {
+    fn changes(&self, prefix: &str, from: u64) -> Result<Vec<Change>, StoreError> {
+        let guard = self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.changes.since(prefix, from, guard.revision)
+    }
+}
+
 impl MetadataStore for MemoryStore {
     fn apply<'a>(&'a self, writes: &'a [Write]) -> StoreFuture<'a, u64> {
         Box::pin(async move { self.apply_now(writes) })
@@ -77,49 +116,24 @@ impl MetadataStore for MemoryStore {
     fn snapshot<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Snapshot> {
         Box::pin(async move { Ok(self.snapshot_now(prefix)) })
     }
+
+    fn watch<'a>(&'a self, prefix: &'a str, from_revision: u64) -> StoreFuture<'a, Watch> {
+        Box::pin(async move {
+            path::segments(prefix)?;
+            let log: Arc<dyn ChangeLog> = self.inner.clone();
+            // Fail now, not at the first read, when the revision is gone.
+            log.changes(prefix, from_revision)?;
+            Ok(Watch::new(log, prefix, from_revision, self.inner.applied.subscribe()))
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn put(p: &str, v: &str) -> Write {
-        Write::Put {
-            path: p.into(),
-            value: v.into(),
-        }
-    }
-
-    #[test]
-    fn batches_are_atomic_and_bump_the_revision() {
-        let store = MemoryStore::new();
-        assert_eq!(
-            store
-                .apply_now(&[put("/clusters/a/env/x", "1"), put("/clusters/b/env/x", "2")])
-                .unwrap(),
-            1
-        );
-        let err = store
-            .apply_now(&[put("/clusters/a/env/y", "3"), put("/clusters/a/env/x/z", "4")])
-            .unwrap_err();
-        assert!(matches!(err, StoreError::LeafConflict { .. }), "{err}");
-        let snap = store.snapshot_now("/clusters/a");
-        assert_eq!(snap.revision(), 1);
-        assert_eq!(snap.get("/clusters/a/env/y"), None, "a failed batch writes nothing");
-        assert_eq!(
-            snap.get("/clusters/b/env/x"),
-            None,
-            "the snapshot holds only its prefix"
-        );
-        assert!(store.apply_now(&[put("/clusters/a/env", "leaf")]).is_err());
-        assert_eq!(
-            store
-                .apply_now(&[Write::DeleteTree {
-                    path: "/clusters/a".into()
-                }])
-                .unwrap(),
-            2
-        );
-        assert!(store.snapshot_now("/clusters/a").under("/clusters/a").next().is_none());
+    #[tokio::test]
+    async fn the_memory_store_conforms() {
+        super::super::conformance::metadata_store(&MemoryStore::new()).await;
     }
 }

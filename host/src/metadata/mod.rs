@@ -5,20 +5,22 @@
 //! store-wide revision. A hook reads a [`ClusterView`]: one [`Snapshot`] of its own
 //! cluster, rooted there (`/host`, `/hosts`, `/cluster`, ...), read-only.
 
-mod cluster_tree;
+#[cfg(test)]
+pub(crate) mod conformance;
 mod fixture;
 mod memory;
 pub mod path;
 mod redb_store;
 mod snapshot;
 mod view;
+mod watch;
 
-pub use cluster_tree::cluster_tree;
 pub use fixture::{Fixture, FixtureError};
 pub use memory::MemoryStore;
 pub use redb_store::RedbStore;
 pub use snapshot::Snapshot;
 pub use view::{ClusterView, NodeRef, ViewError};
+pub use watch::{Change, Watch};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -42,7 +44,8 @@ pub fn cluster_root(cluster_id: &str) -> String {
 }
 
 /// One change to the tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Write {
     /// Sets the leaf at a full path.
     Put {
@@ -72,9 +75,34 @@ pub enum StoreError {
         /// The existing path it collides with.
         existing: String,
     },
+    /// A watch asked for revisions the store no longer keeps: read a
+    /// snapshot, then watch from its revision.
+    #[error("revision {requested} is compacted: the oldest change kept is revision {oldest}")]
+    Compacted {
+        /// The revision asked for.
+        requested: u64,
+        /// The oldest revision still kept.
+        oldest: u64,
+    },
     /// The backing store failed.
     #[error("metadata store: {0}")]
-    Backend(String),
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Write {
+    /// Whether this write changes something at or under the full path `prefix`.
+    pub fn touches(&self, prefix: &str) -> bool {
+        let dir = path::dir_prefix(prefix);
+        match self {
+            Write::Put { path, .. } => path == prefix.trim_end_matches('/') || path.starts_with(&dir),
+            // Deleting an ancestor deletes the prefix too.
+            Write::DeleteTree { path } => {
+                path == prefix.trim_end_matches('/')
+                    || path.starts_with(&dir)
+                    || dir.starts_with(&path::dir_prefix(path))
+            }
+        }
+    }
 }
 
 /// What a store's backend offers [`apply_writes`], the one place that turns
@@ -130,11 +158,19 @@ fn check_leaf(tree: &impl Tree, path: &str) -> Result<(), StoreError> {
 /// A boxed future returned by [`MetadataStore`] methods.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// A metadata store: the in-memory one here, durable and etcd-backed ones later.
+/// A metadata store: in memory, in the embedded durable file, and (for
+/// deployments that outgrow one machine) etcd. Every implementation passes
+/// the one conformance suite (`metadata::conformance`).
 pub trait MetadataStore: Send + Sync {
     /// Applies `writes` atomically and returns the new revision.
     fn apply<'a>(&'a self, writes: &'a [Write]) -> StoreFuture<'a, u64>;
 
     /// One consistent snapshot of every leaf under the full path `prefix`.
     fn snapshot<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Snapshot>;
+
+    /// The changes at or under `prefix` from revision `from_revision` on
+    /// (inclusive, as etcd's watch): first those already made, then each new
+    /// one as it is applied. A revision older than the store keeps is
+    /// [`StoreError::Compacted`]: read a snapshot, watch from its revision + 1.
+    fn watch<'a>(&'a self, prefix: &'a str, from_revision: u64) -> StoreFuture<'a, Watch>;
 }

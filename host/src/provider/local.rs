@@ -1,27 +1,33 @@
-//! The local provider: a node is a directory on this machine.
+//! The local provider: a node is a directory on this machine, an image a
+//! file of the state directory.
 //!
 //! `<root>/<cluster>/<node>/volume` is the data volume: it survives stop and
 //! start, and hooks see it at the role's mount point (`/data`).
 //! `<root>/<cluster>/<node>/instance` is the instance: recreated empty at every
-//! start, removed at stop; hooks see it as `/`. IPs come from the store's
-//! per-network pools (`state::allocate_ips`).
+//! start, removed at stop; hooks see it as `/`. `<state>/images/<sha256>.wasm`
+//! is a component as a cluster keeps it. IPs come from the operation store's
+//! per-network pools.
 
 use super::Provider;
+use crate::cluster::{Cluster, Node};
 use crate::runtime::Mount;
-use crate::state::{Cluster, Node};
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Nodes as directories under one root.
+/// Nodes as directories, images as files, under a state directory.
 #[derive(Debug, Clone)]
 pub struct LocalProvider {
     root: PathBuf,
+    images: PathBuf,
 }
 
 impl LocalProvider {
-    /// Nodes live under `root`.
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalProvider { root: root.into() }
+    /// Nodes live under `<state_dir>/nodes`, images under `<state_dir>/images`.
+    pub fn new(state_dir: &Path) -> Self {
+        LocalProvider {
+            root: state_dir.join("nodes"),
+            images: state_dir.join("images"),
+        }
     }
 
     /// The node's directory.
@@ -74,6 +80,17 @@ impl Provider for LocalProvider {
 
     fn instance_exists(&self, cluster: &Cluster, node: &Node) -> bool {
         node.instance_id.is_some() && self.instance(cluster, node).is_dir()
+    }
+
+    fn store_image(&self, sha256: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+        std::fs::create_dir_all(&self.images)?;
+        let image = self.images.join(format!("{sha256}.wasm"));
+        if !image.exists() {
+            let mut tmp = tempfile::NamedTempFile::new_in(&self.images)?;
+            std::io::Write::write_all(&mut tmp, bytes)?;
+            tmp.persist(&image).map_err(|e| e.error)?;
+        }
+        Ok(image)
     }
 
     fn mounts(&self, cluster: &Cluster, node: &Node) -> Vec<Mount> {

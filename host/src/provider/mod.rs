@@ -1,13 +1,14 @@
-//! Node resources. The local provider makes a node a directory; cloud
-//! providers plug in behind the same trait.
+//! Node resources and images. The local provider makes a node a directory
+//! and an image a file; cloud providers plug in behind the same trait.
 
 mod local;
 
 pub use local::LocalProvider;
 
+use crate::cluster::{Cluster, Node};
 use crate::runtime::Mount;
-use crate::state::{Cluster, Node};
 use std::io;
+use std::path::PathBuf;
 
 /// Creates, starts, stops and deletes nodes' resources. Every method is
 /// idempotent: a resumed operation may call it again for the same node.
@@ -24,4 +25,7 @@ pub trait Provider: Send + Sync {
     fn instance_exists(&self, cluster: &Cluster, node: &Node) -> bool;
     /// The node's directories, as its hooks see them.
     fn mounts(&self, cluster: &Cluster, node: &Node) -> Vec<Mount>;
+    /// Keeps a component as an image, by its content's SHA-256 (hex), so
+    /// that a cluster keeps running what it was created with; where it is.
+    fn store_image(&self, sha256: &str, bytes: &[u8]) -> io::Result<PathBuf>;
 }

@@ -1,11 +1,11 @@
 //! Loading a hook component: read, check, compile (or take from the cache),
 //! check its world, and pre-link it for fast instantiation.
 
-use super::bindings::{HOOKS_EXPORT, PACKAGE, RoleHooksPre};
 use super::cache::{CacheStatus, ComponentCache, hex};
 use super::failure::HookFailure;
 use super::state::HostState;
 use crate::hook::Service;
+use crate::hook::bindings::{HOOKS_EXPORT, PACKAGE, RoleHooksPre};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -164,6 +164,17 @@ pub enum LoadError {
         /// The import.
         detail: String,
     },
+}
+
+impl LoadError {
+    /// The error without anything read from the file: what a tenant may be
+    /// shown of a file it handed in (`cluster create` copies no bytes into messages).
+    pub fn without_content(&self) -> String {
+        match self {
+            LoadError::NotWasm { path, .. } => format!("{}: not a WebAssembly file", path.display()),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// The SHA-256 of a component's bytes.

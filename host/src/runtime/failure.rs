@@ -52,6 +52,20 @@ pub enum Failure {
         /// The service's spec name.
         service: String,
     },
+    /// The component rendered config files the host will not write (a path
+    /// outside the node, too many or too large files): the component's fault.
+    #[error("the component rendered a bad config file: {message}")]
+    BadRender {
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The rendered config could not be written to the node (its disk, or a
+    /// link the node's own hooks planted).
+    #[error("cannot write the rendered config: {message}")]
+    ConfigWrite {
+        /// What failed.
+        message: String,
+    },
     /// The sandbox could not be set up (a node directory is missing, the
     /// instance pool refused, the component is not from this runtime).
     #[error("the sandbox could not be set up: {message}")]

@@ -6,7 +6,6 @@
 //! fresh store and instance, its own limits and its own captured output, so
 //! calls share nothing and many run at once on tokio.
 
-pub mod bindings;
 mod cache;
 mod component;
 mod failure;
@@ -21,10 +20,9 @@ pub use sandbox::{
     Mount, OutputLimitExceeded, Stream, human_bytes,
 };
 
-use crate::hook::{ConfigFile, HookContext, NodeContext, Service, service_name};
+use crate::hook::bindings::RoleHooks;
+use crate::hook::{ConfigFile, HookContext, HookError, NodeContext, Operation, Service, context_of, service_name};
 use crate::metadata::ClusterView;
-use bindings::RoleHooks;
-use bindings::hookhost::hooks::types::HookError;
 use cache::ComponentCache;
 use failure::{Phase, TimedOut};
 use sandbox::{Capture, LogSink, MemoryLimiter};
@@ -259,18 +257,10 @@ impl Runtime {
 
     /// Asks a component which services it implements.
     async fn services_of(&self, plugin: &Plugin) -> Outcome<Vec<Service>> {
+        let view = ClusterView::empty();
         let call = Call {
-            node: NodeContext {
-                operation: crate::hook::Operation::Manual,
-                operation_id: String::new(),
-                cluster_id: String::new(),
-                node_id: String::new(),
-                instance_id: String::new(),
-                role: String::new(),
-                attempt: 1,
-                deadline_unix_ms: 0,
-            },
-            view: ClusterView::empty(),
+            node: context_of(&view, Operation::Manual, "", 1),
+            view,
             mounts: Vec::new(),
             limits: Limits {
                 timeout: Duration::from_secs(10),
@@ -303,17 +293,31 @@ impl Runtime {
             service_params: request.params.clone(),
             node: call.node.clone(),
         };
-        self.invoke(plugin, &call, name, async move |store, hooks, deadline| {
-            let ctx = HookContext {
-                node: NodeContext {
-                    deadline_unix_ms: deadline,
-                    ..ctx.node
-                },
-                ..ctx
+        let outcome = self
+            .invoke(plugin, &call, name, async move |store, hooks, deadline| {
+                let ctx = HookContext {
+                    node: NodeContext {
+                        deadline_unix_ms: deadline,
+                        ..ctx.node
+                    },
+                    ..ctx
+                };
+                hooks.hookhost_hooks_hooks().call_run(store, &ctx).await
+            })
+            .await;
+        // A reply is kept (journaled, parsed): it is bounded like any output.
+        let too_long = matches!(&outcome.result, Ok(Some(reply)) if reply.len() as u64 > call.limits.output);
+        if too_long {
+            let limit = OutputLimitExceeded {
+                stream: Stream::Reply,
+                limit: call.limits.output,
             };
-            hooks.hookhost_hooks_hooks().call_run(store, &ctx).await
-        })
-        .await
+            return Outcome {
+                result: Err(Failure::OutputLimit(limit)),
+                ..outcome
+            };
+        }
+        outcome
     }
 
     /// Asks a component for the call's node's config files.

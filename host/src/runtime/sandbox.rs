@@ -89,6 +89,8 @@ pub enum Stream {
     Stderr,
     /// The `log` import.
     Log,
+    /// The hook's reply.
+    Reply,
 }
 
 impl fmt::Display for Stream {
@@ -97,6 +99,7 @@ impl fmt::Display for Stream {
             Stream::Stdout => "stdout",
             Stream::Stderr => "stderr",
             Stream::Log => "the log",
+            Stream::Reply => "its reply",
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The per-invocation store data and the host side of the WIT imports.
 
-use super::bindings::hookhost::hooks::{log, metadata, types};
 use super::sandbox::{LogSink, MemoryLimiter};
+use crate::hook::bindings::hookhost::hooks::{log, metadata, types};
 use crate::metadata::{ClusterView, ViewError};
 use std::time::Instant;
 use wasmtime::component::ResourceTable;

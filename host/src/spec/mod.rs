@@ -8,6 +8,7 @@ mod model;
 mod validate;
 
 pub use model::*;
+pub use validate::{DEFAULT_ROLE, MAX_CLUSTER_NODES};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

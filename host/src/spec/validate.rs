@@ -6,10 +6,16 @@ use crate::hook::{SYSTEM_SERVICES, parse_service};
 use crate::metadata::path::is_valid_segment;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 /// The role name of a single-role app that does not name its role.
 pub const DEFAULT_ROLE: &str = "node";
+/// Most nodes a cluster may have (all roles together): what one network's
+/// IP pool and one host's engine serve well.
+pub const MAX_CLUSTER_NODES: u64 = 10_000;
+/// Longest app name and description, in characters.
+const MAX_NAME_CHARS: usize = 128;
+const MAX_DESCRIPTION_CHARS: usize = 4096;
 
 /// Which services accept which optional keys.
 const POST_START: &[&str] = &["init", "upgrade"];
@@ -24,6 +30,14 @@ pub(super) fn check(spec: &mut Spec, base: &Path) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut report = |at: String, message: String| problems.push(Problem { at, message });
 
+    check_text("name", &spec.name, MAX_NAME_CHARS, false, &mut report);
+    check_text(
+        "description",
+        &spec.description,
+        MAX_DESCRIPTION_CHARS,
+        true,
+        &mut report,
+    );
     if spec.metadata_root_access {
         report(
             "metadata_root_access".into(),
@@ -50,10 +64,17 @@ pub(super) fn check(spec: &mut Spec, base: &Path) -> Vec<Problem> {
     if spec.nodes.is_empty() {
         report("nodes".into(), "an app needs at least one role".into());
     }
-    if spec.nodes.iter().map(|r| r.count).sum::<u32>() == 0 && !spec.nodes.is_empty() {
+    let total: u64 = spec.nodes.iter().map(|r| u64::from(r.count)).sum();
+    if total == 0 && !spec.nodes.is_empty() {
         report(
             "nodes".into(),
             "the roles' counts add up to 0; a cluster needs at least one node".into(),
+        );
+    }
+    if total > MAX_CLUSTER_NODES && spec.nodes.iter().all(|r| u64::from(r.count) <= MAX_CLUSTER_NODES) {
+        report(
+            "nodes".into(),
+            format!("the roles' counts add up to {total}; a cluster has at most {MAX_CLUSTER_NODES} nodes"),
         );
     }
 
@@ -113,6 +134,15 @@ fn check_role(at: &str, role: &mut RoleSpec, base: &Path, report: &mut impl FnMu
             "replica nodes are not supported yet; use 0 or leave it out".into(),
         );
     }
+    if u64::from(role.count) > MAX_CLUSTER_NODES {
+        report(
+            format!("{at}.count"),
+            format!(
+                "{} is more nodes than a cluster may have ({MAX_CLUSTER_NODES})",
+                role.count
+            ),
+        );
+    }
     if let Some(bound) = role.server_id_upper_bound
         && bound < role.count
     {
@@ -136,17 +166,61 @@ fn check_role(at: &str, role: &mut RoleSpec, base: &Path, report: &mut impl FnMu
         check_health(&format!("{at}.health_check"), hc, report);
     }
 
-    let plugin = base.join(&role.plugin);
-    if !plugin.is_file() {
-        report(
-            format!("{at}.plugin"),
-            format!("{}: no such component file", plugin.display()),
-        );
+    match component_path(&role.plugin, base) {
+        Ok(plugin) => role.plugin = plugin,
+        Err(message) => report(format!("{at}.plugin"), message),
     }
-    role.plugin = plugin.canonicalize().unwrap_or(plugin);
 
     for (service, spec) in &role.services {
         check_service(&format!("{at}.services.{service}"), service, spec, role.count, report);
+    }
+}
+
+/// A role's component, checked to be a regular file inside the app's
+/// directory (no absolute path, no `..`, no link leading out), before
+/// anything reads it; its canonical path.
+fn component_path(plugin: &Path, base: &Path) -> Result<PathBuf, String> {
+    let shown = plugin.display();
+    if plugin.is_absolute() {
+        return Err(format!(
+            "{shown:?} is absolute: name the component relative to the spec file (it sits beside the spec or below it)"
+        ));
+    }
+    if plugin.components().any(|c| c == Component::ParentDir) {
+        return Err(format!(
+            "{shown:?} leaves the app's directory: a component sits beside the spec file or below it"
+        ));
+    }
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    let path = base.join(plugin);
+    let meta = std::fs::metadata(&path).map_err(|_| format!("{}: no such component file", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    let canonical = path.canonicalize().map_err(|e| format!("{}: {e}", path.display()))?;
+    let inside = base.canonicalize().is_ok_and(|b| canonical.starts_with(b));
+    if !inside {
+        return Err(format!(
+            "{}: a link that leads out of the app's directory",
+            path.display()
+        ));
+    }
+    Ok(canonical)
+}
+
+/// A name or description: at most `max` characters, no control characters
+/// (but newlines, where `lines`).
+fn check_text(at: &str, text: &str, max: usize, lines: bool, report: &mut impl FnMut(String, String)) {
+    let chars = text.chars().count();
+    if chars > max {
+        report(at.into(), format!("{chars} characters; at most {max} are allowed"));
+    }
+    if text.chars().any(|c| c.is_control() && !(lines && c == '\n')) {
+        report(at.into(), "holds control characters".into());
     }
 }
 

@@ -1,4 +1,5 @@
-//! The embedded durable store: one redb file under the state directory.
+//! The embedded durable file: one redb database under the state directory,
+//! shared by the metadata tree and the operation store.
 //!
 //! Every write is a job for one writer thread, which commits whatever jobs
 //! are waiting in a single durable transaction (group commit): a thousand
@@ -14,38 +15,35 @@ use std::sync::mpsc;
 use thiserror::Error;
 use tokio::sync::oneshot;
 
-/// Metadata leaves: full path → value.
-pub(crate) const TREE: TableDefinition<&str, &str> = TableDefinition::new("tree");
-/// Counters: the metadata revision, event sequences.
-pub(crate) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
-/// Clusters: id → JSON.
-pub(crate) const CLUSTERS: TableDefinition<&str, &str> = TableDefinition::new("clusters");
-/// Operations: id → JSON.
-pub(crate) const OPERATIONS: TableDefinition<&str, &str> = TableDefinition::new("operations");
-/// The journal of steps: `<op>/<index>` → JSON.
-pub(crate) const STEPS: TableDefinition<&str, &str> = TableDefinition::new("steps");
-/// Hook invocation events: `<op>/<seq>` → JSON.
-pub(crate) const EVENTS: TableDefinition<&str, &str> = TableDefinition::new("events");
-/// IP allocations: `<vxnet>/<ip>` → `<cluster>/<node>`.
-pub(crate) const IPS: TableDefinition<&str, &str> = TableDefinition::new("ips");
+/// A table of JSON records (or strings) by key.
+pub type Table = TableDefinition<'static, &'static str, &'static str>;
+/// A table of counters by key.
+pub type Counters = TableDefinition<'static, &'static str, u64>;
 
-/// The store failed or refused.
+/// The file failed.
 #[derive(Debug, Error)]
 pub enum DbError {
     /// redb failed (I/O, corruption, a lock).
     #[error("state store: {0}")]
-    Redb(String),
+    Redb(#[source] redb::Error),
+    /// The file cannot be opened or created.
+    #[error("cannot open the state store {file}: {source}")]
+    Open {
+        /// The file (or its directory).
+        file: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A record does not decode.
-    #[error("state store: record {key} is unreadable: {message}")]
+    #[error("state store: record {key} is unreadable: {source}")]
     Corrupt {
         /// The record's key.
         key: String,
-        /// The decoder's message.
-        message: String,
+        /// The decoder's error.
+        #[source]
+        source: serde_json::Error,
     },
-    /// The request conflicts with the stored state.
-    #[error("{0}")]
-    Conflict(String),
     /// The writer thread is gone (the process is shutting down).
     #[error("state store: the writer stopped")]
     WriterGone,
@@ -55,7 +53,7 @@ macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for DbError {
             fn from(e: $t) -> Self {
-                DbError::Redb(redb::Error::from(e).to_string())
+                DbError::Redb(redb::Error::from(e))
             }
         }
     )*};
@@ -70,14 +68,21 @@ from_redb!(
 );
 
 type Output = Box<dyn Any + Send>;
-type JobFn = Box<dyn FnMut(&WriteTransaction) -> Result<Output, DbError> + Send>;
+
+/// Why a job failed: the file, or the job's own error (of its caller's type).
+enum JobError {
+    Db(DbError),
+    Own(Box<dyn Any + Send>),
+}
+
+type JobFn = Box<dyn FnMut(&WriteTransaction) -> Result<Output, JobError> + Send>;
 
 struct Job {
     run: JobFn,
-    reply: oneshot::Sender<Result<Output, DbError>>,
+    reply: oneshot::Sender<Result<Output, JobError>>,
 }
 
-/// The open store; clones share it.
+/// The open file; clones share it.
 #[derive(Clone)]
 pub struct Db {
     inner: Arc<Inner>,
@@ -100,11 +105,11 @@ impl Drop for Inner {
     }
 }
 
-/// The store's file name inside the state directory.
+/// The file's name inside the state directory.
 pub const DB_FILE: &str = "hookhost.redb";
 
 impl Db {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the file in `dir`, private to this user.
     pub fn open(dir: &Path) -> Result<Db, DbError> {
         // Tenants' env (access keys too) lives here: only this user may read it.
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -112,34 +117,28 @@ impl Db {
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|e| DbError::Redb(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| DbError::Open {
+                file: dir.to_path_buf(),
+                source: Box::new(e),
+            })?;
         let file = dir.join(DB_FILE);
         let mut builder = Database::builder();
         builder.set_concurrency_mode(ConcurrencyMode::MultiWriter);
-        let database = Arc::new(
-            builder
-                .create(&file)
-                .map_err(|e| DbError::Redb(format!("cannot open {}: {}", file.display(), redb::Error::from(e))))?,
-        );
+        let database = Arc::new(builder.create(&file).map_err(|e| DbError::Open {
+            file: file.clone(),
+            source: Box::new(redb::Error::from(e)),
+        })?);
         let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
-        // Tables exist from the start, so readers never meet a missing one;
-        // a store that has them is opened without writing.
-        let has_tables = database.begin_read().is_ok_and(|txn| txn.open_table(COUNTERS).is_ok());
-        if !has_tables {
-            let txn = database.begin_write()?;
-            for table in [TREE, CLUSTERS, OPERATIONS, STEPS, EVENTS, IPS] {
-                txn.open_table(table)?;
-            }
-            txn.open_table(COUNTERS)?;
-            txn.commit()?;
-        }
 
         let (jobs, queue) = mpsc::channel::<Job>();
         let writer = database.clone();
         let writer = std::thread::Builder::new()
             .name("hookhost-db-writer".into())
             .spawn(move || write_loop(&writer, &queue))
-            .map_err(|e| DbError::Redb(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| DbError::Open {
+                file: file.clone(),
+                source: Box::new(e),
+            })?;
         Ok(Db {
             inner: Arc::new(Inner {
                 database,
@@ -155,28 +154,55 @@ impl Db {
         &self.inner.dir
     }
 
-    /// Runs `f` in a durable write transaction (batched with other writes).
+    /// Makes the tables exist, so that readers never meet a missing one; a
+    /// file that has them all is not written to.
+    pub fn ensure_tables(&self, tables: &[Table], counters: &[Counters]) -> Result<(), DbError> {
+        let have = self.inner.database.begin_read().is_ok_and(|txn| {
+            tables.iter().all(|t| txn.open_table(*t).is_ok()) && counters.iter().all(|t| txn.open_table(*t).is_ok())
+        });
+        if !have {
+            let txn = self.inner.database.begin_write()?;
+            for table in tables {
+                txn.open_table(*table)?;
+            }
+            for table in counters {
+                txn.open_table(*table)?;
+            }
+            txn.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` in a durable write transaction (batched with other writes);
+    /// `f` may refuse with an error of its own type.
     ///
     /// `f` may run more than once if another job of its batch fails, so it
     /// must only touch the transaction.
-    pub async fn write<T: Send + 'static>(
+    pub async fn write<T, E>(
         &self,
-        mut f: impl FnMut(&WriteTransaction) -> Result<T, DbError> + Send + 'static,
-    ) -> Result<T, DbError> {
+        mut f: impl FnMut(&WriteTransaction) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
         let (reply, done) = oneshot::channel();
-        let run: JobFn = Box::new(move |txn| f(txn).map(|v| Box::new(v) as Output));
+        let run: JobFn = Box::new(move |txn| match f(txn) {
+            Ok(v) => Ok(Box::new(v) as Output),
+            Err(e) => Err(JobError::Own(Box::new(e))),
+        });
         let jobs = self.inner.jobs.as_ref().ok_or(DbError::WriterGone)?;
         jobs.send(Job { run, reply }).map_err(|_| DbError::WriterGone)?;
-        let output = done.await.map_err(|_| DbError::WriterGone)??;
-        output
-            .downcast::<T>()
-            .map(|v| *v)
-            .map_err(|_| DbError::Redb("writer returned the wrong type".into()))
+        match done.await.map_err(|_| DbError::WriterGone)? {
+            Ok(output) => Ok(*output.downcast::<T>().map_err(|_| DbError::WriterGone)?),
+            Err(JobError::Db(e)) => Err(E::from(e)),
+            Err(JobError::Own(e)) => Err(*e.downcast::<E>().map_err(|_| DbError::WriterGone)?),
+        }
     }
 
     /// Runs `f` on a read transaction of the latest commit.
-    pub fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T, DbError>) -> Result<T, DbError> {
-        let txn = self.inner.database.begin_read()?;
+    pub fn read<T, E: From<DbError>>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T, E>) -> Result<T, E> {
+        let txn = self.inner.database.begin_read().map_err(DbError::from)?;
         f(&txn)
     }
 }
@@ -208,8 +234,9 @@ fn write_loop(database: &Database, queue: &mpsc::Receiver<Job>) {
     }
 }
 
-fn commit(database: &Database, batch: &mut [Job]) -> Result<Vec<Output>, DbError> {
-    let txn = database.begin_write()?;
+fn commit(database: &Database, batch: &mut [Job]) -> Result<Vec<Output>, JobError> {
+    let db = |e: DbError| JobError::Db(e);
+    let txn = database.begin_write().map_err(|e| db(e.into()))?;
     let mut outputs = Vec::with_capacity(batch.len());
     for job in batch.iter_mut() {
         match (job.run)(&txn) {
@@ -220,20 +247,20 @@ fn commit(database: &Database, batch: &mut [Job]) -> Result<Vec<Output>, DbError
             }
         }
     }
-    txn.commit()?;
+    txn.commit().map_err(|e| db(e.into()))?;
     Ok(outputs)
 }
 
 /// Decodes a JSON record.
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(key: &str, json: &str) -> Result<T, DbError> {
-    serde_json::from_str(json).map_err(|e| DbError::Corrupt {
+pub fn decode<T: serde::de::DeserializeOwned>(key: &str, json: &str) -> Result<T, DbError> {
+    serde_json::from_str(json).map_err(|source| DbError::Corrupt {
         key: key.to_string(),
-        message: e.to_string(),
+        source,
     })
 }
 
 /// Encodes a record as JSON.
-pub(crate) fn encode<T: serde::Serialize>(value: &T) -> String {
+pub fn encode<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|e| format!("{{\"unencodable\": {:?}}}", e.to_string()))
 }
 
@@ -241,17 +268,32 @@ pub(crate) fn encode<T: serde::Serialize>(value: &T) -> String {
 mod tests {
     use super::*;
 
+    const COUNTERS: Counters = TableDefinition::new("test-counters");
+
+    #[derive(Debug)]
+    enum Refused {
+        No,
+        Db,
+    }
+
+    impl From<DbError> for Refused {
+        fn from(_: DbError) -> Self {
+            Refused::Db
+        }
+    }
+
     #[tokio::test]
     async fn writes_are_durable_batched_and_isolated_from_failing_jobs() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).unwrap();
+        db.ensure_tables(&[], &[COUNTERS]).unwrap();
         // Hold the writer so that everything below lands in one batch.
         let (release, hold) = std::sync::mpsc::channel::<()>();
         let hold = std::sync::Mutex::new(Some(hold));
         let blocker = {
             let db = db.clone();
             tokio::spawn(async move {
-                db.write(move |_txn| {
+                db.write(move |_txn| -> Result<(), DbError> {
                     if let Some(rx) = hold.lock().unwrap().take() {
                         let _ = rx.recv();
                     }
@@ -265,7 +307,7 @@ mod tests {
         for i in 0..50u64 {
             let db = db.clone();
             writes.push(tokio::spawn(async move {
-                db.write(move |txn| {
+                db.write(move |txn| -> Result<u64, DbError> {
                     let mut t = txn.open_table(COUNTERS)?;
                     t.insert(format!("k{i}").as_str(), i)?;
                     Ok(i)
@@ -275,15 +317,15 @@ mod tests {
         }
         let failing = {
             let db = db.clone();
-            tokio::spawn(async move {
-                db.write(|_txn| -> Result<(), DbError> { Err(DbError::Conflict("no".into())) })
-                    .await
-            })
+            tokio::spawn(async move { db.write(|_txn| -> Result<(), Refused> { Err(Refused::No) }).await })
         };
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         release.send(()).unwrap();
         blocker.await.unwrap().unwrap();
-        assert!(matches!(failing.await.unwrap(), Err(DbError::Conflict(_))));
+        assert!(
+            matches!(failing.await.unwrap(), Err(Refused::No)),
+            "a job's own error comes back as it was"
+        );
         for (i, w) in writes.into_iter().enumerate() {
             assert_eq!(
                 w.await.unwrap().unwrap(),
@@ -295,7 +337,7 @@ mod tests {
         // Reopened, everything acknowledged is there, and the file is private.
         let db = Db::open(dir.path()).unwrap();
         let count = db
-            .read(|txn| Ok(txn.open_table(COUNTERS)?.range::<&str>(..)?.count()))
+            .read(|txn| -> Result<usize, DbError> { Ok(txn.open_table(COUNTERS)?.range::<&str>(..)?.count()) })
             .unwrap();
         assert_eq!(count, 50);
         use std::os::unix::fs::PermissionsExt;

@@ -1,36 +1,17 @@
-//! Services and operations by the names the spec and the CLI use.
+//! What a hook is, as the WIT contract (`wit/hooks.wit`) defines it: the
+//! generated types, the services and operations by the names the spec and
+//! the CLI use, and the context every call gets.
 //!
 //! The spec writes `scale_out`; WIT writes `scale-out`; both parse. A name
 //! that is not a system service is a custom service (`"type": "custom"`).
 
+pub mod bindings;
+
 use crate::metadata::ClusterView;
-pub use crate::runtime::bindings::hookhost::hooks::types::{
-    ConfigFile, HookContext, HookError, NodeContext, Operation, Service,
-};
+pub use bindings::hookhost::hooks::types::{ConfigFile, HookContext, HookError, NodeContext, Operation, Service};
 use thiserror::Error;
 
-/// The system services, by their spec names.
-pub const SYSTEM_SERVICES: &[(&str, Service)] = &[
-    ("init", Service::Init),
-    ("start", Service::Start),
-    ("stop", Service::Stop),
-    ("restart", Service::Restart),
-    ("scale_out", Service::ScaleOut),
-    ("scale_in", Service::ScaleIn),
-    ("destroy", Service::Destroy),
-    ("upgrade", Service::Upgrade),
-    ("rollback", Service::Rollback),
-    ("get_nodes_order", Service::GetNodesOrder),
-    ("backup", Service::Backup),
-    ("restore", Service::Restore),
-    ("delete_snapshot", Service::DeleteSnapshot),
-    ("change_vxnet", Service::ChangeVxnet),
-    ("reload", Service::Reload),
-    ("health_check", Service::HealthCheck),
-    ("health_action", Service::HealthAction),
-    ("monitor", Service::Monitor),
-    ("custom_metadata", Service::CustomMetadata),
-];
+include!("../../../wit/services.rs");
 
 /// The operations, by their CLI names.
 pub const OPERATIONS: &[(&str, Operation)] = &[
@@ -85,16 +66,9 @@ pub fn parse_service(name: &str) -> Result<Service, NameError> {
     }
 }
 
-/// The spec name of a service (`scale_out`, or the custom name).
-pub fn service_name(service: &Service) -> String {
-    match service {
-        Service::Custom(name) => name.clone(),
-        other => SYSTEM_SERVICES
-            .iter()
-            .find(|(_, s)| s == other)
-            .map(|(n, _)| n.to_string())
-            .unwrap_or_default(),
-    }
+/// Whether `name` is a system service's spec name.
+pub fn is_system_service(name: &str) -> bool {
+    SYSTEM_SERVICES.iter().any(|(n, _)| *n == name)
 }
 
 /// Parses an operation name (`add-nodes`; `add_nodes` also works).
@@ -119,19 +93,31 @@ pub fn operation_name(op: Operation) -> &'static str {
         .unwrap_or("manual")
 }
 
-/// The context of a call made as `view`'s node (the runtime sets the deadline).
-pub fn node_context(view: &ClusterView, operation: Operation, operation_id: &str, attempt: u32) -> Option<NodeContext> {
-    let node = view.node()?;
-    Some(NodeContext {
+/// The context of a call made through `view`: as its node, or as no node in
+/// particular when the view has none (asking a component for its services).
+/// The one place a [`NodeContext`] is made; the runtime sets the deadline.
+pub fn context_of(view: &ClusterView, operation: Operation, operation_id: &str, attempt: u32) -> NodeContext {
+    let node = view.node();
+    let field = |f: fn(&crate::metadata::NodeRef) -> &String| node.map(|n| f(n).clone()).unwrap_or_default();
+    NodeContext {
         operation,
         operation_id: operation_id.to_string(),
-        cluster_id: view.cluster_id().to_string(),
-        node_id: node.node_id.clone(),
-        instance_id: node.instance_id.clone(),
-        role: node.role.clone(),
+        cluster_id: if node.is_some() {
+            view.cluster_id().to_string()
+        } else {
+            String::new()
+        },
+        node_id: field(|n| &n.node_id),
+        instance_id: field(|n| &n.instance_id),
+        role: field(|n| &n.role),
         attempt,
         deadline_unix_ms: 0,
-    })
+    }
+}
+
+/// The context of a call made as `view`'s node; `None` when the view has no node.
+pub fn node_context(view: &ClusterView, operation: Operation, operation_id: &str, attempt: u32) -> Option<NodeContext> {
+    view.node().map(|_| context_of(view, operation, operation_id, attempt))
 }
 
 #[cfg(test)]
@@ -149,6 +135,7 @@ mod tests {
             parse_service("run_command").unwrap(),
             Service::Custom("run_command".into())
         );
+        assert_eq!(service_name(&Service::Custom("run_command".into())), "run_command");
         assert!(parse_service("Run Command").is_err());
         assert!(parse_service("").is_err());
         for (name, op) in OPERATIONS {
@@ -161,5 +148,12 @@ mod tests {
                 .to_string()
                 .contains("add-nodes")
         );
+    }
+
+    #[test]
+    fn a_context_without_a_node_names_no_node() {
+        let ctx = context_of(&ClusterView::empty(), Operation::Manual, "", 1);
+        assert_eq!((ctx.cluster_id.as_str(), ctx.node_id.as_str()), ("", ""));
+        assert!(node_context(&ClusterView::empty(), Operation::Manual, "", 1).is_none());
     }
 }

@@ -8,14 +8,23 @@
 //! role's own `env` under `/role-env/<role>/...` (a node's view shows it over
 //! the cluster's), and `/links/<name>`.
 
-use super::{Write, cluster_root, path};
-use crate::state::Cluster;
+use super::{Cluster, Node};
+use crate::metadata::{Write, cluster_root, path};
 use serde_json::{Map, Value};
 
-/// The writes that make the tree describe `cluster`, replacing what was there.
+/// The top-level keys the record owns: registering replaces them, and
+/// leaves the temporary subtrees of a running operation (`/adding-hosts`, ...) alone.
+const OWNED_KEYS: &[&str] = &["cluster", "hosts", "env", "role-env", "links"];
+
+/// The writes that make the tree describe `cluster`, replacing what it said before.
 pub fn cluster_tree(cluster: &Cluster) -> Vec<Write> {
     let root = cluster_root(&cluster.id);
-    let mut writes = vec![Write::DeleteTree { path: root.clone() }];
+    let mut writes: Vec<Write> = OWNED_KEYS
+        .iter()
+        .map(|key| Write::DeleteTree {
+            path: path::join(&root, [*key]),
+        })
+        .collect();
     let mut put = |rel: &[&str], value: String| {
         writes.push(Write::Put {
             path: path::join(&root, rel.iter().copied()),
@@ -23,10 +32,6 @@ pub fn cluster_tree(cluster: &Cluster) -> Vec<Write> {
         });
     };
     let spec = &cluster.spec;
-    // The local provider's nodes all run on this machine.
-    let machine = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
     put(&["cluster", "cluster_id"], cluster.id.clone());
     put(&["cluster", "app_id"], app_id(&spec.name));
     put(&["cluster", "name"], cluster.name.clone());
@@ -42,27 +47,61 @@ pub fn cluster_tree(cluster: &Cluster) -> Vec<Write> {
     for (name, linked) in &spec.links {
         put(&["links", name], linked.clone());
     }
+    let machine = machine();
     for node in &cluster.nodes {
-        let Some(iid) = &node.instance_id else { continue };
-        let at = |key: &'static str| ["hosts", node.role.as_str(), iid.as_str(), key];
-        put(&at("node_id"), node.node_id.clone());
-        put(&at("instance_id"), iid.clone());
-        put(&at("role"), node.role.clone());
-        put(&at("ip"), node.ip.clone());
-        put(&at("mac"), node.mac.clone());
-        put(&at("eip"), String::new());
-        put(&at("sid"), node.sid.to_string());
-        put(&at("gid"), node.gid.to_string());
-        put(&at("gsid"), node.gsid.to_string());
-        put(&at("cpu"), node.cpu.to_string());
-        put(&at("memory"), node.memory.to_string());
-        put(&at("volume_size"), node.volume_size.to_string());
-        put(&at("gpu"), node.gpu.to_string());
-        put(&at("instance_class"), node.instance_class.to_string());
-        put(&at("volume_class"), node.volume_class.to_string());
-        put(&at("physical_machine"), machine.clone());
+        writes.extend(host_entry(&root, "hosts", node, &machine));
     }
     writes
+}
+
+/// The entries of `nodes` under the top-level key `under` of the cluster's
+/// tree (`hosts`, `adding-hosts`, `deleting-hosts`): the same keys everywhere.
+pub fn host_writes<'a>(cluster: &Cluster, under: &str, nodes: impl IntoIterator<Item = &'a Node>) -> Vec<Write> {
+    let (root, machine) = (cluster_root(&cluster.id), machine());
+    nodes
+        .into_iter()
+        .flat_map(|node| host_entry(&root, under, node, &machine))
+        .collect()
+}
+
+/// The local provider's nodes all run on this machine.
+fn machine() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// One node's entry, `<under>/<role>/<instance_id>/...`; none while it has no instance.
+fn host_entry(root: &str, under: &str, node: &Node, machine: &str) -> Vec<Write> {
+    let Some(iid) = &node.instance_id else {
+        return Vec::new();
+    };
+    let r = &node.resources;
+    let leaves = [
+        ("node_id", node.node_id.clone()),
+        ("instance_id", iid.clone()),
+        ("role", node.role.clone()),
+        ("ip", node.ip.clone()),
+        ("mac", node.mac.clone()),
+        ("eip", String::new()),
+        ("sid", node.sid.to_string()),
+        ("gid", node.gid.to_string()),
+        ("gsid", node.gsid.to_string()),
+        ("cpu", r.cpu.to_string()),
+        ("memory", r.memory.to_string()),
+        ("volume_size", r.volume_size.to_string()),
+        ("gpu", r.gpu.to_string()),
+        ("instance_class", r.instance_class.to_string()),
+        ("volume_class", r.volume_class.to_string()),
+        ("physical_machine", machine.to_string()),
+    ];
+    leaves
+        .into_iter()
+        .map(|(key, value)| Write::Put {
+            path: path::join(root, [under, node.role.as_str(), iid.as_str(), key]),
+            value,
+        })
+        .collect()
 }
 
 /// The app id the tree shows: `app-` and the spec's name, made path-safe.
@@ -115,7 +154,7 @@ mod tests {
             dir.path(),
         )
         .unwrap();
-        let mut cluster = Cluster::new(spec, "spec.json".into(), Some("zk1".into()));
+        let mut cluster = Cluster::new(spec, "spec.json".into(), "zk1".into());
         cluster.nodes[1].instance_id = None; // stopped nodes are not listed
         let store = MemoryStore::new();
         store.apply_now(&cluster_tree(&cluster)).unwrap();
@@ -156,10 +195,21 @@ mod tests {
             view.children("/hosts/zk").unwrap(),
             vec![node.instance_id.clone().unwrap()]
         );
-        // Writing it again replaces it: nothing stale stays.
+        // Writing it again replaces it: nothing stale stays, and the
+        // temporary subtree of a running operation is left alone.
+        store
+            .apply_now(&host_writes(&cluster, "adding-hosts", [&node]))
+            .unwrap();
         cluster.nodes[0].ip = "10.9.9.9".into();
+        cluster.spec.links.clear();
         store.apply_now(&cluster_tree(&cluster)).unwrap();
         let view = ClusterView::for_node(Arc::new(store.snapshot_now("/")), &cluster.id, &node.node_id).unwrap();
         assert_eq!(view.get("/host/ip").unwrap().as_deref(), Some("10.9.9.9"));
+        assert_eq!(view.get("/links/db").unwrap(), None);
+        let iid = node.instance_id.clone().unwrap();
+        assert_eq!(
+            view.get(&format!("/adding-hosts/zk/{iid}/node_id")).unwrap(),
+            Some(node.node_id.clone())
+        );
     }
 }

@@ -1,0 +1,256 @@
+//! The cluster record: its nodes, their resources and images, and where the
+//! cluster is in its life; and the metadata tree it is registered as
+//! ([`cluster_tree`]).
+
+mod tree;
+
+pub use tree::{cluster_tree, host_writes};
+
+use crate::request::{OperationKind, kebab_name};
+use crate::spec::Spec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Longest cluster name, in characters.
+pub const MAX_NAME_CHARS: usize = 128;
+
+/// The current time as RFC 3339 with microseconds (`2026-11-26T10:37:50.123456Z`).
+pub fn now() -> String {
+    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+}
+
+/// A fresh id: `prefix-` and 8 lowercase letters or digits.
+pub fn new_id(prefix: &str) -> String {
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let tail: String = (0..8).map(|_| CHARS[fastrand::usize(..CHARS.len())] as char).collect();
+    format!("{prefix}-{tail}")
+}
+
+/// Checks a cluster name: 1 to [`MAX_NAME_CHARS`] characters, no control characters.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS {
+        return Err(format!(
+            "a cluster name has 1 to {MAX_NAME_CHARS} characters; this one has {chars}"
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("a cluster name cannot hold control characters".into());
+    }
+    Ok(())
+}
+
+/// Where a cluster is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterStatus {
+    /// Being created.
+    Creating,
+    /// Running.
+    Active,
+    /// Being stopped.
+    Stopping,
+    /// Stopped: volumes kept, no instances.
+    Stopped,
+    /// Being started.
+    Starting,
+    /// Being deleted.
+    Deleting,
+    /// Gone; the record stays for history.
+    Deleted,
+    /// An operation failed half-way; delete it, or start/stop it again.
+    Failed,
+}
+
+impl fmt::Display for ClusterStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&kebab_name(self))
+    }
+}
+
+/// The app version a node runs when it is not its role's (a role's version switched).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// The app version's name.
+    pub version: String,
+    /// The role's component in that version.
+    pub plugin: PathBuf,
+}
+
+/// A node's resources.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    /// CPU cores.
+    pub cpu: u32,
+    /// Memory, MiB.
+    pub memory: u64,
+    /// Data volume, GiB.
+    pub volume_size: u64,
+    /// GPUs.
+    #[serde(default)]
+    pub gpu: u32,
+    /// Instance class.
+    #[serde(default)]
+    pub instance_class: u32,
+    /// Volume class.
+    #[serde(default)]
+    pub volume_class: u32,
+}
+
+impl Resources {
+    /// Takes what a change asks for; what it leaves out stays.
+    pub fn apply(&mut self, change: &crate::request::ResourceChange) {
+        if let Some(cpu) = change.cpu {
+            self.cpu = cpu;
+        }
+        if let Some(memory) = change.memory {
+            self.memory = memory;
+        }
+        if let Some(size) = change.volume_size {
+            self.volume_size = size;
+        }
+        if let Some(class) = change.instance_class {
+            self.instance_class = class;
+        }
+    }
+}
+
+/// One node of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    /// Stable id (`cln-xxxxxxxx`).
+    pub node_id: String,
+    /// The node's role.
+    pub role: String,
+    /// Current instance (`i-xxxxxxxx`), new at every start; none while stopped.
+    pub instance_id: Option<String>,
+    /// Private IP address; empty until the store allocates one.
+    pub ip: String,
+    /// MAC address.
+    pub mac: String,
+    /// Server id within the role, from 1.
+    pub sid: u32,
+    /// Group id (a node and its replicas share it).
+    pub gid: u32,
+    /// Globally unique server id (9 digits).
+    pub gsid: u64,
+    /// Its resources.
+    #[serde(flatten)]
+    pub resources: Resources,
+    /// The app version it runs, when not its role's spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
+}
+
+/// A cluster, as the engine keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cluster {
+    /// Id (`cl-xxxxxxxx`).
+    pub id: String,
+    /// Name (from `--name`, else the spec's).
+    pub name: String,
+    /// The spec it was created from, plugins pointing at its images.
+    pub spec: Spec,
+    /// The spec file it came from.
+    pub spec_file: PathBuf,
+    /// Where it is in its life.
+    pub status: ClusterStatus,
+    /// Its nodes, in creation order.
+    pub nodes: Vec<Node>,
+    /// The zone.
+    pub zone: String,
+    /// When it was created.
+    pub created_at: String,
+    /// The operation running on it, if any.
+    pub operation: Option<String>,
+    /// A globally unique id (`/cluster/global_uuid`).
+    #[serde(default)]
+    pub global_uuid: String,
+    /// When `status` is failed: the kind of operation that failed.
+    #[serde(default)]
+    pub failed_during: Option<OperationKind>,
+}
+
+impl Cluster {
+    /// A new cluster record from a spec: fresh ids, each role's nodes with
+    /// `sid` (and `gid`) from 1, a random 9-digit `gsid`, and an instance id.
+    /// IPs are allocated when the operation begins.
+    pub fn new(spec: Spec, spec_file: PathBuf, name: String) -> Cluster {
+        let mut nodes = Vec::new();
+        for role in &spec.nodes {
+            for sid in 1..=role.count {
+                nodes.push(Node {
+                    node_id: new_id("cln"),
+                    role: role.role.clone(),
+                    instance_id: Some(new_id("i")),
+                    ip: String::new(),
+                    mac: String::new(),
+                    sid,
+                    gid: sid,
+                    gsid: fastrand::u64(100_000_000..1_000_000_000),
+                    resources: Resources {
+                        cpu: role.cpu,
+                        memory: role.memory,
+                        volume_size: role.volume.as_ref().map(|v| v.size).unwrap_or(0),
+                        gpu: role.gpu,
+                        instance_class: role.instance_class.unwrap_or(0),
+                        volume_class: role.volume.as_ref().and_then(|v| v.class).unwrap_or(0),
+                    },
+                    image: None,
+                });
+            }
+        }
+        Cluster {
+            id: new_id("cl"),
+            name,
+            spec,
+            spec_file,
+            status: ClusterStatus::Creating,
+            nodes,
+            zone: "local".into(),
+            created_at: now(),
+            operation: None,
+            global_uuid: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
+            failed_during: None,
+        }
+    }
+
+    /// The node with `node_id`.
+    pub fn node(&self, node_id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.node_id == node_id)
+    }
+
+    /// Every node id, in creation order.
+    pub fn node_ids(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.node_id.clone()).collect()
+    }
+
+    /// Node counts by role.
+    pub fn role_counts(&self) -> BTreeMap<&str, usize> {
+        let mut counts = BTreeMap::new();
+        for node in &self.nodes {
+            *counts.entry(node.role.as_str()).or_default() += 1;
+        }
+        counts
+    }
+
+    /// The component a node's hooks run: its image's, else its role's.
+    pub fn plugin_of<'a>(&'a self, node: &'a Node) -> Option<&'a Path> {
+        match &node.image {
+            Some(image) => Some(&image.plugin),
+            None => self.spec.role(&node.role).map(|r| r.plugin.as_path()),
+        }
+    }
+
+    /// The spec of a role's service, if the role defines it.
+    pub fn service(&self, role: &str, service: &str) -> Option<&crate::spec::ServiceSpec> {
+        self.spec.role(role).and_then(|r| r.service(service))
+    }
+
+    /// The owner key of a node's IP address in its network's pool.
+    pub fn ip_owner(&self, node: &Node) -> String {
+        format!("{}/{}", self.id, node.node_id)
+    }
+}

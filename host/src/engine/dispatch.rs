@@ -1,0 +1,28 @@
+//! Which handler runs which action: one arm per action, each to its
+//! family's file (`provider`, `metadata`, `services`, `render`, `record`).
+
+use super::EngineError;
+use super::step::{StepEnd, StepRun};
+use super::{metadata, provider, record, render, services};
+use crate::plan::{Action, Step};
+
+/// Runs one step's action with its family's handler.
+pub(super) async fn execute(run: &StepRun<'_>, step: &Step) -> Result<StepEnd, EngineError> {
+    match &step.action {
+        Action::CreateResources { nodes } => provider::create(run, nodes).await,
+        Action::StopInstances { nodes } => provider::stop(run, nodes).await,
+        Action::StartInstances { nodes } => provider::start(run, nodes).await,
+        Action::DeleteResources { nodes } => provider::delete(run, nodes).await,
+        Action::RegisterMetadata => metadata::register(run).await,
+        Action::DeregisterMetadata => metadata::deregister(run).await,
+        Action::WriteTemp { entry } => metadata::write_temp(run, entry).await,
+        Action::ClearTemp { tree } => metadata::clear_temp(run, *tree).await,
+        Action::RunService(service) => services::run(run, service).await,
+        Action::RenderConfig { nodes } => render::run(run, nodes).await,
+        Action::SetStatus { status } => record::set_status(run, *status).await,
+        Action::AddNodes { nodes } => record::add_nodes(run, nodes).await,
+        Action::RemoveNodes { nodes } => record::remove_nodes(run, nodes).await,
+        Action::UpdateResources { nodes, change } => record::update_resources(run, nodes, change).await,
+        Action::SwitchVersion { nodes, image } => record::switch_version(run, nodes, image).await,
+    }
+}

@@ -1,0 +1,82 @@
+//! What the journal says about the hooks of one step, per node and service:
+//! the attempts made, whether one ended (any outcome but cut off), how it
+//! ended when not ok, its reply and what a render changed. A resumed step
+//! skips what ended, re-runs what a crash cut off (attempt + 1), and still
+//! weighs the failures of its earlier run.
+
+use super::EngineError;
+use super::step::StepRun;
+use crate::cluster::now;
+use crate::store::{Event, InvocationOutcome};
+use std::collections::HashMap;
+
+/// The hooks a step has run so far.
+#[derive(Default)]
+pub(super) struct Past {
+    by_key: HashMap<(String, String), Tried>,
+}
+
+/// One node's tries of one service in the step.
+#[derive(Default)]
+pub(super) struct Tried {
+    pub(super) attempts: u32,
+    pub(super) ended: bool,
+    pub(super) cut_off: bool,
+    pub(super) changed: Vec<String>,
+    /// Its ending, when that was not ok: a resumed step still weighs it.
+    pub(super) failure: Option<Event>,
+    /// Its reply, when it ended ok with one.
+    pub(super) reply: Option<String>,
+}
+
+impl Past {
+    /// Reads the step's events; hooks a crash cut off are recorded as interrupted.
+    pub(super) async fn load(run: &StepRun<'_>) -> Result<Past, EngineError> {
+        let store = &run.engine.store;
+        let mut events = store.events(&run.op.id)?;
+        events.retain(|e| e.step == run.index);
+        let cut_off: Vec<Event> = events
+            .iter()
+            .filter(|e| e.outcome == InvocationOutcome::Running)
+            .map(|e| Event {
+                outcome: InvocationOutcome::Interrupted,
+                ended_at: Some(now()),
+                message: Some("the host stopped while the hook ran".into()),
+                ..e.clone()
+            })
+            .collect();
+        if !cut_off.is_empty() {
+            store.put_events(cut_off).await?;
+        }
+        let mut past = Past::default();
+        for e in events {
+            let tried = past.by_key.entry((e.node_id.clone(), e.service.clone())).or_default();
+            tried.attempts = tried.attempts.max(e.attempt);
+            match e.outcome {
+                InvocationOutcome::Running | InvocationOutcome::Interrupted => tried.cut_off = true,
+                outcome => {
+                    tried.ended = true;
+                    tried.failure = (outcome != InvocationOutcome::Ok).then(|| e.clone());
+                    tried.changed = e.changed.clone();
+                    tried.reply = e.reply.clone();
+                }
+            }
+        }
+        Ok(past)
+    }
+
+    /// The tries of `service` on `node`, if any.
+    pub(super) fn get(&self, node: &str, service: &str) -> Option<&Tried> {
+        self.by_key.get(&(node.to_string(), service.to_string()))
+    }
+
+    /// It ran to an end (ok, or a failure the step already dealt with): not again.
+    pub(super) fn done(&self, node: &str, service: &str) -> bool {
+        self.get(node, service).is_some_and(|t| t.ended)
+    }
+
+    /// The attempt number of its next run.
+    pub(super) fn next_attempt(&self, node: &str, service: &str) -> u32 {
+        self.get(node, service).map(|t| t.attempts + 1).unwrap_or(1)
+    }
+}

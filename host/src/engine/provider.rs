@@ -1,0 +1,78 @@
+//! Provider actions: create, start, stop and delete nodes' resources (off
+//! the async threads), and what they change in the record (instance ids,
+//! IP addresses). Every provider method is idempotent: a resumed step may
+//! call it again for the same node.
+
+use super::EngineError;
+use super::step::{StepEnd, StepRun};
+use crate::cluster::{Cluster, Node, new_id};
+use crate::plan::NodeSet;
+use crate::provider::Provider;
+use std::collections::HashSet;
+
+type NodeAction = fn(&dyn Provider, &Cluster, &Node) -> std::io::Result<()>;
+
+/// Runs a provider method on each node of the set.
+async fn on_nodes(run: &StepRun<'_>, nodes: &NodeSet, action: NodeAction) -> Result<Vec<String>, EngineError> {
+    let (provider, cluster, targets) = (run.engine.provider.clone(), run.cluster.clone(), run.nodes(nodes)?);
+    let ids = targets.iter().map(|n| n.node_id.clone()).collect();
+    tokio::task::spawn_blocking(move || {
+        targets.iter().try_for_each(|node| {
+            action(provider.as_ref(), &cluster, node).map_err(|source| EngineError::Provider {
+                node: node.node_id.clone(),
+                source,
+            })
+        })
+    })
+    .await??;
+    Ok(ids)
+}
+
+/// Sets the instance of each listed node.
+async fn set_instances(
+    run: &StepRun<'_>,
+    ids: Vec<String>,
+    instance: fn() -> Option<String>,
+) -> Result<(), EngineError> {
+    let listed: HashSet<String> = ids.into_iter().collect();
+    run.engine
+        .store
+        .update_cluster(
+            &run.cluster.id,
+            Box::new(move |c| {
+                for node in c.nodes.iter_mut().filter(|n| listed.contains(&n.node_id)) {
+                    node.instance_id = instance();
+                }
+                Ok(())
+            }),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The nodes' lasting resources (their volumes).
+pub(super) async fn create(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
+    on_nodes(run, nodes, |p, c, n| p.create_node(c, n)).await?;
+    Ok(StepEnd::Ok(None))
+}
+
+/// The nodes' instances stop; the record forgets their instance ids.
+pub(super) async fn stop(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
+    let ids = on_nodes(run, nodes, |p, c, n| p.stop_instance(c, n)).await?;
+    set_instances(run, ids, || None).await?;
+    Ok(StepEnd::Ok(None))
+}
+
+/// The nodes boot fresh instances, each with a new instance id.
+pub(super) async fn start(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
+    let ids = on_nodes(run, nodes, |p, c, n| p.start_instance(c, n)).await?;
+    set_instances(run, ids, || Some(new_id("i"))).await?;
+    Ok(StepEnd::Ok(None))
+}
+
+/// Everything of the nodes goes, volumes and IP addresses included.
+pub(super) async fn delete(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
+    let ids = on_nodes(run, nodes, |p, c, n| p.delete_node(c, n)).await?;
+    run.engine.store.release_ips(&run.cluster, &ids).await?;
+    Ok(StepEnd::Ok(None))
+}

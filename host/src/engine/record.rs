@@ -1,0 +1,81 @@
+//! Record actions: changes to the cluster record, each one atomic in the
+//! operation store and each idempotent (a resumed step may make it again).
+
+use super::EngineError;
+use super::step::{StepEnd, StepRun};
+use crate::cluster::{Cluster, ClusterStatus, Image, Node};
+use crate::plan::NodeSet;
+use crate::request::ResourceChange;
+use crate::store::StoreError;
+use std::collections::HashSet;
+
+async fn change(
+    run: &StepRun<'_>,
+    f: impl FnMut(&mut Cluster) -> Result<(), StoreError> + Send + 'static,
+) -> Result<StepEnd, EngineError> {
+    run.engine.store.update_cluster(&run.cluster.id, Box::new(f)).await?;
+    Ok(StepEnd::Ok(None))
+}
+
+/// The cluster takes a status.
+pub(super) async fn set_status(run: &StepRun<'_>, status: ClusterStatus) -> Result<StepEnd, EngineError> {
+    change(run, move |c| {
+        c.status = status;
+        Ok(())
+    })
+    .await
+}
+
+/// The nodes join the record (once), and get IP addresses.
+pub(super) async fn add_nodes(run: &StepRun<'_>, nodes: &[Node]) -> Result<StepEnd, EngineError> {
+    let nodes = nodes.to_vec();
+    change(run, move |c| {
+        let known: HashSet<String> = c.node_ids().into_iter().collect();
+        c.nodes
+            .extend(nodes.iter().filter(|n| !known.contains(&n.node_id)).cloned());
+        Ok(())
+    })
+    .await
+}
+
+/// The nodes leave the record.
+pub(super) async fn remove_nodes(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
+    let leaving: HashSet<String> = run.node_ids(nodes)?.into_iter().collect();
+    change(run, move |c| {
+        c.nodes.retain(|n| !leaving.contains(&n.node_id));
+        Ok(())
+    })
+    .await
+}
+
+/// The nodes take new resources (what the change leaves out stays).
+pub(super) async fn update_resources(
+    run: &StepRun<'_>,
+    nodes: &NodeSet,
+    resources: &ResourceChange,
+) -> Result<StepEnd, EngineError> {
+    let (listed, resources): (HashSet<String>, _) = (run.node_ids(nodes)?.into_iter().collect(), resources.clone());
+    change(run, move |c| {
+        for node in c.nodes.iter_mut().filter(|n| listed.contains(&n.node_id)) {
+            node.resources.apply(&resources);
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// The nodes run another app version (their role's spec when `None`).
+pub(super) async fn switch_version(
+    run: &StepRun<'_>,
+    nodes: &NodeSet,
+    image: &Option<Image>,
+) -> Result<StepEnd, EngineError> {
+    let (listed, image): (HashSet<String>, _) = (run.node_ids(nodes)?.into_iter().collect(), image.clone());
+    change(run, move |c| {
+        for node in c.nodes.iter_mut().filter(|n| listed.contains(&n.node_id)) {
+            node.image = image.clone();
+        }
+        Ok(())
+    })
+    .await
+}

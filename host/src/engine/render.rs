@@ -1,0 +1,132 @@
+//! Render steps, the confd equivalent: every listed node's component
+//! renders its config files from one snapshot of the cluster, the files that
+//! changed are written, and the node's `reload` service runs where
+//! something changed (if its role defines `reload`).
+
+use super::EngineError;
+use super::invocation::{Invocations, spawn_all};
+use super::journal::Past;
+use super::step::{StepEnd, StepRun};
+use crate::cluster::Node;
+use crate::config::ConfigError;
+use crate::hook::Service;
+use crate::plan::NodeSet;
+use crate::runtime::{Failure, Outcome, Request};
+use crate::store::InvocationOutcome;
+use std::sync::Arc;
+
+/// Renders the nodes' config, writes what changed, reloads where it changed.
+pub(super) async fn run(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
+    let targets = run.nodes(nodes)?;
+    let ctx = Invocations::new(run, &targets).await?;
+    let past = Arc::new(Past::load(run).await?);
+    let first_seq = run.engine.store.next_seqs(&run.op.id, 2 * targets.len() as u64).await?;
+    run.engine.observer.invocations_started(targets.len());
+    let work = targets.into_iter().enumerate().map(|(i, node)| {
+        let (ctx, past) = (ctx.clone(), past.clone());
+        let seqs = (first_seq + 2 * i as u64, first_seq + 2 * i as u64 + 1);
+        async move { render_and_reload(&ctx, &past, &node, seqs).await }
+    });
+    let results = spawn_all(work).await?;
+    let failed = results.iter().filter(|ok| !**ok).count();
+    Ok(if failed == 0 {
+        StepEnd::Ok(None)
+    } else {
+        StepEnd::Failed(format!(
+            "config rendering or reload failed on {failed} node(s); see `hookhost op events {}`",
+            run.op.id
+        ))
+    })
+}
+
+/// One node: its render (unless an earlier run finished it), then its
+/// reload where files changed; whether all went well.
+async fn render_and_reload(
+    ctx: &Invocations,
+    past: &Past,
+    node: &Node,
+    (render_seq, reload_seq): (u64, u64),
+) -> Result<bool, EngineError> {
+    let Some(component) = ctx.component(node) else {
+        return Ok(false);
+    };
+    let earlier = past.get(&node.node_id, "render");
+    let changed = match earlier {
+        // It finished in an earlier run: what it changed then.
+        Some(t) if t.ended => t.changed.clone(),
+        _ => {
+            // A render cut off may have written its files already: then
+            // nothing looks changed now, yet the reload never ran.
+            let cut_off = earlier.is_some_and(|t| t.cut_off);
+            let attempt = past.next_attempt(&node.node_id, "render");
+            match render_one(ctx, component.as_ref(), node, render_seq, attempt, cut_off).await? {
+                Some(changed) => changed,
+                None => return Ok(false),
+            }
+        }
+    };
+    let has_reload = ctx.cluster.service(&node.role, "reload").is_some();
+    if changed.is_empty() || !has_reload || past.done(&node.node_id, "reload") {
+        return Ok(true);
+    }
+    let attempt = past.next_attempt(&node.node_id, "reload");
+    let event = ctx.event(reload_seq, node, "reload", attempt);
+    ctx.engine.store.put_events(vec![event.clone()]).await?;
+    let call = ctx.call(node, "reload", attempt);
+    let request = Request {
+        service: Service::Reload,
+        params: serde_json::json!({ "changed": changed }).to_string(),
+        pre_check: false,
+    };
+    let outcome = component.run(&call, &request).await;
+    Ok(ctx.ended(event, &outcome).await?.outcome == InvocationOutcome::Ok)
+}
+
+/// Renders one node's config and writes what changed; `None` when it failed.
+async fn render_one(
+    ctx: &Invocations,
+    component: &dyn super::runner::Component,
+    node: &Node,
+    seq: u64,
+    attempt: u32,
+    assume_changed: bool,
+) -> Result<Option<Vec<String>>, EngineError> {
+    let mut event = ctx.event(seq, node, "render", attempt);
+    event.order = 0;
+    ctx.engine.store.put_events(vec![event.clone()]).await?;
+    // A render runs with its node's reload timeout: it is the reload's first half.
+    let call = ctx.call(node, "reload", attempt);
+    let outcome = component.render(&call).await;
+    let written = match &outcome.result {
+        Ok(files) => {
+            let all: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+            let (mounts, files) = (call.mounts.clone(), files.clone());
+            let written = tokio::task::spawn_blocking(move || crate::config::write_changed(&mounts, &files)).await?;
+            Some(written.map(|changed| if assume_changed { all } else { changed }))
+        }
+        Err(_) => None,
+    };
+    let outcome = match written {
+        Some(Ok(changed)) => {
+            event.changed = changed;
+            outcome
+        }
+        Some(Err(e)) => Outcome {
+            result: Err(config_failure(e)),
+            ..outcome
+        },
+        None => outcome,
+    };
+    let ok = outcome.result.is_ok();
+    let event = ctx.ended(event, &outcome).await?;
+    Ok(ok.then_some(event.changed))
+}
+
+/// Whose fault a file that cannot be written is: the component's for what
+/// it rendered, the node's disk (or links) for the rest.
+fn config_failure(e: ConfigError) -> Failure {
+    match e {
+        ConfigError::Io { .. } => Failure::ConfigWrite { message: e.to_string() },
+        _ => Failure::BadRender { message: e.to_string() },
+    }
+}

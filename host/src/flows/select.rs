@@ -1,0 +1,41 @@
+//! Which nodes a step acts on, as the spec says: the nodes whose role
+//! defines a service, `nodes_to_execute_on` keeping each role's first nodes.
+
+use crate::cluster::Cluster;
+use crate::plan::{Action, Plan, ServiceStep};
+use crate::spec::ServiceSpec;
+use std::collections::BTreeMap;
+
+/// The nodes whose role defines `service` and passes `filter`, in creation
+/// order; a role's `nodes_to_execute_on: N` keeps its N nodes of lowest sid.
+pub(super) fn nodes_with(cluster: &Cluster, service: &str, filter: impl Fn(&ServiceSpec) -> bool) -> Vec<String> {
+    let mut by_role: BTreeMap<&str, Vec<(u32, &str)>> = BTreeMap::new();
+    for node in &cluster.nodes {
+        if cluster.service(&node.role, service).is_some_and(&filter) {
+            by_role.entry(&node.role).or_default().push((node.sid, &node.node_id));
+        }
+    }
+    let mut kept = std::collections::HashSet::new();
+    for (role, mut members) in by_role {
+        members.sort();
+        let limit = cluster
+            .service(role, service)
+            .and_then(|s| s.nodes_to_execute_on)
+            .map_or(usize::MAX, |n| n as usize);
+        kept.extend(members.into_iter().take(limit).map(|(_, id)| id));
+    }
+    cluster
+        .nodes
+        .iter()
+        .filter(|n| kept.contains(n.node_id.as_str()))
+        .map(|n| n.node_id.clone())
+        .collect()
+}
+
+/// Adds a service step when some node runs it.
+pub(super) fn push_service(plan: &mut Plan, step: ServiceStep, seed: &str) {
+    let empty = matches!(&step.nodes, crate::plan::NodeSet::Ids(ids) if ids.is_empty());
+    if !empty {
+        plan.push(Action::RunService(step), seed);
+    }
+}

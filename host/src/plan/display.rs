@@ -1,0 +1,142 @@
+//! Plans as people read them (`hookhost plan`, `op show`, progress bars).
+
+use super::{Action, NodeSet, OnFailure, Reply, Schedule, ServiceStep, TempEntry};
+use std::fmt;
+
+fn count(n: usize) -> String {
+    format!("{n} node{}", if n == 1 { "" } else { "s" })
+}
+
+impl fmt::Display for NodeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeSet::Ids(ids) => f.write_str(&count(ids.len())),
+            NodeSet::Order {
+                order,
+                skip,
+                take: None,
+            } if *skip == 0 => write!(f, "the nodes in ${order}"),
+            NodeSet::Order {
+                order,
+                skip,
+                take: None,
+            } => write!(f, "the nodes of ${order} after the first {skip}"),
+            NodeSet::Order {
+                order,
+                skip,
+                take: Some(1),
+            } => write!(f, "node #{} of ${order}", skip + 1),
+            NodeSet::Order {
+                order,
+                skip,
+                take: Some(n),
+            } => write!(f, "nodes #{}-#{} of ${order}", skip + 1, skip + n),
+        }
+    }
+}
+
+impl fmt::Display for ServiceStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.pre_check { "pre-check" } else { "run" };
+        let by = match self.schedule {
+            Schedule::RoleOrder => " by role order".to_string(),
+            Schedule::Listed { at_once: 1 } => ", one after another".to_string(),
+            Schedule::Listed { at_once } => format!(", at most {at_once} at once"),
+        };
+        let policy = match self.on_failure {
+            OnFailure::Fail => "",
+            OnFailure::Refuse => ", a refusal aborts the operation",
+            OnFailure::Guard { force: false } => ", a failure aborts the operation",
+            OnFailure::Guard { force: true } => ", forced where allow_force permits",
+            OnFailure::Continue => ", failures tolerated",
+        };
+        let reply = match self.reply {
+            Reply::Ignore => "",
+            Reply::ByNode => ", keeping the replies",
+            Reply::NodeOrder { .. } => ", its reply is the node order",
+        };
+        write!(f, "{verb} {} on {}{by}{policy}{reply}", self.service, self.nodes)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::CreateResources { nodes } => write!(f, "create resources of {nodes}"),
+            Action::StopInstances { nodes } => write!(f, "stop the instances of {nodes}"),
+            Action::StartInstances { nodes } => write!(f, "start new instances of {nodes}"),
+            Action::DeleteResources { nodes } => write!(f, "delete the resources of {nodes}"),
+            Action::RegisterMetadata => f.write_str("register the cluster in the metadata"),
+            Action::DeregisterMetadata => f.write_str("deregister the cluster from the metadata"),
+            Action::WriteTemp { entry } => match entry {
+                TempEntry::AddingHosts { nodes } => write!(f, "list {nodes} under /adding-hosts"),
+                TempEntry::DeletingHosts { nodes } => write!(f, "list {nodes} under /deleting-hosts"),
+                TempEntry::VerticalScalingRoles { roles } => {
+                    write!(f, "set /vertical-scaling-roles to {}", roles.join(","))
+                }
+                TempEntry::UpgradeAudit {
+                    from_app_version,
+                    to_app_version,
+                } => write!(f, "set /upgrade-audit: {from_app_version} → {to_app_version}"),
+            },
+            Action::ClearTemp { tree } => write!(f, "remove /{}", tree.key()),
+            Action::RunService(step) => step.fmt(f),
+            Action::RenderConfig { nodes } => write!(f, "render config on {nodes}, reload where it changed"),
+            Action::SetStatus { status } => write!(f, "mark the cluster {status}"),
+            Action::AddNodes { nodes } => write!(f, "add {} to the cluster record", count(nodes.len())),
+            Action::RemoveNodes { nodes } => write!(f, "remove {nodes} from the cluster record"),
+            Action::UpdateResources { nodes, change } => {
+                let mut parts = Vec::new();
+                if let Some(cpu) = change.cpu {
+                    parts.push(format!("cpu {cpu}"));
+                }
+                if let Some(memory) = change.memory {
+                    parts.push(format!("memory {memory} MiB"));
+                }
+                if let Some(size) = change.volume_size {
+                    parts.push(format!("volume {size} GiB"));
+                }
+                if let Some(class) = change.instance_class {
+                    parts.push(format!("instance class {class}"));
+                }
+                write!(f, "record {} for {nodes}", parts.join(", "))
+            }
+            Action::SwitchVersion { nodes, image } => match image {
+                Some(image) => write!(f, "switch {nodes} to version {}", image.version),
+                None => write!(f, "switch {nodes} back to their role's version"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_read_as_sentences() {
+        let ids = |n: usize| NodeSet::Ids((0..n).map(|i| format!("n{i}")).collect());
+        let run = ServiceStep::new("init", ids(3), OnFailure::Fail);
+        assert_eq!(Action::RunService(run).to_string(), "run init on 3 nodes by role order");
+        let guard = ServiceStep::new("destroy", ids(1), OnFailure::Guard { force: false });
+        assert_eq!(
+            Action::RunService(guard).to_string(),
+            "run destroy on 1 node by role order, a failure aborts the operation"
+        );
+        let check = ServiceStep::new("scale_in", ids(2), OnFailure::Fail).pre_check();
+        assert_eq!(
+            Action::RunService(check).to_string(),
+            "pre-check scale_in on 2 nodes by role order, a refusal aborts the operation"
+        );
+        let slot = NodeSet::Order {
+            order: "order".into(),
+            skip: 2,
+            take: Some(1),
+        };
+        let upgrade = ServiceStep::new("upgrade", slot, OnFailure::Fail).listed(1);
+        assert_eq!(
+            Action::RunService(upgrade).to_string(),
+            "run upgrade on node #3 of $order, one after another"
+        );
+    }
+}

@@ -1,0 +1,587 @@
+//! Plans: what an operation will do, step by step, before anything runs.
+//!
+//! A flow turns (cluster, request) into a [`Plan`]; the one executor runs
+//! any plan; printing a plan without running it is the dry run. A plan is
+//! data (serde), stored with its operation, so a resumed operation runs the
+//! plan it started with.
+//!
+//! - The *main* part runs first; the *recovery* part runs only when the main
+//!   part fails, is refused or is cancelled after a step ran (clear
+//!   `/deleting-hosts`, boot the old version). Which part ran is journaled.
+//! - A step may name an `output`: the value it produced (a hook's reply, a
+//!   node order) is journaled with the step and read by later steps through
+//!   [`NodeSet::Order`], so a plan stays pure even when a hook decides the
+//!   node order at run time, and a resumed operation never asks again.
+//!
+//! This module imports only the records its actions carry (`cluster`,
+//! `request`); nothing it imports imports it back.
+
+mod display;
+
+use crate::cluster::{ClusterStatus, Image, Node};
+use crate::request::ResourceChange;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+/// The values steps produced, by the name of the step's `output`.
+pub type Vars = BTreeMap<String, Value>;
+
+/// An operation's steps: the main part, and what recovers from its failure.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Plan {
+    /// The main part, in order.
+    pub steps: Vec<Step>,
+    /// Run, in order, when the main part did not succeed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovery: Vec<Step>,
+}
+
+/// One step and where it comes from in the seed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Step {
+    /// What the step does.
+    pub action: Action,
+    /// The seed's step it implements (`create 4: run init and start ...`).
+    pub seed: String,
+    /// The variable its output is kept in, for later steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+/// What a hook failure does to the operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "policy")]
+pub enum OnFailure {
+    /// The step and the operation fail.
+    Fail,
+    /// A refusal (a pre-check, a hook that says no): the operation is
+    /// aborted with the hook's error, and nothing it would change is changed.
+    Refuse,
+    /// The data-loss guard (`destroy` before `stop`): a failure aborts the
+    /// operation and the cluster stays as it was, unless `force` is set and
+    /// the failing node's role allows forcing (`allow_force`).
+    Guard {
+        /// The user asked to force the deletion.
+        force: bool,
+    },
+    /// The failure is recorded and the operation goes on (`stop` while
+    /// deleting, a forced `destroy`).
+    Continue,
+}
+
+/// The nodes a step acts on, by `node_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum NodeSet {
+    /// These nodes.
+    Ids(Vec<String>),
+    /// Nodes of a node order an earlier step produced (its `output`): the
+    /// order's `take` nodes after its first `skip` (all the rest when `take` is absent).
+    Order {
+        /// The variable holding the order (a list of node ids).
+        order: String,
+        /// Nodes of the order passed over.
+        #[serde(default)]
+        skip: usize,
+        /// How many nodes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        take: Option<usize>,
+    },
+}
+
+impl From<Vec<String>> for NodeSet {
+    fn from(ids: Vec<String>) -> Self {
+        NodeSet::Ids(ids)
+    }
+}
+
+/// A plan that cannot run as written (a flow's bug, or a corrupt record).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PlanError {
+    /// A step reads a variable no earlier step produces.
+    #[error("step {step} reads ${var}, which no earlier step produces")]
+    UnknownVar {
+        /// The step, from 1.
+        step: usize,
+        /// The variable.
+        var: String,
+    },
+    /// Two steps produce the same variable.
+    #[error("step {step} produces ${var} a second time")]
+    DuplicateVar {
+        /// The step, from 1.
+        step: usize,
+        /// The variable.
+        var: String,
+    },
+    /// A variable holds no node list.
+    #[error("${var} is not a list of node ids (it is {found})")]
+    NotANodeList {
+        /// The variable.
+        var: String,
+        /// What it holds, shortened.
+        found: String,
+    },
+    /// A variable read at run time has no value (its step did not run).
+    #[error("${var} has no value: the step producing it did not run")]
+    Unset {
+        /// The variable.
+        var: String,
+    },
+}
+
+impl NodeSet {
+    /// The node ids, in order, with `vars` for node orders produced at run time.
+    pub fn resolve(&self, vars: &Vars) -> Result<Vec<String>, PlanError> {
+        match self {
+            NodeSet::Ids(ids) => Ok(ids.clone()),
+            NodeSet::Order { order, skip, take } => {
+                let value = vars.get(order).ok_or_else(|| PlanError::Unset { var: order.clone() })?;
+                let ids = node_list(value).ok_or_else(|| PlanError::NotANodeList {
+                    var: order.clone(),
+                    found: value.to_string().chars().take(60).collect(),
+                })?;
+                Ok(ids.into_iter().skip(*skip).take(take.unwrap_or(usize::MAX)).collect())
+            }
+        }
+    }
+
+    /// The variable it reads, if any.
+    pub fn var(&self) -> Option<&str> {
+        match self {
+            NodeSet::Ids(_) => None,
+            NodeSet::Order { order, .. } => Some(order),
+        }
+    }
+}
+
+fn node_list(value: &Value) -> Option<Vec<String>> {
+    value.as_array()?.iter().map(|v| v.as_str().map(String::from)).collect()
+}
+
+/// How a service step visits its nodes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "by")]
+pub enum Schedule {
+    /// The seed's rule: roles in ascending `order`, equal orders and all
+    /// nodes of a role at once; a group starts when the previous one ended.
+    #[default]
+    RoleOrder,
+    /// The step's nodes in their listed order, at most `at_once` at a time
+    /// (1: one after another); a batch starts when the previous one ended.
+    Listed {
+        /// Nodes running at once, at least 1.
+        at_once: u32,
+    },
+}
+
+/// What a service step makes of its hooks' replies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "as")]
+pub enum Reply {
+    /// Nothing: the step's output is null.
+    #[default]
+    Ignore,
+    /// The replies by node id (a JSON object of strings).
+    ByNode,
+    /// A node order (`get_nodes_order`): the first reply, comma-separated
+    /// node ids, each one of `of` and none twice; the nodes of `of` it leaves
+    /// out follow in `of`'s order. No reply leaves `of` as it is.
+    NodeOrder {
+        /// The nodes to order, in their default order.
+        of: Vec<String>,
+    },
+}
+
+/// Running one service on nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceStep {
+    /// The service's spec name.
+    pub service: String,
+    /// The nodes it may run on (roles without the service are skipped).
+    pub nodes: NodeSet,
+    /// What a failure does.
+    pub on_failure: OnFailure,
+    /// The `service_params` the hooks get; the spec's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Map<String, Value>>,
+    /// Only ask whether the service may run (the spec's `pre_check`): the
+    /// node's directories are read-only, and a refusal is the service's error.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pre_check: bool,
+    /// How the nodes are visited.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub schedule: Schedule,
+    /// What the replies become.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub reply: Reply,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+impl ServiceStep {
+    /// `service` on `nodes` by role order, with the spec's parameters.
+    pub fn new(service: &str, nodes: impl Into<NodeSet>, on_failure: OnFailure) -> ServiceStep {
+        ServiceStep {
+            service: service.to_string(),
+            nodes: nodes.into(),
+            on_failure,
+            params: None,
+            pre_check: false,
+            schedule: Schedule::RoleOrder,
+            reply: Reply::Ignore,
+        }
+    }
+
+    /// Only asks whether the service may run; a refusal aborts the operation.
+    pub fn pre_check(mut self) -> ServiceStep {
+        self.pre_check = true;
+        self.on_failure = OnFailure::Refuse;
+        self
+    }
+
+    /// With these `service_params` instead of the spec's.
+    pub fn params(mut self, params: Map<String, Value>) -> ServiceStep {
+        self.params = Some(params);
+        self
+    }
+
+    /// In the nodes' listed order, at most `at_once` at a time.
+    pub fn listed(mut self, at_once: u32) -> ServiceStep {
+        self.schedule = Schedule::Listed {
+            at_once: at_once.max(1),
+        };
+        self
+    }
+
+    /// Keeping the replies as the step's output.
+    pub fn reply(mut self, reply: Reply) -> ServiceStep {
+        self.reply = reply;
+        self
+    }
+}
+
+/// The temporary subtrees an operation shows hooks while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TempTree {
+    /// `/adding-hosts`: the nodes being added.
+    AddingHosts,
+    /// `/deleting-hosts`: the nodes being deleted.
+    DeletingHosts,
+    /// `/vertical-scaling-roles`: the roles being resized.
+    VerticalScalingRoles,
+    /// `/upgrade-audit`: the versions of an upgrade.
+    UpgradeAudit,
+}
+
+impl TempTree {
+    /// Its top-level key in the cluster's tree.
+    pub fn key(self) -> &'static str {
+        match self {
+            TempTree::AddingHosts => "adding-hosts",
+            TempTree::DeletingHosts => "deleting-hosts",
+            TempTree::VerticalScalingRoles => "vertical-scaling-roles",
+            TempTree::UpgradeAudit => "upgrade-audit",
+        }
+    }
+}
+
+/// What a temporary subtree holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "tree")]
+pub enum TempEntry {
+    /// The nodes' host entries (the keys of `/hosts`) under `/adding-hosts`.
+    AddingHosts {
+        /// The nodes.
+        nodes: NodeSet,
+    },
+    /// The nodes' host entries under `/deleting-hosts`.
+    DeletingHosts {
+        /// The nodes.
+        nodes: NodeSet,
+    },
+    /// `/vertical-scaling-roles` = the roles, comma separated.
+    VerticalScalingRoles {
+        /// The roles.
+        roles: Vec<String>,
+    },
+    /// `/upgrade-audit/{from_app_version,to_app_version}`.
+    UpgradeAudit {
+        /// The version upgraded from.
+        from_app_version: String,
+        /// The version upgraded to.
+        to_app_version: String,
+    },
+}
+
+impl TempEntry {
+    /// The subtree it fills.
+    pub fn tree(&self) -> TempTree {
+        match self {
+            TempEntry::AddingHosts { .. } => TempTree::AddingHosts,
+            TempEntry::DeletingHosts { .. } => TempTree::DeletingHosts,
+            TempEntry::VerticalScalingRoles { .. } => TempTree::VerticalScalingRoles,
+            TempEntry::UpgradeAudit { .. } => TempTree::UpgradeAudit,
+        }
+    }
+}
+
+/// The kinds of step, by family: provider, metadata, services, render, record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Action {
+    /// Provider: create the nodes' resources (volume, instance, IP).
+    CreateResources {
+        /// The nodes.
+        nodes: NodeSet,
+    },
+    /// Provider: stop the nodes' instances (volumes stay).
+    StopInstances {
+        /// The nodes.
+        nodes: NodeSet,
+    },
+    /// Provider: start new instances for the nodes.
+    StartInstances {
+        /// The nodes.
+        nodes: NodeSet,
+    },
+    /// Provider: delete the nodes' resources, volumes and IPs included.
+    DeleteResources {
+        /// The nodes.
+        nodes: NodeSet,
+    },
+    /// Metadata: the cluster's tree is written from its record (the
+    /// temporary subtrees are left alone).
+    RegisterMetadata,
+    /// Metadata: the cluster's tree is removed.
+    DeregisterMetadata,
+    /// Metadata: a temporary subtree is written (replacing what it held).
+    WriteTemp {
+        /// What it holds.
+        entry: TempEntry,
+    },
+    /// Metadata: a temporary subtree is removed.
+    ClearTemp {
+        /// The subtree.
+        tree: TempTree,
+    },
+    /// Services: run a service on nodes.
+    RunService(ServiceStep),
+    /// Render: each node's component renders its config files; changed files
+    /// are written and the node's `reload` service runs.
+    RenderConfig {
+        /// The nodes.
+        nodes: NodeSet,
+    },
+    /// Record: the cluster takes a status.
+    SetStatus {
+        /// The status.
+        status: ClusterStatus,
+    },
+    /// Record: new nodes join the cluster (IPs are allocated for them).
+    AddNodes {
+        /// The nodes, as the flow prepared them.
+        nodes: Vec<Node>,
+    },
+    /// Record: nodes leave the cluster.
+    RemoveNodes {
+        /// The nodes.
+        nodes: NodeSet,
+    },
+    /// Record: nodes get new resources.
+    UpdateResources {
+        /// The nodes.
+        nodes: NodeSet,
+        /// What changes.
+        change: ResourceChange,
+    },
+    /// Record: nodes switch app version (`None`: back to their role's spec).
+    SwitchVersion {
+        /// The nodes (all of a role, to switch the role).
+        nodes: NodeSet,
+        /// The version they run next.
+        image: Option<Image>,
+    },
+}
+
+impl Action {
+    /// The nodes it acts on, when it acts on a set of nodes.
+    pub fn nodes(&self) -> Option<&NodeSet> {
+        match self {
+            Action::CreateResources { nodes }
+            | Action::StopInstances { nodes }
+            | Action::StartInstances { nodes }
+            | Action::DeleteResources { nodes }
+            | Action::RenderConfig { nodes }
+            | Action::RemoveNodes { nodes }
+            | Action::UpdateResources { nodes, .. }
+            | Action::SwitchVersion { nodes, .. }
+            | Action::RunService(ServiceStep { nodes, .. })
+            | Action::WriteTemp {
+                entry: TempEntry::AddingHosts { nodes } | TempEntry::DeletingHosts { nodes },
+            } => Some(nodes),
+            _ => None,
+        }
+    }
+}
+
+impl Plan {
+    /// Adds a step to the main part.
+    pub fn push(&mut self, action: Action, seed: impl Into<String>) {
+        self.steps.push(Step {
+            action,
+            seed: seed.into(),
+            output: None,
+        });
+    }
+
+    /// Adds a step to the main part whose output later steps read as `output`.
+    pub fn push_output(&mut self, action: Action, seed: impl Into<String>, output: &str) {
+        self.steps.push(Step {
+            action,
+            seed: seed.into(),
+            output: Some(output.to_string()),
+        });
+    }
+
+    /// Adds a step to the recovery part.
+    pub fn recover(&mut self, action: Action, seed: impl Into<String>) {
+        self.recovery.push(Step {
+            action,
+            seed: seed.into(),
+            output: None,
+        });
+    }
+
+    /// Every step with its journal index: the main part, then the recovery part.
+    pub fn all(&self) -> impl Iterator<Item = (usize, &Step)> {
+        self.steps.iter().chain(&self.recovery).enumerate()
+    }
+
+    /// The step at a journal index.
+    pub fn step(&self, index: usize) -> Option<&Step> {
+        self.all().nth(index).map(|(_, s)| s)
+    }
+
+    /// Whether a journal index is in the recovery part.
+    pub fn is_recovery(&self, index: usize) -> bool {
+        index >= self.steps.len()
+    }
+
+    /// Checks that every variable is produced once, before it is read.
+    pub fn check(&self) -> Result<(), PlanError> {
+        let mut produced = std::collections::BTreeSet::new();
+        for (index, step) in self.all() {
+            if let Some(var) = step.action.nodes().and_then(NodeSet::var)
+                && !produced.contains(var)
+            {
+                return Err(PlanError::UnknownVar {
+                    step: index + 1,
+                    var: var.to_string(),
+                });
+            }
+            if let Some(var) = &step.output
+                && !produced.insert(var.clone())
+            {
+                return Err(PlanError::DuplicateVar {
+                    step: index + 1,
+                    var: var.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn node_sets_resolve_listed_ids_and_slices_of_a_produced_order() {
+        let vars: Vars = [("order".to_string(), json!(["c", "b", "a"]))].into();
+        let ids = NodeSet::Ids(vec!["x".into()]);
+        assert_eq!(ids.resolve(&vars).unwrap(), ["x"]);
+        let all = NodeSet::Order {
+            order: "order".into(),
+            skip: 0,
+            take: None,
+        };
+        assert_eq!(all.resolve(&vars).unwrap(), ["c", "b", "a"]);
+        let second = NodeSet::Order {
+            order: "order".into(),
+            skip: 1,
+            take: Some(1),
+        };
+        assert_eq!(second.resolve(&vars).unwrap(), ["b"]);
+        let past_the_end = NodeSet::Order {
+            order: "order".into(),
+            skip: 5,
+            take: Some(1),
+        };
+        assert!(past_the_end.resolve(&vars).unwrap().is_empty());
+        let unset = NodeSet::Order {
+            order: "nope".into(),
+            skip: 0,
+            take: None,
+        };
+        assert_eq!(unset.resolve(&vars), Err(PlanError::Unset { var: "nope".into() }));
+        let vars: Vars = [("order".to_string(), json!({"a": 1}))].into();
+        assert!(matches!(all.resolve(&vars), Err(PlanError::NotANodeList { .. })));
+        // Listed ids serialize as a plain array, as plans always did.
+        assert_eq!(serde_json::to_value(&ids).unwrap(), json!(["x"]));
+        assert_eq!(
+            serde_json::from_value::<NodeSet>(json!({"order": "o"})).unwrap(),
+            NodeSet::Order {
+                order: "o".into(),
+                skip: 0,
+                take: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_plan_reads_only_variables_produced_before() {
+        let order = || NodeSet::Order {
+            order: "order".into(),
+            skip: 0,
+            take: None,
+        };
+        let ask = Action::RunService(ServiceStep::new(
+            "get_nodes_order",
+            vec!["a".to_string()],
+            OnFailure::Fail,
+        ));
+        let mut plan = Plan::default();
+        plan.push(Action::RenderConfig { nodes: order() }, "too early");
+        plan.push_output(ask.clone(), "ask", "order");
+        assert_eq!(
+            plan.check(),
+            Err(PlanError::UnknownVar {
+                step: 1,
+                var: "order".into()
+            })
+        );
+        let mut plan = Plan::default();
+        plan.push_output(ask.clone(), "ask", "order");
+        plan.push(Action::RenderConfig { nodes: order() }, "after");
+        plan.recover(Action::StopInstances { nodes: order() }, "recovery reads it too");
+        assert_eq!(plan.check(), Ok(()));
+        assert_eq!(plan.all().count(), 3);
+        assert!(plan.is_recovery(2) && !plan.is_recovery(1));
+        assert!(matches!(plan.step(2).unwrap().action, Action::StopInstances { .. }));
+        plan.push_output(ask, "ask again", "order");
+        assert!(matches!(plan.check(), Err(PlanError::DuplicateVar { step: 3, .. })));
+        // A plan survives a round trip through its stored form.
+        let back: Plan = serde_json::from_value(serde_json::to_value(&plan).unwrap()).unwrap();
+        assert_eq!(back.steps.len(), 3);
+        assert_eq!(back.recovery.len(), 1);
+        assert_eq!(back.steps[0].output.as_deref(), Some("order"));
+    }
+}

@@ -1,0 +1,165 @@
+//! Operation requests: what a user asks for, as data. The request is stored
+//! with its operation, so `op show` and a resumed run see what was asked.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One request, as the CLI (and later the server) submits it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum OperationRequest {
+    /// Create a cluster from an app spec.
+    CreateCluster {
+        /// The app spec file.
+        spec: PathBuf,
+        /// The cluster's name; the spec's name when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// Delete a cluster.
+    DeleteCluster {
+        /// The cluster id.
+        cluster: String,
+        /// Go on where a refusing `destroy` may be forced (`allow_force`).
+        #[serde(default)]
+        force: bool,
+    },
+    /// Stop a cluster.
+    StopCluster {
+        /// The cluster id.
+        cluster: String,
+    },
+    /// Start (resume) a stopped cluster.
+    StartCluster {
+        /// The cluster id.
+        cluster: String,
+    },
+}
+
+impl OperationRequest {
+    /// What kind of operation it asks for.
+    pub fn kind(&self) -> OperationKind {
+        match self {
+            OperationRequest::CreateCluster { .. } => OperationKind::CreateCluster,
+            OperationRequest::DeleteCluster { .. } => OperationKind::DeleteCluster,
+            OperationRequest::StopCluster { .. } => OperationKind::StopCluster,
+            OperationRequest::StartCluster { .. } => OperationKind::StartCluster,
+        }
+    }
+
+    /// The existing cluster it targets; `None` for a request that makes a new one.
+    pub fn cluster_id(&self) -> Option<&str> {
+        match self {
+            OperationRequest::CreateCluster { .. } => None,
+            OperationRequest::DeleteCluster { cluster, .. }
+            | OperationRequest::StopCluster { cluster }
+            | OperationRequest::StartCluster { cluster } => Some(cluster),
+        }
+    }
+
+    /// The app spec it names, if any.
+    pub fn spec(&self) -> Option<&Path> {
+        match self {
+            OperationRequest::CreateCluster { spec, .. } => Some(spec),
+            _ => None,
+        }
+    }
+}
+
+/// New resources asked for a node; what is left out stays as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    /// CPU cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<u32>,
+    /// Memory, MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u64>,
+    /// Data volume, GiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_size: Option<u64>,
+    /// Instance class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_class: Option<u32>,
+}
+
+/// The kinds of operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperationKind {
+    /// Create a cluster.
+    CreateCluster,
+    /// Delete a cluster.
+    DeleteCluster,
+    /// Stop a cluster.
+    StopCluster,
+    /// Start (resume) a stopped cluster.
+    StartCluster,
+}
+
+impl OperationKind {
+    /// The verb of its messages (`delete` for `delete-cluster`).
+    pub fn verb(self) -> &'static str {
+        match self {
+            OperationKind::CreateCluster => "create",
+            OperationKind::DeleteCluster => "delete",
+            OperationKind::StopCluster => "stop",
+            OperationKind::StartCluster => "start",
+        }
+    }
+
+    /// The WIT operation hooks are told about.
+    pub fn wit(self) -> crate::hook::Operation {
+        use crate::hook::Operation as W;
+        match self {
+            OperationKind::CreateCluster => W::CreateCluster,
+            OperationKind::DeleteCluster => W::DeleteCluster,
+            OperationKind::StopCluster => W::StopCluster,
+            OperationKind::StartCluster => W::StartCluster,
+        }
+    }
+}
+
+impl fmt::Display for OperationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&kebab_name(self))
+    }
+}
+
+/// A serde enum's name (`create-cluster`).
+pub fn kebab_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_tagged_by_kind() {
+        let request = OperationRequest::DeleteCluster {
+            cluster: "cl-1".into(),
+            force: true,
+        };
+        let json = serde_json::to_value(&request).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "delete-cluster", "cluster": "cl-1", "force": true})
+        );
+        assert_eq!(serde_json::from_value::<OperationRequest>(json).unwrap(), request);
+        assert_eq!(request.kind().to_string(), "delete-cluster");
+        assert_eq!(request.cluster_id(), Some("cl-1"));
+        let create = OperationRequest::CreateCluster {
+            spec: "app/spec.json".into(),
+            name: None,
+        };
+        assert_eq!(
+            (create.cluster_id(), create.spec()),
+            (None, Some(Path::new("app/spec.json")))
+        );
+    }
+}

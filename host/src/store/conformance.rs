@@ -1,0 +1,230 @@
+//! The one test suite every [`OperationStore`] passes (memory and redb now,
+//! etcd later), run on a fresh store. It returns the operation it finished,
+//! for a durable store to check after reopening.
+
+use super::*;
+use crate::cluster::{ClusterStatus, now};
+use crate::plan::Plan;
+use crate::request::OperationRequest;
+use crate::spec::Spec;
+
+fn spec() -> Spec {
+    serde_json::from_value(serde_json::json!({
+        "vxnet": "net-a",
+        "nodes": [{"role": "db", "count": 3, "plugin": "app.wasm"}]
+    }))
+    .unwrap()
+}
+
+fn operation(cluster: &Cluster, id: &str) -> Operation {
+    Operation {
+        id: id.to_string(),
+        request: OperationRequest::StopCluster {
+            cluster: cluster.id.clone(),
+        },
+        cluster_id: cluster.id.clone(),
+        status: OperationStatus::Running,
+        plan: Plan::default(),
+        prior_status: Some(ClusterStatus::Active),
+        error: None,
+        cancel_requested: false,
+        recovery: None,
+        created_at: now(),
+        ended_at: None,
+    }
+}
+
+fn ips(cluster: &Cluster) -> Vec<&str> {
+    cluster.nodes.iter().map(|n| n.ip.as_str()).collect()
+}
+
+fn step(index: usize, outcome: Option<StepOutcome>) -> StepRecord {
+    StepRecord {
+        index,
+        started_at: now(),
+        ended_at: outcome.map(|_| now()),
+        outcome,
+        message: None,
+        output: outcome.map(|_| serde_json::json!(["cln-b", "cln-a"])),
+    }
+}
+
+fn event(op: &str, seq: u64) -> Event {
+    Event {
+        op: op.to_string(),
+        seq,
+        step: 0,
+        service: "init".into(),
+        role: "db".into(),
+        order: 0,
+        node_id: "cln-a".into(),
+        instance_id: "i-a".into(),
+        attempt: 1,
+        started_at: now(),
+        ended_at: None,
+        outcome: InvocationOutcome::Running,
+        code: None,
+        message: None,
+        reply: None,
+        log: Vec::new(),
+        changed: Vec::new(),
+    }
+}
+
+/// Begins, changes, journals and finishes operations as the trait promises.
+pub(crate) async fn operation_store(store: &dyn OperationStore) -> Operation {
+    // Beginning stores the cluster with an address for each node and takes the cluster.
+    let cluster = Cluster::new(spec(), "spec.json".into(), "one".into());
+    let begun = store.begin(cluster.clone(), operation(&cluster, "op-1")).await.unwrap();
+    assert_eq!(ips(&begun), ["192.168.0.2", "192.168.0.3", "192.168.0.4"]);
+    assert_eq!(begun.nodes[0].mac, "52:54:00:a8:00:02");
+    assert_eq!(begun.operation.as_deref(), Some("op-1"));
+    assert_eq!(ips(&store.cluster(&cluster.id).unwrap().unwrap()), ips(&begun));
+    assert_eq!(
+        store.operation("op-1").unwrap().unwrap().status,
+        OperationStatus::Running
+    );
+
+    // A second operation waits for the first: refused, and not stored.
+    let err = store.begin(begun.clone(), operation(&begun, "op-2")).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Busy { operation, .. } if operation == "op-1"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("`hookhost op resume op-1`"), "{err}");
+    assert!(store.operation("op-2").unwrap().is_none());
+
+    // Another cluster of the network gets other addresses.
+    let other = Cluster::new(spec(), "spec.json".into(), "two".into());
+    let other = store.begin(other.clone(), operation(&other, "op-3")).await.unwrap();
+    assert_eq!(ips(&other), ["192.168.0.5", "192.168.0.6", "192.168.0.7"]);
+
+    // A change adds a node: it gets the next free address. A refusing change changes nothing.
+    let mut extra = begun.nodes[0].clone();
+    extra.node_id = "cln-extra".into();
+    extra.ip = String::new();
+    let grown = store
+        .update_cluster(
+            &begun.id,
+            Box::new(move |c| {
+                c.nodes.push(extra.clone());
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(grown.nodes.len(), 4);
+    assert_eq!(grown.nodes[3].ip, "192.168.0.8");
+    let refused = store
+        .update_cluster(
+            &begun.id,
+            Box::new(|c| {
+                c.nodes.clear();
+                Err(StoreError::PoolExhausted { vxnet: "net-a".into() })
+            }),
+        )
+        .await;
+    assert!(matches!(refused, Err(StoreError::PoolExhausted { .. })));
+    assert_eq!(store.cluster(&begun.id).unwrap().unwrap().nodes.len(), 4);
+    let missing = store.update_cluster("cl-none", Box::new(|_| Ok(()))).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { kind: "cluster", .. })));
+
+    // Released addresses are reused; a second release by an old owner frees nothing.
+    store.release_ips(&grown, &["cln-extra".to_string()]).await.unwrap();
+    let third = Cluster::new(spec(), "spec.json".into(), "three".into());
+    let third = store.begin(third.clone(), operation(&third, "op-4")).await.unwrap();
+    assert_eq!(ips(&third), ["192.168.0.8", "192.168.0.9", "192.168.0.10"]);
+    store.release_ips(&grown, &["cln-extra".to_string()]).await.unwrap();
+    let mut fourth = Cluster::new(spec(), "spec.json".into(), "four".into());
+    fourth.nodes.truncate(1);
+    let fourth = store.begin(fourth.clone(), operation(&fourth, "op-5")).await.unwrap();
+    assert_eq!(
+        ips(&fourth),
+        ["192.168.0.11"],
+        "192.168.0.8 is still the third cluster's"
+    );
+
+    // The journal: steps by index, events by sequence, sequences never reused.
+    store.put_step("op-1", step(10, None)).await.unwrap();
+    store.put_step("op-1", step(2, Some(StepOutcome::Ok))).await.unwrap();
+    let steps = store.steps("op-1").unwrap();
+    assert_eq!(steps.iter().map(|s| s.index).collect::<Vec<_>>(), [2, 10]);
+    assert_eq!(steps[0].output, Some(serde_json::json!(["cln-b", "cln-a"])));
+    assert!(store.steps("op-3").unwrap().is_empty(), "another operation's journal");
+    assert_eq!(store.next_seqs("op-1", 3).await.unwrap(), 1);
+    assert_eq!(store.next_seqs("op-1", 2).await.unwrap(), 4);
+    assert_eq!(store.next_seqs("op-3", 1).await.unwrap(), 1);
+    store
+        .put_events(vec![event("op-1", 5), event("op-1", 1)])
+        .await
+        .unwrap();
+    let mut ended = event("op-1", 5);
+    ended.outcome = InvocationOutcome::Ok;
+    store.put_events(vec![ended]).await.unwrap();
+    let events = store.events("op-1").unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 5]);
+    assert_eq!(
+        events[1].outcome,
+        InvocationOutcome::Ok,
+        "an event's end replaces its start"
+    );
+
+    // A refusing operation change changes nothing.
+    let refused = store
+        .update_operation(
+            "op-1",
+            Box::new(|op| {
+                op.cancel_requested = true;
+                Err(StoreError::Ended {
+                    operation: op.id.clone(),
+                    status: OperationStatus::Failed,
+                })
+            }),
+        )
+        .await;
+    assert!(matches!(refused, Err(StoreError::Ended { .. })));
+    assert!(!store.operation("op-1").unwrap().unwrap().cancel_requested);
+
+    // Finishing writes the last step, the operation and the cluster at once;
+    // the cluster then takes another operation.
+    let mut done = store.operation("op-1").unwrap().unwrap();
+    done.status = OperationStatus::Succeeded;
+    done.ended_at = Some(now());
+    let finished = store
+        .finish(
+            done,
+            Some(step(10, Some(StepOutcome::Ok))),
+            Box::new(|c| {
+                c.status = ClusterStatus::Stopped;
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(finished.status, OperationStatus::Succeeded);
+    assert_eq!(
+        store.operation("op-1").unwrap().unwrap().status,
+        OperationStatus::Succeeded
+    );
+    assert_eq!(
+        store.cluster(&begun.id).unwrap().unwrap().status,
+        ClusterStatus::Stopped
+    );
+    assert_eq!(store.steps("op-1").unwrap()[1].outcome, Some(StepOutcome::Ok));
+    let again = store.cluster(&begun.id).unwrap().unwrap();
+    store.begin(again.clone(), operation(&again, "op-6")).await.unwrap();
+
+    // Claims: one holder at a time, released when dropped.
+    assert_eq!(store.claimant("op-6"), None);
+    let claim = store.claim("op-6").unwrap();
+    assert_eq!(store.claimant("op-6"), Some(std::process::id()));
+    assert!(matches!(store.claim("op-6"), Err(StoreError::Claimed { .. })));
+    drop(claim);
+    assert_eq!(store.claimant("op-6"), None);
+
+    // Every cluster and operation, operations oldest first.
+    assert_eq!(store.clusters().unwrap().len(), 4);
+    let ids: Vec<String> = store.operations().unwrap().into_iter().map(|o| o.id).collect();
+    assert_eq!(ids, ["op-1", "op-3", "op-4", "op-5", "op-6"]);
+    finished
+}

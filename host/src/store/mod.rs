@@ -1,0 +1,164 @@
+//! The operation store: clusters, operations with their request and plan,
+//! the step journal, hook events, IP pools and who runs which operation.
+//!
+//! [`OperationStore`] is what the engine talks to; no storage engine's type
+//! appears in it. Its rules are written once (`kv`) over the small key-value
+//! transactions each backend provides (`backend`): [`MemoryOps`] (tests, embedding)
+//! and [`RedbOps`] (the embedded durable default). Every implementation
+//! passes the one conformance suite (`store::conformance`).
+
+mod backend;
+mod claim;
+#[cfg(test)]
+pub(crate) mod conformance;
+mod ips;
+mod kv;
+mod memory;
+mod records;
+mod redb;
+
+pub use claim::Claim;
+pub use ips::mac_of;
+pub use kv::KvStore;
+pub use memory::MemoryOps;
+pub use records::*;
+pub use redb::RedbOps;
+
+use crate::cluster::Cluster;
+use crate::durable::DbError;
+use crate::request::OperationKind;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use thiserror::Error;
+
+/// Why the operation store failed or refused.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The backing file failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Another operation of the cluster is unfinished.
+    #[error(
+        "cluster {cluster} is busy: operation {operation} ({kind}) is unfinished{}; wait for it, or `hookhost op resume {operation}` / `hookhost op cancel {operation}`",
+        state.map(|s| format!(" ({s})")).unwrap_or_default()
+    )]
+    Busy {
+        /// The cluster.
+        cluster: String,
+        /// The unfinished operation.
+        operation: String,
+        /// Its kind.
+        kind: OperationKind,
+        /// `running` or `interrupted`, when known.
+        state: Option<&'static str>,
+    },
+    /// No such record.
+    #[error("no {kind} {id}")]
+    NotFound {
+        /// `cluster` or `operation`.
+        kind: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// The operation has ended; it cannot change any more.
+    #[error("operation {operation} has already ended: it {status}")]
+    Ended {
+        /// The operation.
+        operation: String,
+        /// How it ended.
+        status: OperationStatus,
+    },
+    /// The network's IP pool is used up.
+    #[error("network {vxnet} has no free address left")]
+    PoolExhausted {
+        /// The network.
+        vxnet: String,
+    },
+    /// Another process runs the operation.
+    #[error("operation {operation} is being run by process {pid}")]
+    Claimed {
+        /// The operation.
+        operation: String,
+        /// The process holding it.
+        pid: u32,
+    },
+    /// A claim's lock file cannot be used.
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// The refusal of an operation on a cluster another operation holds.
+    pub fn busy(cluster: &str, running: &Operation, state: Option<&'static str>) -> StoreError {
+        StoreError::Busy {
+            cluster: cluster.to_string(),
+            operation: running.id.clone(),
+            kind: running.kind(),
+            state,
+        }
+    }
+}
+
+/// A boxed future returned by [`OperationStore`] methods.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A change to a stored cluster, made inside the store's transaction; it may
+/// refuse. It may run more than once, so it must only change the cluster.
+pub type ClusterChange = Box<dyn FnMut(&mut Cluster) -> Result<(), StoreError> + Send>;
+
+/// A change to a stored operation, made inside the store's transaction.
+pub type OperationChange = Box<dyn FnMut(&mut Operation) -> Result<(), StoreError> + Send>;
+
+/// Where the engine keeps clusters, operations, their journal and events.
+/// Every write is durable (for the durable implementations) before it returns.
+pub trait OperationStore: Send + Sync {
+    /// The cluster `id`.
+    fn cluster(&self, id: &str) -> Result<Option<Cluster>, StoreError>;
+    /// Every cluster, deleted ones included, by id.
+    fn clusters(&self) -> Result<Vec<Cluster>, StoreError>;
+    /// Changes a cluster atomically; nodes without an IP get one of their network's.
+    fn update_cluster<'a>(&'a self, id: &'a str, change: ClusterChange) -> StoreFuture<'a, Cluster>;
+    /// Returns the IPs of `nodes` of `cluster` to their pool (each only if the node still holds it).
+    fn release_ips<'a>(&'a self, cluster: &'a Cluster, nodes: &'a [String]) -> StoreFuture<'a, ()>;
+
+    /// The operation `id`.
+    fn operation(&self, id: &str) -> Result<Option<Operation>, StoreError>;
+    /// Every operation, oldest first.
+    fn operations(&self) -> Result<Vec<Operation>, StoreError>;
+    /// Changes an operation atomically; `change` may refuse.
+    fn update_operation<'a>(&'a self, id: &'a str, change: OperationChange) -> StoreFuture<'a, Operation>;
+    /// Starts `op` on `cluster` (stored as given, IPs allocated), atomically:
+    /// refused while another operation of the cluster is unfinished.
+    fn begin<'a>(&'a self, cluster: Cluster, op: Operation) -> StoreFuture<'a, Cluster>;
+    /// Ends an operation: its last step record, the operation as given and
+    /// the cluster as `settle` leaves it, in one atomic write.
+    fn finish<'a>(
+        &'a self,
+        op: Operation,
+        last_step: Option<StepRecord>,
+        settle: ClusterChange,
+    ) -> StoreFuture<'a, Operation>;
+
+    /// The journal of an operation, by step index.
+    fn steps(&self, op: &str) -> Result<Vec<StepRecord>, StoreError>;
+    /// Journals a step (its start, or its end).
+    fn put_step<'a>(&'a self, op: &'a str, step: StepRecord) -> StoreFuture<'a, ()>;
+    /// The hook events of an operation, in order.
+    fn events(&self, op: &str) -> Result<Vec<Event>, StoreError>;
+    /// Stores events (new ones, or the end of running ones) in one batch.
+    fn put_events(&self, events: Vec<Event>) -> StoreFuture<'_, ()>;
+    /// Reserves `n` event sequence numbers of an operation; returns the first.
+    fn next_seqs<'a>(&'a self, op: &'a str, n: u64) -> StoreFuture<'a, u64>;
+
+    /// Claims an operation for this process while the claim is held.
+    fn claim(&self, op: &str) -> Result<Claim, StoreError>;
+    /// The process holding an operation's claim, if any.
+    fn claimant(&self, op: &str) -> Option<u32>;
+}
