@@ -383,3 +383,102 @@ fn help_teaches_the_commands() {
         assert!(help.contains(needle), "{needle} missing from:\n{help}");
     }
 }
+
+/// Runs hookhost, killing it if it has not ended in 60 s (a FIFO must not hang it).
+fn hookhost_within(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hookhost"))
+        .args(args)
+        .env("HOOKHOST_CACHE_DIR", support::cache_dir())
+        .env_remove("HOOKHOST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("hookhost {args:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_fifo_where_a_component_should_be_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("x.wasm");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let fixture = support::repo(ZK_FIXTURE);
+    let work = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["inspect", path(&fifo)],
+        vec![
+            "hook",
+            "run",
+            "--plugin",
+            path(&fifo),
+            "--service",
+            "init",
+            "--metadata",
+            path(&fixture),
+            "--node",
+            "cln-zk1",
+            "--workdir",
+            path(work.path()),
+        ],
+        vec![
+            "hook",
+            "render",
+            "--plugin",
+            path(&fifo),
+            "--metadata",
+            path(&fixture),
+            "--node",
+            "cln-zk1",
+            "--workdir",
+            path(work.path()),
+        ],
+    ] {
+        let out = hookhost_within(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("x.wasm: cannot read: not a regular file"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_missing_work_directory_is_refused_not_made() {
+    let zk = support::guest(support::ZOOKEEPER);
+    let fixture = support::repo(ZK_FIXTURE);
+    let base = tempfile::tempdir().unwrap();
+    let missing = base.path().join("nonexistent/a/b");
+    let out = hookhost(&[
+        "hook",
+        "run",
+        "--plugin",
+        path(&zk),
+        "--service",
+        "init",
+        "--metadata",
+        path(&fixture),
+        "--node",
+        "cln-zk1",
+        "--workdir",
+        path(&missing),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "--workdir {}: does not exist; create it first",
+            missing.display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!base.path().join("nonexistent").exists(), "nothing was made");
+}

@@ -927,3 +927,187 @@ fn a_refusal_recorded_before_a_crash_still_stops_the_resumed_delete() {
         .count();
     assert_eq!(destroys, 0, "the refusing node's destroy did not run again");
 }
+
+/// Runs a command that must end by itself (no hang on a FIFO); kills it after 60 s.
+fn finishes(mut cmd: Command) -> Output {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("{cmd:?} hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn allow_force_false_keeps_a_stopped_clusters_data_until_its_guard_can_run() {
+    let host = Host::new();
+    let app = app(|spec| spec["nodes"][0]["services"]["destroy"]["allow_force"] = json!(false));
+    let (cluster, _) = host.create(&app);
+    assert_eq!(host.op(&["cluster", "stop", &cluster]).0, 0);
+    let db = host.nodes(&cluster, "db");
+    for args in [
+        vec!["cluster", "delete", &cluster],
+        vec!["cluster", "delete", &cluster, "--force"],
+    ] {
+        let out = host.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "cannot delete cluster {cluster}: it is stopped, so the destroy guard of role db cannot run, and the role does not allow forcing (allow_force: false); start the cluster so that its guard can run, then delete it"
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(
+        db.iter().all(|n| host.volume(&cluster, n).exists()),
+        "no volume was deleted"
+    );
+    assert_eq!(host.cluster(&cluster)["status"], "stopped");
+    // Started, the guard runs, agrees, and the cluster goes.
+    assert_eq!(host.op(&["cluster", "start", &cluster]).0, 0);
+    let (code, doc) = host.op(&["cluster", "delete", &cluster]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(
+        waves(&host.events(doc["operation"].as_str().unwrap()))[0],
+        "destroy: db",
+        "the guard ran before the data went"
+    );
+    assert_eq!(host.cluster(&cluster)["status"], "deleted");
+}
+
+#[test]
+fn absurd_counts_and_escaping_components_are_refused_before_anything_is_read_or_kept() {
+    let host = Host::new();
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.wasm");
+    std::fs::write(&secret, "root:x:0:0:secret-token").unwrap();
+    let mut cases: Vec<(App, String)> = vec![
+        (
+            app(|s| s["nodes"][0]["count"] = json!(1_000_000_000u64)),
+            "nodes[0].count: 1000000000 is more nodes than a cluster may have (10000)".into(),
+        ),
+        (
+            app(|s| {
+                s["nodes"][0]["count"] = json!(6000);
+                s["nodes"][1]["count"] = json!(6000);
+            }),
+            "nodes: the roles' counts add up to 12002; a cluster has at most 10000 nodes".into(),
+        ),
+        (
+            app(|s| s["nodes"][0]["plugin"] = json!("../../../../../../etc/passwd")),
+            "nodes[0].plugin: \"../../../../../../etc/passwd\" leaves the app's directory".into(),
+        ),
+        (
+            app(|s| s["nodes"][0]["plugin"] = json!(secret.to_str().unwrap())),
+            format!("nodes[0].plugin: {:?} is absolute", secret.to_str().unwrap()),
+        ),
+    ];
+    // A link in the app's directory that leads out of it.
+    let link = app(|s| s["nodes"][0]["plugin"] = json!("link.wasm"));
+    std::os::unix::fs::symlink(&secret, link.spec.with_file_name("link.wasm")).unwrap();
+    cases.push((link, "link.wasm: a link that leads out of the app's directory".into()));
+    // A FIFO, and a directory, where a component should be.
+    let fifo = app(|s| s["nodes"][0]["plugin"] = json!("fifo.wasm"));
+    let status = Command::new("mkfifo")
+        .arg(fifo.spec.with_file_name("fifo.wasm"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    cases.push((fifo, "fifo.wasm: not a regular file".into()));
+    let dir = app(|s| s["nodes"][0]["plugin"] = json!("dir.wasm"));
+    std::fs::create_dir(dir.spec.with_file_name("dir.wasm")).unwrap();
+    cases.push((dir, "dir.wasm: not a regular file".into()));
+    // A file of the app that is no component: named, never echoed.
+    let text = app(|s| s["nodes"][0]["plugin"] = json!("text.wasm"));
+    std::fs::copy(&secret, text.spec.with_file_name("text.wasm")).unwrap();
+    cases.push((text, "text.wasm: not a WebAssembly file".into()));
+
+    for (app, expected) in &cases {
+        for verb in [
+            &["app", "validate"][..],
+            &["cluster", "create"][..],
+            &["plan", "create"][..],
+        ] {
+            let mut args = verb.to_vec();
+            args.push(app.spec.to_str().unwrap());
+            let out = finishes(host.command(&args));
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(expected.as_str()),
+                "{args:?}: {stderr}\nexpected: {expected}"
+            );
+            assert!(
+                !stderr.contains("secret-token") && !stderr.contains("root:x"),
+                "{stderr}"
+            );
+        }
+    }
+    let list = host.run(&["cluster", "list", "--all", "--json"]);
+    assert!(list.stdout.is_empty(), "no cluster was recorded");
+    assert!(!host.state.path().join("images").exists(), "nothing was copied");
+    assert!(!host.state.path().join("nodes").exists(), "no node was created");
+}
+
+#[test]
+fn cluster_names_are_bounded() {
+    let host = Host::new();
+    let app = app(|_| {});
+    let long = "n".repeat(100_000);
+    for (name, expected) in [
+        ("", "--name: a cluster name has 1 to 128 characters; this one has 0"),
+        (
+            long.as_str(),
+            "--name: a cluster name has 1 to 128 characters; this one has 100000",
+        ),
+        ("a\u{1b}[2Jb", "--name: a cluster name cannot hold control characters"),
+    ] {
+        let out = host.run(&["cluster", "create", app.spec.to_str().unwrap(), "--name", name]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("cannot create the cluster: {expected}")),
+            "{stderr}"
+        );
+    }
+    assert!(host.run(&["cluster", "list", "--all", "--json"]).stdout.is_empty());
+    assert!(
+        !host.state.path().join("images").exists(),
+        "a refused create keeps nothing"
+    );
+    let (code, doc) = host.op(&[
+        "cluster",
+        "create",
+        app.spec.to_str().unwrap(),
+        "--name",
+        &"n".repeat(128),
+    ]);
+    assert_eq!(code, 0, "{doc:#}");
+}
+
+#[test]
+fn a_component_that_renders_a_bad_path_is_blamed_for_it() {
+    let host = Host::new();
+    let app = app(|spec| spec["env"]["render_path"] = json!("/../../outside"));
+    let (code, doc) = host.op(&["cluster", "create", app.spec.to_str().unwrap()]);
+    assert_eq!((code, doc["status"].as_str()), (1, Some("failed")), "{doc:#}");
+    let error = doc["error"].as_str().unwrap();
+    assert!(error.starts_with("step 3 (render config on 5 nodes"), "{error}");
+    let events = host.events(doc["operation"].as_str().unwrap());
+    let renders = of(&events, "render");
+    assert_eq!(renders.len(), 5);
+    for render in renders {
+        assert_eq!(render["outcome"], "failed");
+        let message = render["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("the component rendered a bad config file: rendered file \"/../../outside\""),
+            "{message}"
+        );
+        assert!(!message.contains("sandbox"), "{message}");
+    }
+}

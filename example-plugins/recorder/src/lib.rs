@@ -10,7 +10,8 @@
 //! - A file `/data/fail-<service>` makes that service fail with the code the
 //!   file holds (default 66); so does `/env/fail_<service>` (its value is the code).
 //! - `render` writes `/etc/recorder/members` listing `/hosts`, so it changes
-//!   whenever membership or instance ids do.
+//!   whenever membership or instance ids do; `/env/render_path` renders it
+//!   to another path (a hostile one, for tests).
 
 use hookhost_sdk::{ConfigFile, Context, Hooks, NodeContext, Result, Service, fail, meta};
 use serde_json::json;
@@ -63,10 +64,8 @@ impl Hooks for Recorder {
             .into_iter()
             .map(|h| format!("{} {} {} {}", h.role, h.node_id, h.instance_id, h.ip))
             .collect();
-        Ok(vec![ConfigFile::text(
-            "/etc/recorder/members",
-            members.join("\n") + "\n",
-        )])
+        let path = meta::env_or("render_path", "/etc/recorder/members")?;
+        Ok(vec![ConfigFile::text(path, members.join("\n") + "\n")])
     }
 }
 

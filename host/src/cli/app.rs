@@ -30,7 +30,7 @@ impl AppCommand {
 pub async fn run(global: &Global, cmd: AppCommand) -> anyhow::Result<ExitCode> {
     let AppCommand::Validate { spec: file, json } = cmd;
     let engine = global.engine()?;
-    let spec = engine.load_app(&file, false).await?;
+    let spec = engine.load_app(&file).await?;
     if json {
         let roles: Vec<_> = spec
             .nodes

@@ -55,8 +55,8 @@ pub struct NodeArgs {
     /// Run as this node (a node_id under /hosts).
     #[arg(long, value_name = "NODE_ID")]
     node: String,
-    /// The node's directory, mounted read-write at / in the hook
-    /// [default: .hookhost/nodes/<cluster_id>/<node_id>].
+    /// The node's directory, mounted read-write at / in the hook; it must
+    /// exist [default: .hookhost/nodes/<cluster_id>/<node_id>, made if missing].
     #[arg(long, value_name = "DIR")]
     workdir: Option<PathBuf>,
     /// Stop the hook after this many seconds (0.01 to 86400; decimals allowed).
@@ -132,17 +132,31 @@ async fn prepare(global: &Global, args: &NodeArgs) -> anyhow::Result<Prepared> {
         .ok_or_else(|| anyhow!("node {} has no place in /hosts", args.node))?;
     // Ids are single path segments (the fixture checks), so this stays under .hookhost.
     let workdir = match &args.workdir {
-        Some(dir) => dir.clone(),
-        None => Path::new(".hookhost")
-            .join("nodes")
-            .join(&node.cluster_id)
-            .join(&node.node_id),
+        Some(dir) => {
+            // A directory named by the user is used as it is, never made up.
+            if !dir.is_dir() {
+                let why = if dir.exists() {
+                    "is not a directory"
+                } else {
+                    "does not exist"
+                };
+                bail!(
+                    "--workdir {}: {why}; create it first (mkdir -p), or leave --workdir out to use .hookhost/nodes/<cluster>/<node>",
+                    dir.display()
+                );
+            }
+            dir.clone()
+        }
+        None => {
+            let dir = Path::new(".hookhost")
+                .join("nodes")
+                .join(&node.cluster_id)
+                .join(&node.node_id);
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create the work directory {}", dir.display()))?;
+            dir
+        }
     };
-    if workdir.exists() && !workdir.is_dir() {
-        bail!("--workdir {}: is not a directory", workdir.display());
-    }
-    std::fs::create_dir_all(&workdir)
-        .with_context(|| format!("cannot create the work directory {}", workdir.display()))?;
 
     let call = Call {
         node,

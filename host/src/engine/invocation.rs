@@ -44,7 +44,7 @@ pub(super) struct Invocations {
 
 impl Invocations {
     /// Takes the cluster's snapshot and loads the components of `nodes`.
-    pub(super) async fn new(run: &StepRun<'_>, nodes: &[Node]) -> Result<Arc<Invocations>, EngineError> {
+    pub(super) async fn new(run: &StepRun<'_>, nodes: &[&Node]) -> Result<Arc<Invocations>, EngineError> {
         let engine = run.engine;
         let cluster = &run.cluster;
         let snapshot = Arc::new(engine.tree.snapshot(&cluster_root(&cluster.id)).await?);

@@ -38,7 +38,7 @@ pub(super) async fn write_temp(run: &StepRun<'_>, entry: &TempEntry) -> Result<S
     }];
     match entry {
         TempEntry::AddingHosts { nodes } | TempEntry::DeletingHosts { nodes } => {
-            writes.extend(host_writes(&run.cluster, tree.key(), &run.nodes(nodes)?));
+            writes.extend(host_writes(&run.cluster, tree.key(), run.nodes(nodes)?));
         }
         TempEntry::VerticalScalingRoles { roles } => writes.push(Write::Put {
             path: temp_path(run, tree, &[]),

@@ -303,10 +303,10 @@ impl Engine {
     /// images (a real submission, not a dry run).
     async fn admit(&self, request: &OperationRequest, keep_images: bool) -> Result<Admitted, EngineError> {
         let app = match request.spec() {
-            Some(file) => Some((self.load_app(file, keep_images).await?, file)),
+            Some(file) => Some((self.check_app(file).await?, file)),
             None => None,
         };
-        let flow = flow_of(request, app)?;
+        let flow = flow_of(request, app.as_ref().map(|(app, file)| (app.spec.clone(), *file)))?;
         let current = match request.cluster_id() {
             Some(id) => {
                 let cluster = self.cluster(id)?;
@@ -316,9 +316,13 @@ impl Engine {
             None => flow.new_cluster()?,
         };
         let during = flow.admit(&current)?;
-        let cluster = flow.prepare(current)?;
+        let mut cluster = flow.prepare(current)?;
         let plan = flow.plan(&cluster);
         plan.check()?;
+        // Only an admitted request keeps anything.
+        if keep_images && let Some((app, file)) = &app {
+            self.keep_images(file, app, &mut cluster.spec)?;
+        }
         Ok(Admitted { cluster, during, plan })
     }
 

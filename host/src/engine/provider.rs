@@ -14,7 +14,8 @@ type NodeAction = fn(&dyn Provider, &Cluster, &Node) -> std::io::Result<()>;
 
 /// Runs a provider method on each node of the set.
 async fn on_nodes(run: &StepRun<'_>, nodes: &NodeSet, action: NodeAction) -> Result<Vec<String>, EngineError> {
-    let (provider, cluster, targets) = (run.engine.provider.clone(), run.cluster.clone(), run.nodes(nodes)?);
+    let targets: Vec<Node> = run.nodes(nodes)?.into_iter().cloned().collect();
+    let (provider, cluster) = (run.engine.provider.clone(), run.cluster.clone());
     let ids = targets.iter().map(|n| n.node_id.clone()).collect();
     tokio::task::spawn_blocking(move || {
         targets.iter().try_for_each(|node| {

@@ -23,7 +23,7 @@ pub(super) async fn run(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, E
     let first_seq = run.engine.store.next_seqs(&run.op.id, 2 * targets.len() as u64).await?;
     run.engine.observer.invocations_started(targets.len());
     let work = targets.into_iter().enumerate().map(|(i, node)| {
-        let (ctx, past) = (ctx.clone(), past.clone());
+        let (ctx, past, node) = (ctx.clone(), past.clone(), node.clone());
         let seqs = (first_seq + 2 * i as u64, first_seq + 2 * i as u64 + 1);
         async move { render_and_reload(&ctx, &past, &node, seqs).await }
     });

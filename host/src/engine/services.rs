@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub(super) async fn run(run: &StepRun<'_>, step: &ServiceStep) -> Result<StepEnd, EngineError> {
     let service = parse_service(&step.service)?;
     // Roles without the service are skipped.
-    let targets: Vec<Node> = run
+    let targets: Vec<&Node> = run
         .nodes(&step.nodes)?
         .into_iter()
         .filter(|n| run.cluster.service(&n.role, &step.service).is_some())
@@ -59,17 +59,17 @@ pub(super) async fn run(run: &StepRun<'_>, step: &ServiceStep) -> Result<StepEnd
 }
 
 /// The groups of nodes that run together, in order.
-fn waves(cluster: &Cluster, step: &ServiceStep, targets: &[Node]) -> Vec<Vec<Node>> {
+fn waves<'a>(cluster: &Cluster, step: &ServiceStep, targets: &[&'a Node]) -> Vec<Vec<&'a Node>> {
     match step.schedule {
         Schedule::RoleOrder => {
-            let mut groups: BTreeMap<u32, Vec<Node>> = BTreeMap::new();
+            let mut groups: BTreeMap<u32, Vec<&Node>> = BTreeMap::new();
             for node in targets {
                 let order = cluster.service(&node.role, &step.service).map_or(0, |s| s.order);
-                groups.entry(order).or_default().push(node.clone());
+                groups.entry(order).or_default().push(node);
             }
             groups.into_values().collect()
         }
-        Schedule::Listed { at_once } => targets.chunks(at_once.max(1) as usize).map(<[Node]>::to_vec).collect(),
+        Schedule::Listed { at_once } => targets.chunks(at_once.max(1) as usize).map(<[&Node]>::to_vec).collect(),
     }
 }
 
@@ -86,7 +86,7 @@ async fn run_wave(
     past: &Past,
     step: &ServiceStep,
     service: &Service,
-    wave: Vec<Node>,
+    wave: Vec<&Node>,
 ) -> Result<WaveEnd, EngineError> {
     let name = &step.service;
     // Failures of an earlier run of this step (before a crash) still count.
@@ -94,7 +94,7 @@ async fn run_wave(
         .iter()
         .filter_map(|n| past.get(&n.node_id, name).and_then(|t| t.failure.clone()))
         .collect();
-    let todo: Vec<Node> = wave.into_iter().filter(|n| !past.done(&n.node_id, name)).collect();
+    let todo: Vec<&Node> = wave.into_iter().filter(|n| !past.done(&n.node_id, name)).collect();
     let (engine, cluster) = (&ctx.engine, &ctx.cluster);
     let mut running = Vec::new();
     let mut not_run = Vec::new();
@@ -102,16 +102,12 @@ async fn run_wave(
         let first_seq = engine.store.next_seqs(ctx.op_id(), todo.len() as u64).await?;
         for (i, node) in todo.into_iter().enumerate() {
             let seq = first_seq + i as u64;
-            let component = ctx.component(&node);
-            match component {
-                Some(component) if node.instance_id.is_some() && engine.provider.instance_exists(cluster, &node) => {
+            match ctx.component(node) {
+                Some(component) if node.instance_id.is_some() && engine.provider.instance_exists(cluster, node) => {
                     let attempt = past.next_attempt(&node.node_id, name);
-                    running.push((ctx.event(seq, &node, name, attempt), node, component));
+                    running.push((ctx.event(seq, node, name, attempt), node.clone(), component));
                 }
-                _ => not_run.push(
-                    ctx.skipped(seq, &node, name, "the node has no running instance")
-                        .await?,
-                ),
+                _ => not_run.push(ctx.skipped(seq, node, name, "the node has no running instance").await?),
             }
         }
     }
@@ -224,7 +220,7 @@ fn summarize(failed: &[Event]) -> String {
 }
 
 /// The step's output, from its nodes' replies.
-fn output(step: &ServiceStep, targets: &[Node], replies: &HashMap<String, String>) -> Result<Option<Value>, String> {
+fn output(step: &ServiceStep, targets: &[&Node], replies: &HashMap<String, String>) -> Result<Option<Value>, String> {
     match &step.reply {
         Reply::Ignore => Ok(None),
         Reply::ByNode => Ok(Some(Value::Object(

@@ -32,17 +32,17 @@ pub(super) struct StepRun<'a> {
 impl StepRun<'_> {
     /// The nodes of a set, as the cluster's records, in the set's order
     /// (the one lookup every handler uses); ids the cluster lacks are left out.
-    pub(super) fn nodes(&self, set: &NodeSet) -> Result<Vec<Node>, EngineError> {
+    pub(super) fn nodes(&self, set: &NodeSet) -> Result<Vec<&Node>, EngineError> {
         let by_id: HashMap<&str, &Node> = self.cluster.nodes.iter().map(|n| (n.node_id.as_str(), n)).collect();
         Ok(set
             .resolve(self.vars)?
             .iter()
-            .filter_map(|id| by_id.get(id.as_str()).map(|n| (*n).clone()))
+            .filter_map(|id| by_id.get(id.as_str()).copied())
             .collect())
     }
 
     /// The ids of a set's nodes, in the set's order.
     pub(super) fn node_ids(&self, set: &NodeSet) -> Result<Vec<String>, EngineError> {
-        Ok(self.nodes(set)?.into_iter().map(|n| n.node_id).collect())
+        Ok(self.nodes(set)?.into_iter().map(|n| n.node_id.clone()).collect())
     }
 }

@@ -74,8 +74,20 @@ impl Default for RuntimeConfig {
 
 /// The runtime could not start.
 #[derive(Debug, Error)]
-#[error("cannot start the wasm runtime: {0}")]
-pub struct RuntimeError(String);
+#[error("cannot start the wasm runtime: {what}: {source}")]
+pub struct RuntimeError {
+    /// What failed.
+    what: &'static str,
+    /// Why.
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl RuntimeError {
+    fn at(what: &'static str) -> impl FnOnce(wasmtime::Error) -> RuntimeError {
+        move |e| RuntimeError { what, source: e.into() }
+    }
+}
 
 /// What to run: a service with its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,10 +196,10 @@ impl Drop for Inner {
 impl Runtime {
     /// Starts the engine, the linker and the epoch ticker.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
-        let engine = Engine::new(&engine_config(&config)).map_err(|e| RuntimeError(format!("{e:#}")))?;
+        let engine = Engine::new(&engine_config(&config)).map_err(RuntimeError::at("the engine"))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError(format!("{e:#}")))?;
-        RoleHooks::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(|e| RuntimeError(format!("{e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(RuntimeError::at("WASI"))?;
+        RoleHooks::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(RuntimeError::at("the hook imports"))?;
 
         let stop_ticker = Arc::new(AtomicBool::new(false));
         let (ticker_engine, stop) = (engine.clone(), stop_ticker.clone());
@@ -199,7 +211,10 @@ impl Runtime {
                     ticker_engine.increment_epoch();
                 }
             })
-            .map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?;
+            .map_err(|e| RuntimeError {
+                what: "the epoch thread",
+                source: Box::new(e),
+            })?;
 
         Ok(Runtime {
             inner: Arc::new(Inner {

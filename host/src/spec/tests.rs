@@ -153,3 +153,95 @@ fn parts_parse_on_their_own() {
         "{err}"
     );
 }
+
+#[test]
+fn counts_are_bounded_by_what_a_cluster_may_have() {
+    let role = |count: u64| format!(r#"{{"role": "r{count}", "count": {count}, "plugin": "app.wasm"}}"#);
+    assert_eq!(
+        problems(&format!(r#"{{"nodes": [{}]}}"#, role(1_000_000_000))),
+        ["nodes[0].count: 1000000000 is more nodes than a cluster may have (10000)"]
+    );
+    assert_eq!(
+        problems(&format!(
+            r#"{{"nodes": [{}, {}]}}"#,
+            role(4_000_000_000),
+            role(4_000_000_001)
+        )),
+        [
+            "nodes[0].count: 4000000000 is more nodes than a cluster may have (10000)",
+            "nodes[1].count: 4000000001 is more nodes than a cluster may have (10000)"
+        ],
+        "counts that overflow a u32 sum are still told apart"
+    );
+    assert_eq!(
+        problems(&format!(r#"{{"nodes": [{}, {}]}}"#, role(6000), role(6001))),
+        ["nodes: the roles' counts add up to 12001; a cluster has at most 10000 nodes"]
+    );
+    assert!(problems(&format!(r#"{{"nodes": [{}]}}"#, role(10_000))).is_empty());
+}
+
+#[test]
+fn components_stay_inside_the_apps_directory() {
+    let app = base();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("x.wasm"), b"\0asm").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("x.wasm"), app.path().join("out.wasm")).unwrap();
+    std::os::unix::fs::symlink(app.path().join("app.wasm"), app.path().join("in.wasm")).unwrap();
+    std::fs::create_dir(app.path().join("sub")).unwrap();
+    std::fs::write(app.path().join("sub/ok.wasm"), b"\0asm").unwrap();
+    let check = |plugin: &str| {
+        let json = format!(r#"{{"nodes": [{{"count": 1, "plugin": {plugin:?}}}]}}"#);
+        match Spec::parse(Path::new("spec.json"), &json, app.path()) {
+            Ok(spec) => Ok(spec.nodes[0].plugin.clone()),
+            Err(SpecError::Invalid { problems, .. }) => Err(problems[0].to_string()),
+            Err(other) => Err(other.to_string()),
+        }
+    };
+    assert!(check("sub/ok.wasm").unwrap().ends_with("sub/ok.wasm"));
+    assert!(
+        check("in.wasm").unwrap().ends_with("app.wasm"),
+        "a link inside the app is fine"
+    );
+    assert!(
+        check("../x.wasm")
+            .unwrap_err()
+            .contains("\"../x.wasm\" leaves the app's directory")
+    );
+    assert!(
+        check("sub/../app.wasm")
+            .unwrap_err()
+            .contains("leaves the app's directory")
+    );
+    assert!(
+        check("/etc/passwd")
+            .unwrap_err()
+            .contains("\"/etc/passwd\" is absolute")
+    );
+    assert!(
+        check("out.wasm")
+            .unwrap_err()
+            .ends_with("out.wasm: a link that leads out of the app's directory")
+    );
+    assert!(check("sub").unwrap_err().ends_with("sub: not a regular file"));
+    assert!(
+        check("missing.wasm")
+            .unwrap_err()
+            .ends_with("missing.wasm: no such component file")
+    );
+}
+
+#[test]
+fn names_and_descriptions_are_bounded_text() {
+    let spec = |name: &str| {
+        let name = serde_json::to_string(name).unwrap();
+        format!(r#"{{"name": {name}, "nodes": [{{"count": 1, "plugin": "app.wasm"}}]}}"#)
+    };
+    assert_eq!(
+        problems(&spec(&"n".repeat(129))),
+        ["name: 129 characters; at most 128 are allowed"]
+    );
+    assert_eq!(problems(&spec("a\u{7}b")), ["name: holds control characters"]);
+    assert!(problems(&spec("")).is_empty(), "a name may be empty");
+    let described = r#"{"description": "two\nlines", "nodes": [{"count": 1, "plugin": "app.wasm"}]}"#;
+    assert!(problems(described).is_empty());
+}
