@@ -7,6 +7,15 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Runs a command that must fail as a hook failure (exit 1), not as bad input (exit 2).
+refused() {
+  local code=0
+  "$@" || code=$?
+  if [ "$code" -ne 1 ]; then
+    echo "expected the hook to be refused (exit 1), got exit $code" >&2
+    exit 1
+  fi
+}
 
 step "Setting up: the wasm32-wasip2 target, the hook components, the hookhost binary"
 rustup target add wasm32-wasip2
@@ -66,11 +75,12 @@ hookhost op show "$(last_op)"
 
 step "Hostile hooks, sandboxed: a loop stopped at 0.5 s, /etc/passwd and another tenant's metadata out of reach"
 fixture=example-plugins/zookeeper/fixtures/cluster.json
-hookhost hook run --plugin "$guests/hostile_hooks.wasm" --service spin --metadata "$fixture" --node cln-zk1 \
-  --timeout 0.5 --workdir "$demo/hostile" || true
-hookhost hook run --plugin "$guests/hostile_hooks.wasm" --service read-passwd --metadata "$fixture" --node cln-zk1 \
-  --workdir "$demo/hostile" || true
-hookhost hook run --plugin "$guests/hostile_hooks.wasm" --service other-cluster --params '{"cluster": "cl-other"}' \
-  --metadata "$fixture" --metadata tests/fixtures/neighbour.json --node cln-zk1 --workdir "$demo/hostile" || true
+mkdir -p "$demo/hostile"
+refused hookhost hook run --plugin "$guests/hostile_hooks.wasm" --service spin --metadata "$fixture" --node cln-zk1 \
+  --timeout 0.5 --workdir "$demo/hostile"
+refused hookhost hook run --plugin "$guests/hostile_hooks.wasm" --service read-passwd --metadata "$fixture" --node cln-zk1 \
+  --workdir "$demo/hostile"
+refused hookhost hook run --plugin "$guests/hostile_hooks.wasm" --service other-cluster --params '{"cluster": "cl-other"}' \
+  --metadata "$fixture" --metadata tests/fixtures/neighbour.json --node cln-zk1 --workdir "$demo/hostile"
 
 step "Done: the state (store, nodes, images) is in $demo/state"

@@ -6,6 +6,7 @@ use super::{Global, op::foreground, print::clean, print::emit};
 use anyhow::bail;
 use clap::Subcommand;
 use hookhost::cluster::ClusterStatus;
+use hookhost::engine::Engine;
 use hookhost::metadata::{ClusterView, cluster_root};
 use serde_json::json;
 use std::fmt::Write as _;
@@ -69,119 +70,134 @@ pub async fn run(global: &Global, cmd: ClusterCommand) -> anyhow::Result<ExitCod
             let op = engine.submit(op.request()).await?;
             foreground(&engine, &op.id, json).await
         }
-        ClusterCommand::List { all, json } => {
-            let clusters: Vec<_> = engine
-                .store()
-                .clusters()?
-                .into_iter()
-                .filter(|c| all || c.status != ClusterStatus::Deleted)
-                .collect();
-            let mut out = String::new();
-            if !json {
-                let _ = writeln!(
-                    out,
-                    "{:<12} {:<20} {:<9} {:>5}  CREATED",
-                    "CLUSTER", "NAME", "STATUS", "NODES"
-                );
-            }
-            for c in clusters {
-                if json {
-                    let _ = writeln!(
-                        out,
-                        "{}",
-                        json!({"id": c.id, "name": c.name, "status": c.status, "nodes": c.nodes.len(), "created_at": c.created_at, "operation": c.operation})
-                    );
-                } else {
-                    let _ = writeln!(
-                        out,
-                        "{:<12} {:<20} {:<9} {:>5}  {}",
-                        c.id,
-                        clean(&c.name),
-                        c.status.to_string(),
-                        c.nodes.len(),
-                        c.created_at
-                    );
-                }
-            }
-            emit(&out);
-            Ok(ExitCode::SUCCESS)
-        }
-        ClusterCommand::Show { cluster, json } => {
-            let c = engine.cluster(&cluster)?;
-            let ops: Vec<_> = engine
-                .store()
-                .operations()?
-                .into_iter()
-                .filter(|o| o.cluster_id == c.id)
-                .collect();
-            if json {
-                let doc = json!({"cluster": c, "operations": ops.iter().map(|o| json!({"id": o.id, "kind": o.kind(), "status": o.status, "created_at": o.created_at})).collect::<Vec<_>>()});
-                emit(&format!("{doc:#}\n"));
-                return Ok(ExitCode::SUCCESS);
-            }
-            let mut out = format!("cluster   {} ({}) · {}\n", c.id, clean(&c.name), c.status);
-            let _ = writeln!(out, "spec      {}", c.spec_file.display());
-            let _ = writeln!(
-                out,
-                "network   {} · zone {} · created {}",
-                c.spec.vxnet, c.zone, c.created_at
-            );
-            let _ = writeln!(
-                out,
-                "\n{:<14} {:<14} {:<12} {:<15} {:>4}",
-                "NODE", "ROLE", "INSTANCE", "IP", "SID"
-            );
-            for n in &c.nodes {
-                let instance = n.instance_id.as_deref().unwrap_or("-");
-                let _ = writeln!(
-                    out,
-                    "{:<14} {:<14} {:<12} {:<15} {:>4}",
-                    n.node_id, n.role, instance, n.ip, n.sid
-                );
-            }
-            let _ = writeln!(out, "\noperations");
-            for o in ops {
-                let _ = writeln!(
-                    out,
-                    "  {} {:<15} {:<10} {}",
-                    o.id,
-                    o.kind().to_string(),
-                    o.status.to_string(),
-                    o.created_at
-                );
-            }
-            emit(&out);
-            Ok(ExitCode::SUCCESS)
-        }
+        ClusterCommand::List { all, json } => list(&engine, all, json),
+        ClusterCommand::Show { cluster, json } => show(&engine, &cluster, json),
         ClusterCommand::Metadata {
             cluster,
             path,
             node,
             json,
-        } => {
-            let c = engine.cluster(&cluster)?;
-            let snapshot = Arc::new(engine.tree().snapshot(&cluster_root(&c.id)).await?);
-            let view = match &node {
-                Some(node) => ClusterView::for_node(snapshot.clone(), &c.id, node)?,
-                None => ClusterView::new(snapshot.clone(), &c.id),
-            };
-            let at = path.unwrap_or_else(|| "/".into());
-            let tree = view
-                .subtree(&at)?
-                .filter(|t| t.as_object().is_none_or(|o| !o.is_empty()));
-            let Some(tree) = tree else {
-                bail!("cluster {} ({}) has no metadata at {at}", c.id, c.status);
-            };
-            if json {
-                emit(&format!("{tree:#}\n"));
-            } else {
-                let mut out = format!("# revision {}\n", snapshot.revision());
-                flat(&mut out, at.trim_end_matches('/'), &tree);
-                emit(&out);
-            }
-            Ok(ExitCode::SUCCESS)
+        } => metadata(&engine, &cluster, path, node, json).await,
+    }
+}
+
+/// `cluster list`: a line (or a JSON object) per cluster.
+fn list(engine: &Engine, all: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let clusters: Vec<_> = engine
+        .store()
+        .clusters()?
+        .into_iter()
+        .filter(|c| all || c.status != ClusterStatus::Deleted)
+        .collect();
+    let mut out = String::new();
+    if !json {
+        let _ = writeln!(
+            out,
+            "{:<12} {:<20} {:<9} {:>5}  CREATED",
+            "CLUSTER", "NAME", "STATUS", "NODES"
+        );
+    }
+    for c in clusters {
+        if json {
+            let _ = writeln!(
+                out,
+                "{}",
+                json!({"id": c.id, "name": c.name, "status": c.status, "nodes": c.nodes.len(), "created_at": c.created_at, "operation": c.operation})
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "{:<12} {:<20} {:<9} {:>5}  {}",
+                c.id,
+                clean(&c.name),
+                c.status.to_string(),
+                c.nodes.len(),
+                c.created_at
+            );
         }
     }
+    emit(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cluster show`: the cluster, its nodes and its operations.
+fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let c = engine.cluster(cluster)?;
+    let ops: Vec<_> = engine
+        .store()
+        .operations()?
+        .into_iter()
+        .filter(|o| o.cluster_id == c.id)
+        .collect();
+    if json {
+        let doc = json!({"cluster": c, "operations": ops.iter().map(|o| json!({"id": o.id, "kind": o.kind(), "status": o.status, "created_at": o.created_at})).collect::<Vec<_>>()});
+        emit(&format!("{doc:#}\n"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = format!("cluster   {} ({}) · {}\n", c.id, clean(&c.name), c.status);
+    let _ = writeln!(out, "spec      {}", c.spec_file.display());
+    let _ = writeln!(
+        out,
+        "network   {} · zone {} · created {}",
+        c.spec.vxnet, c.zone, c.created_at
+    );
+    let _ = writeln!(
+        out,
+        "\n{:<14} {:<14} {:<12} {:<15} {:>4}",
+        "NODE", "ROLE", "INSTANCE", "IP", "SID"
+    );
+    for n in &c.nodes {
+        let instance = n.instance_id.as_deref().unwrap_or("-");
+        let _ = writeln!(
+            out,
+            "{:<14} {:<14} {:<12} {:<15} {:>4}",
+            n.node_id, n.role, instance, n.ip, n.sid
+        );
+    }
+    let _ = writeln!(out, "\noperations");
+    for o in ops {
+        let _ = writeln!(
+            out,
+            "  {} {:<15} {:<10} {}",
+            o.id,
+            o.kind().to_string(),
+            o.status.to_string(),
+            o.created_at
+        );
+    }
+    emit(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cluster metadata`: the tree, or part of it, as one node or the cluster sees it.
+async fn metadata(
+    engine: &Engine,
+    cluster: &str,
+    path: Option<String>,
+    node: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let c = engine.cluster(cluster)?;
+    let snapshot = Arc::new(engine.tree().snapshot(&cluster_root(&c.id)).await?);
+    let view = match &node {
+        Some(node) => ClusterView::for_node(snapshot.clone(), &c.id, node)?,
+        None => ClusterView::new(snapshot.clone(), &c.id),
+    };
+    let at = path.unwrap_or_else(|| "/".into());
+    let tree = view
+        .subtree(&at)?
+        .filter(|t| t.as_object().is_none_or(|o| !o.is_empty()));
+    let Some(tree) = tree else {
+        bail!("cluster {} ({}) has no metadata at {at}", c.id, c.status);
+    };
+    if json {
+        emit(&format!("{tree:#}\n"));
+    } else {
+        let mut out = format!("# revision {}\n", snapshot.revision());
+        flat(&mut out, at.trim_end_matches('/'), &tree);
+        emit(&out);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints a JSON tree as `path value` lines.

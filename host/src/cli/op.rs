@@ -68,47 +68,7 @@ impl OpCommand {
 pub async fn run(global: &Global, cmd: OpCommand) -> anyhow::Result<ExitCode> {
     let engine = global.engine()?;
     match cmd {
-        OpCommand::List { cluster, json } => {
-            if let Some(id) = &cluster {
-                engine.cluster(id)?;
-            }
-            let ops: Vec<Operation> = engine
-                .store()
-                .operations()?
-                .into_iter()
-                .filter(|op| cluster.as_ref().is_none_or(|c| &op.cluster_id == c))
-                .collect();
-            let mut out = String::new();
-            if !json {
-                let _ = writeln!(
-                    out,
-                    "{:<12} {:<15} {:<12} {:<12} CREATED",
-                    "OPERATION", "KIND", "CLUSTER", "STATUS"
-                );
-            }
-            for op in &ops {
-                let status = status_of(&engine, op);
-                if json {
-                    let _ = writeln!(
-                        out,
-                        "{}",
-                        json!({"id": op.id, "kind": op.kind(), "cluster_id": op.cluster_id, "status": status, "created_at": op.created_at, "ended_at": op.ended_at, "error": op.error})
-                    );
-                } else {
-                    let _ = writeln!(
-                        out,
-                        "{:<12} {:<15} {:<12} {:<12} {}",
-                        op.id,
-                        op.kind().to_string(),
-                        op.cluster_id,
-                        status,
-                        op.created_at
-                    );
-                }
-            }
-            emit(&out);
-            Ok(ExitCode::SUCCESS)
-        }
+        OpCommand::List { cluster, json } => list(&engine, cluster, json),
         OpCommand::Show { op, json } => {
             let op = engine.operation(&op)?;
             let steps = engine.store().steps(&op.id)?;
@@ -139,11 +99,12 @@ pub async fn run(global: &Global, cmd: OpCommand) -> anyhow::Result<ExitCode> {
         }
         OpCommand::Cancel { op } => {
             let op = engine.cancel(&op).await?;
-            let text = if op.status == OperationStatus::Cancelled {
+            // Nobody ran it: it ended here (after its recovery part, if it needed one).
+            let text = if op.status != OperationStatus::Running {
                 let cluster = engine.cluster(&op.cluster_id)?;
                 format!(
-                    "operation {} cancelled; cluster {} is {}\n",
-                    op.id, cluster.id, cluster.status
+                    "operation {} {}; cluster {} is {}\n",
+                    op.id, op.status, cluster.id, cluster.status
                 )
             } else {
                 format!("operation {} will stop at its next step boundary\n", op.id)
@@ -152,6 +113,49 @@ pub async fn run(global: &Global, cmd: OpCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `op list`: a line (or a JSON object) per operation, oldest first.
+fn list(engine: &Engine, cluster: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
+    if let Some(id) = &cluster {
+        engine.cluster(id)?;
+    }
+    let ops: Vec<Operation> = engine
+        .store()
+        .operations()?
+        .into_iter()
+        .filter(|op| cluster.as_ref().is_none_or(|c| &op.cluster_id == c))
+        .collect();
+    let mut out = String::new();
+    if !json {
+        let _ = writeln!(
+            out,
+            "{:<12} {:<15} {:<12} {:<12} CREATED",
+            "OPERATION", "KIND", "CLUSTER", "STATUS"
+        );
+    }
+    for op in &ops {
+        let status = status_of(engine, op);
+        if json {
+            let _ = writeln!(
+                out,
+                "{}",
+                json!({"id": op.id, "kind": op.kind(), "cluster_id": op.cluster_id, "status": status, "created_at": op.created_at, "ended_at": op.ended_at, "error": op.error})
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "{:<12} {:<15} {:<12} {:<12} {}",
+                op.id,
+                op.kind().to_string(),
+                op.cluster_id,
+                status,
+                op.created_at
+            );
+        }
+    }
+    emit(&out);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `running`, `interrupted` (no process runs it), or how it ended.

@@ -54,27 +54,11 @@ pub fn outcome<T>(
         Ok(v) => value(v),
         Err(_) => (Value::Null, String::new(), String::new()),
     };
+    if as_json {
+        return outcome_json(call, workdir, outcome, reply_json);
+    }
     let node = &call.node;
     let report = &outcome.report;
-    if as_json {
-        let doc = json!({
-            "plugin": outcome.plugin,
-            "call": outcome.call,
-            "ok": outcome.result.is_ok(),
-            "result": reply_json,
-            "failure": outcome.result.as_ref().err(),
-            "error": outcome.result.as_ref().err().map(|f| f.to_string()),
-            "node": {
-                "cluster_id": node.cluster_id, "node_id": node.node_id, "role": node.role,
-                "instance_id": node.instance_id, "operation": operation_name(node.operation),
-                "operation_id": node.operation_id, "attempt": node.attempt,
-            },
-            "workdir": workdir,
-            "report": report,
-        });
-        return format!("{doc:#}\n");
-    }
-
     let mut out = format!(
         "{} · node {} ({}/{}) · cluster {} · {}\n",
         clean(&outcome.call),
@@ -121,6 +105,27 @@ pub fn outcome<T>(
     stream(&mut out, "stderr", &report.stderr);
     out.push_str(&body);
     out
+}
+
+/// An outcome as one JSON object.
+fn outcome_json<T>(call: &Call, workdir: &Path, outcome: &Outcome<T>, result: Value) -> String {
+    let node = &call.node;
+    let doc = json!({
+        "plugin": outcome.plugin,
+        "call": outcome.call,
+        "ok": outcome.result.is_ok(),
+        "result": result,
+        "failure": outcome.result.as_ref().err(),
+        "error": outcome.result.as_ref().err().map(|f| f.to_string()),
+        "node": {
+            "cluster_id": node.cluster_id, "node_id": node.node_id, "role": node.role,
+            "instance_id": node.instance_id, "operation": operation_name(node.operation),
+            "operation_id": node.operation_id, "attempt": node.attempt,
+        },
+        "workdir": workdir,
+        "report": outcome.report,
+    });
+    format!("{doc:#}\n")
 }
 
 fn stream(out: &mut String, name: &str, captured: &Captured) {

@@ -8,6 +8,7 @@
 use super::EngineError;
 use super::invocation::{Invocations, spawn_all};
 use super::journal::Past;
+use super::runner::Component;
 use super::step::{StepEnd, StepRun};
 use crate::cluster::{Cluster, Node};
 use crate::hook::{Service, parse_service};
@@ -80,6 +81,9 @@ struct WaveEnd {
     failed: Vec<Event>,
 }
 
+/// A hook about to run: its event, its node, its component.
+type Ready = (Event, Node, Arc<dyn Component>);
+
 /// Runs a wave's hooks that have not ended yet, all at once.
 async fn run_wave(
     ctx: &Arc<Invocations>,
@@ -95,30 +99,16 @@ async fn run_wave(
         .filter_map(|n| past.get(&n.node_id, name).and_then(|t| t.failure.clone()))
         .collect();
     let todo: Vec<&Node> = wave.into_iter().filter(|n| !past.done(&n.node_id, name)).collect();
-    let (engine, cluster) = (&ctx.engine, &ctx.cluster);
-    let mut running = Vec::new();
-    let mut not_run = Vec::new();
-    if !todo.is_empty() {
-        let first_seq = engine.store.next_seqs(ctx.op_id(), todo.len() as u64).await?;
-        for (i, node) in todo.into_iter().enumerate() {
-            let seq = first_seq + i as u64;
-            match ctx.component(node) {
-                Some(component) if node.instance_id.is_some() && engine.provider.instance_exists(cluster, node) => {
-                    let attempt = past.next_attempt(&node.node_id, name);
-                    running.push((ctx.event(seq, node, name, attempt), node.clone(), component));
-                }
-                _ => not_run.push(ctx.skipped(seq, node, name, "the node has no running instance").await?),
-            }
-        }
-    }
+    let (ready, not_run) = sort_out(ctx, past, name, todo).await?;
+    let engine = &ctx.engine;
     // Durable before the hooks start: a crash from here on shows them as cut off.
     engine
         .store
-        .put_events(running.iter().map(|(e, _, _)| e.clone()).collect())
+        .put_events(ready.iter().map(|(e, _, _)| e.clone()).collect())
         .await?;
-    engine.observer.invocations_started(running.len());
+    engine.observer.invocations_started(ready.len());
     let keep_reply = step.reply != Reply::Ignore;
-    let calls = running.into_iter().map(|(event, node, component)| {
+    let calls = ready.into_iter().map(|(event, node, component)| {
         let (ctx, name) = (ctx.clone(), name.clone());
         let request = Request {
             service: service.clone(),
@@ -152,6 +142,33 @@ async fn run_wave(
             .filter(|e| e.outcome != InvocationOutcome::Skipped || must_answer),
     );
     Ok(WaveEnd { ended, failed })
+}
+
+/// The hooks that can run (their node has a running instance), and the
+/// events of those that cannot (stored as skipped).
+async fn sort_out(
+    ctx: &Invocations,
+    past: &Past,
+    name: &str,
+    todo: Vec<&Node>,
+) -> Result<(Vec<Ready>, Vec<Event>), EngineError> {
+    let (mut ready, mut not_run) = (Vec::new(), Vec::new());
+    if todo.is_empty() {
+        return Ok((ready, not_run));
+    }
+    let engine = &ctx.engine;
+    let first_seq = engine.store.next_seqs(ctx.op_id(), todo.len() as u64).await?;
+    for (i, node) in todo.into_iter().enumerate() {
+        let seq = first_seq + i as u64;
+        match ctx.component(node) {
+            Some(component) if node.instance_id.is_some() && engine.provider.instance_exists(&ctx.cluster, node) => {
+                let attempt = past.next_attempt(&node.node_id, name);
+                ready.push((ctx.event(seq, node, name, attempt), node.clone(), component));
+            }
+            _ => not_run.push(ctx.skipped(seq, node, name, "the node has no running instance").await?),
+        }
+    }
+    Ok((ready, not_run))
 }
 
 /// The `service_params` the hooks get: the plan's, else the spec's, as JSON text.

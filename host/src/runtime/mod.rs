@@ -348,32 +348,18 @@ impl Runtime {
         .await
     }
 
-    /// One invocation: fresh store and instance, limits, capture, the call
-    /// `f` makes on the instance (given the deadline in Unix ms), the report.
-    async fn invoke<T>(
+    /// A fresh store for one call: its sandbox (WASI over the call's
+    /// mounts, captured output), its view, its memory limit, its fuel (when
+    /// metered, returned) and its deadline.
+    fn new_store(
         &self,
-        plugin: &Plugin,
         call: &Call,
-        name: String,
-        f: impl AsyncFnOnce(&mut Store<HostState>, &RoleHooks, u64) -> wasmtime::Result<Result<T, HookError>>,
-    ) -> Outcome<T> {
-        if !Engine::same(plugin.engine(), &self.inner.engine) {
-            let message = "the component was loaded by another runtime".to_string();
-            return Outcome::early(plugin, name, Failure::Sandbox { message });
-        }
+        deadline: Instant,
+        stdout: &Capture,
+        stderr: &Capture,
+    ) -> Result<(Store<HostState>, Option<u64>), String> {
         let limits = call.limits;
-        // Waiting for a slot is not part of the hook's time; closing is impossible.
-        let Ok(_slot) = self.inner.slots.acquire().await else {
-            unreachable!("the slot semaphore is never closed")
-        };
-        let started = Instant::now();
-        let deadline = started + limits.timeout;
-        let stdout = Capture::new(Stream::Stdout, limits.output);
-        let stderr = Capture::new(Stream::Stderr, limits.output);
-        let wasi = match sandbox::wasi_ctx(&call.mounts, &stdout, &stderr) {
-            Ok(wasi) => wasi,
-            Err(message) => return Outcome::early(plugin, name, Failure::Sandbox { message }),
-        };
+        let wasi = sandbox::wasi_ctx(&call.mounts, stdout, stderr)?;
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let mut store = Store::new(
@@ -401,6 +387,35 @@ impl Runtime {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
+        Ok((store, fuel))
+    }
+
+    /// One invocation: fresh store and instance, limits, capture, the call
+    /// `f` makes on the instance (given the deadline in Unix ms), the report.
+    async fn invoke<T>(
+        &self,
+        plugin: &Plugin,
+        call: &Call,
+        name: String,
+        f: impl AsyncFnOnce(&mut Store<HostState>, &RoleHooks, u64) -> wasmtime::Result<Result<T, HookError>>,
+    ) -> Outcome<T> {
+        if !Engine::same(plugin.engine(), &self.inner.engine) {
+            let message = "the component was loaded by another runtime".to_string();
+            return Outcome::early(plugin, name, Failure::Sandbox { message });
+        }
+        let limits = call.limits;
+        // Waiting for a slot is not part of the hook's time; closing is impossible.
+        let Ok(_slot) = self.inner.slots.acquire().await else {
+            unreachable!("the slot semaphore is never closed")
+        };
+        let started = Instant::now();
+        let deadline = started + limits.timeout;
+        let stdout = Capture::new(Stream::Stdout, limits.output);
+        let stderr = Capture::new(Stream::Stderr, limits.output);
+        let (mut store, fuel) = match self.new_store(call, deadline, &stdout, &stderr) {
+            Ok(made) => made,
+            Err(message) => return Outcome::early(plugin, name, Failure::Sandbox { message }),
+        };
 
         let deadline_ms = deadline_unix_ms(limits.timeout);
         let call_hook = async {

@@ -29,15 +29,16 @@ const WITH_REPLICA: &[&str] = &["backup", "restore"];
 pub(super) fn check(spec: &mut Spec, base: &Path) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut report = |at: String, message: String| problems.push(Problem { at, message });
+    check_cluster(spec, &mut report);
+    check_counts(spec, &mut report);
+    check_roles(spec, base, &mut report);
+    problems
+}
 
-    check_text("name", &spec.name, MAX_NAME_CHARS, false, &mut report);
-    check_text(
-        "description",
-        &spec.description,
-        MAX_DESCRIPTION_CHARS,
-        true,
-        &mut report,
-    );
+/// The cluster-wide keys.
+fn check_cluster(spec: &Spec, report: &mut impl FnMut(String, String)) {
+    check_text("name", &spec.name, MAX_NAME_CHARS, false, report);
+    check_text("description", &spec.description, MAX_DESCRIPTION_CHARS, true, report);
     if spec.metadata_root_access {
         report(
             "metadata_root_access".into(),
@@ -47,9 +48,9 @@ pub(super) fn check(spec: &mut Spec, base: &Path) -> Vec<Problem> {
     if !is_valid_segment(&spec.vxnet) {
         report("vxnet".into(), format!("{:?} is not a usable network name", spec.vxnet));
     }
-    check_env("env", &spec.env, &mut report);
-    check_tree("endpoints", &spec.endpoints, &mut report);
-    check_tree("reserved_ips", &spec.reserved_ips, &mut report);
+    check_env("env", &spec.env, report);
+    check_tree("endpoints", &spec.endpoints, report);
+    check_tree("reserved_ips", &spec.reserved_ips, report);
     for (name, cluster) in &spec.links {
         if !is_valid_segment(name) || !is_valid_segment(cluster) {
             report(
@@ -59,25 +60,35 @@ pub(super) fn check(spec: &mut Spec, base: &Path) -> Vec<Problem> {
         }
     }
     if let Some(hc) = &spec.health_check {
-        check_health("health_check", hc, &mut report);
+        check_health("health_check", hc, report);
     }
+}
+
+/// At least one role and one node; at most [`MAX_CLUSTER_NODES`] nodes.
+fn check_counts(spec: &Spec, report: &mut impl FnMut(String, String)) {
     if spec.nodes.is_empty() {
         report("nodes".into(), "an app needs at least one role".into());
+        return;
     }
     let total: u64 = spec.nodes.iter().map(|r| u64::from(r.count)).sum();
-    if total == 0 && !spec.nodes.is_empty() {
+    if total == 0 {
         report(
             "nodes".into(),
             "the roles' counts add up to 0; a cluster needs at least one node".into(),
         );
     }
+    // A role over the bound is reported at the role.
     if total > MAX_CLUSTER_NODES && spec.nodes.iter().all(|r| u64::from(r.count) <= MAX_CLUSTER_NODES) {
         report(
             "nodes".into(),
             format!("the roles' counts add up to {total}; a cluster has at most {MAX_CLUSTER_NODES} nodes"),
         );
     }
+}
 
+/// Each role (a single one gets the default name), names unique, and each
+/// role's env fitting the cluster's.
+fn check_roles(spec: &mut Spec, base: &Path, report: &mut impl FnMut(String, String)) {
     let single = spec.nodes.len() == 1;
     let mut seen = BTreeSet::new();
     for (i, role) in spec.nodes.iter_mut().enumerate() {
@@ -93,7 +104,7 @@ pub(super) fn check(spec: &mut Spec, base: &Path) -> Vec<Problem> {
                 continue;
             }
         }
-        check_role(&at, role, base, &mut report);
+        check_role(&at, role, base, report);
         if !seen.insert(role.role.clone()) {
             report(format!("{at}.role"), format!("role {:?} is defined twice", role.role));
         }
@@ -112,7 +123,6 @@ pub(super) fn check(spec: &mut Spec, base: &Path) -> Vec<Problem> {
             }
         }
     }
-    problems
 }
 
 fn check_role(at: &str, role: &mut RoleSpec, base: &Path, report: &mut impl FnMut(String, String)) {
