@@ -6,13 +6,25 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// Runs hookhost; kills it if it has not ended in 60 s (nothing may hang it, not even a FIFO).
 fn hookhost(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hookhost"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hookhost"))
         .args(args)
         .env("HOOKHOST_CACHE_DIR", support::cache_dir())
         .env_remove("HOOKHOST_LOG")
-        .output()
-        .expect("hookhost runs")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("hookhost runs");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("hookhost {args:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -384,27 +396,6 @@ fn help_teaches_the_commands() {
     }
 }
 
-/// Runs hookhost, killing it if it has not ended in 60 s (a FIFO must not hang it).
-fn hookhost_within(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hookhost"))
-        .args(args)
-        .env("HOOKHOST_CACHE_DIR", support::cache_dir())
-        .env_remove("HOOKHOST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > std::time::Duration::from_secs(60) {
-            child.kill().unwrap();
-            panic!("hookhost {args:?} hung");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn a_fifo_where_a_component_should_be_is_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -441,7 +432,7 @@ fn a_fifo_where_a_component_should_be_is_refused_at_once() {
             path(work.path()),
         ],
     ] {
-        let out = hookhost_within(&args);
+        let out = hookhost(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(
             text(&out.stderr).contains("x.wasm: cannot read: not a regular file"),

@@ -112,18 +112,18 @@ fn apply_in(txn: &redb::WriteTransaction, writes: &[Write]) -> Result<u64, Store
     Ok(revision)
 }
 
+/// The revision of the last commit.
+fn revision(txn: &redb::ReadTransaction) -> Result<u64, StoreError> {
+    let counters = txn.open_table(COUNTERS).map_err(backend)?;
+    Ok(counters.get(REVISION).map_err(backend)?.map(|v| v.value()).unwrap_or(0))
+}
+
 impl ChangeLog for Log {
     fn changes(&self, prefix: &str, from: u64) -> Result<Vec<Change>, StoreError> {
         // No change has revision 0.
         let from = from.max(1);
         self.db.read(|txn| {
-            let current = txn
-                .open_table(COUNTERS)
-                .map_err(backend)?
-                .get(REVISION)
-                .map_err(backend)?
-                .map(|v| v.value())
-                .unwrap_or(0);
+            let current = revision(txn)?;
             let changes = txn.open_table(CHANGES).map_err(backend)?;
             let oldest = match changes.first().map_err(backend)? {
                 Some((key, _)) => key.value().parse().unwrap_or(0),
@@ -160,13 +160,7 @@ impl MetadataStore for RedbStore {
     fn snapshot<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Snapshot> {
         Box::pin(async move {
             self.log.db.read(|txn| {
-                let revision = txn
-                    .open_table(COUNTERS)
-                    .map_err(backend)?
-                    .get(REVISION)
-                    .map_err(backend)?
-                    .map(|v| v.value())
-                    .unwrap_or(0);
+                let revision = revision(txn)?;
                 let tree = txn.open_table(TREE).map_err(backend)?;
                 let dir = path::dir_prefix(prefix);
                 let mut leaves = BTreeMap::new();
