@@ -1000,7 +1000,7 @@ fn absurd_counts_and_escaping_components_are_refused_before_anything_is_read_or_
         ),
         (
             app(|s| s["nodes"][0]["plugin"] = json!("../../../../../../etc/passwd")),
-            "nodes[0].plugin: \"../../../../../../etc/passwd\" leaves the app's directory".into(),
+            "nodes[0].plugin: \"../../../../../../etc/passwd\" uses `..`".into(),
         ),
         (
             app(|s| s["nodes"][0]["plugin"] = json!(secret.to_str().unwrap())),
@@ -1010,7 +1010,10 @@ fn absurd_counts_and_escaping_components_are_refused_before_anything_is_read_or_
     // A link in the app's directory that leads out of it.
     let link = app(|s| s["nodes"][0]["plugin"] = json!("link.wasm"));
     std::os::unix::fs::symlink(&secret, link.spec.with_file_name("link.wasm")).unwrap();
-    cases.push((link, "link.wasm: a link that leads out of the app's directory".into()));
+    cases.push((
+        link,
+        "link.wasm: a link (or `..`) that leads out of the app's directory".into(),
+    ));
     // A FIFO, and a directory, where a component should be.
     let fifo = app(|s| s["nodes"][0]["plugin"] = json!("fifo.wasm"));
     let status = Command::new("mkfifo")

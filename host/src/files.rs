@@ -6,23 +6,56 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// Opens a file for reading without blocking (a FIFO would wait for a
-/// writer) and refuses anything but a regular file.
-fn open_regular(path: &Path) -> std::io::Result<(std::fs::File, u64)> {
+/// Reads a regular file of at most `limit` bytes; opening it never blocks
+/// (a FIFO would wait for a writer).
+pub fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
+    read_open(file, limit)
+}
+
+/// Reads the regular file `rel` beneath the directory `dir`, of at most
+/// `limit` bytes: every step of the path is resolved inside `dir`, so
+/// neither `..` nor a link (even one swapped in after a check) leads out.
+pub fn read_beneath(dir: &Path, rel: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    read_open(open_beneath(dir, rel)?, limit)
+}
+
+/// Opens the regular file `rel` beneath the directory `dir` without
+/// blocking; `..` and links may not lead out of `dir` (absolute links are
+/// refused, relative ones followed inside), which is [`LEADS_OUT`].
+pub fn open_beneath(dir: &Path, rel: &Path) -> std::io::Result<std::fs::File> {
+    use cap_primitives::fs::{OpenOptions, OpenOptionsExt};
+    let base = cap_primitives::fs::open_ambient_dir(dir, cap_primitives::ambient_authority())?;
+    let mut options = OpenOptions::new();
+    options.read(true).custom_flags(libc::O_NONBLOCK);
+    let file = cap_primitives::fs::open(&base, rel, &options).map_err(|e| {
+        // cap-std says so as a permission error; say it plainly.
+        if e.kind() == std::io::ErrorKind::PermissionDenied && e.to_string().contains("outside") {
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, LEADS_OUT)
+        } else {
+            e
+        }
+    })?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(file)
+}
+
+/// The error of a path that leads out of its directory.
+pub const LEADS_OUT: &str =
+    "a link (or `..`) that leads out of the app's directory; links must be relative and stay inside";
+
+/// Reads an open file: a regular one of at most `limit` bytes.
+fn read_open(file: std::fs::File, limit: u64) -> std::io::Result<Vec<u8>> {
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    Ok((file, meta.len()))
-}
-
-/// Reads a regular file of at most `limit` bytes.
-pub fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    let (file, len) = open_regular(path)?;
+    let len = meta.len();
     if len > limit {
         return Err(std::io::Error::other(format!("{len} bytes; the limit is {limit}")));
     }
@@ -66,5 +99,30 @@ mod tests {
         assert_eq!(read_limited(&f, 4).unwrap_err().to_string(), "5 bytes; the limit is 4");
         std::fs::write(&f, [0xff, 0xfe]).unwrap();
         assert_eq!(read_text_limited(&f, 5).unwrap_err().to_string(), "not UTF-8 text");
+    }
+
+    #[test]
+    fn reading_beneath_a_directory_never_leaves_it() {
+        let (app, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::write(outside.path().join("secret"), "s").unwrap();
+        std::fs::write(app.path().join("ok.wasm"), "c").unwrap();
+        std::fs::create_dir(app.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink("../ok.wasm", app.path().join("sub/in.wasm")).unwrap();
+        std::os::unix::fs::symlink(app.path().join("ok.wasm"), app.path().join("absolute.wasm")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), app.path().join("out.wasm")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), app.path().join("elsewhere")).unwrap();
+        let read = |rel: &str| read_beneath(app.path(), Path::new(rel), 10);
+        assert_eq!(read("ok.wasm").unwrap(), b"c");
+        assert_eq!(read("sub/in.wasm").unwrap(), b"c", "a relative link inside is followed");
+        for escaping in [
+            "out.wasm",
+            "elsewhere/secret",
+            "../secret",
+            "sub/../../secret",
+            "absolute.wasm",
+        ] {
+            assert_eq!(read(escaping).unwrap_err().to_string(), LEADS_OUT, "{escaping}");
+        }
+        assert_eq!(read("sub").unwrap_err().to_string(), "not a regular file");
     }
 }

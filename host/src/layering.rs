@@ -8,7 +8,9 @@
 //! themselves (`engine/executor.rs` → `engine/step.rs` ...). A folder's
 //! `mod.rs` is its interface: its own files may use what it defines and it
 //! may re-export theirs, so edges between a module and its own children are
-//! not counted.
+//! not counted; an item named through a re-export (`use super::Claim`, with
+//! `pub use claim::Claim` in `mod.rs`) counts as naming the file that
+//! defines it (glob re-exports are not followed).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -132,8 +134,10 @@ fn paths(code: &str) -> Vec<Vec<String>> {
     out
 }
 
-/// The module a path names, from `module`: the deepest module it goes through.
-fn target(module: &Module, path: &[String], known: &BTreeSet<Module>) -> Option<Module> {
+/// The module a path names, from `module`: the deepest module it goes
+/// through, and the item it then names (if any). A path starting with a
+/// child module's name is relative to `module` (as in `pub use child::Item`).
+fn target(module: &Module, path: &[String], known: &BTreeSet<Module>) -> Option<(Module, Option<String>)> {
     let (mut base, rest): (Module, &[String]) = match path.first().map(String::as_str) {
         Some("crate") => (Vec::new(), &path[1..]),
         Some("self") => (module.clone(), &path[1..]),
@@ -146,17 +150,49 @@ fn target(module: &Module, path: &[String], known: &BTreeSet<Module>) -> Option<
             }
             (base, rest)
         }
+        Some(first) if known.contains(&[module.as_slice(), &[first.to_string()]].concat()) => (module.clone(), path),
         _ => return None,
     };
-    let mut found = known.contains(&base).then(|| base.clone());
-    for segment in rest {
+    let mut found = known.contains(&base).then(|| (base.clone(), rest.first().cloned()));
+    for (i, segment) in rest.iter().enumerate() {
         base.push(segment.clone());
         if !known.contains(&base) {
             break;
         }
-        found = Some(base.clone());
+        found = Some((base.clone(), rest.get(i + 1).cloned()));
     }
     found
+}
+
+/// What each module re-exports from its children, item by item
+/// (`pub use child::Item`; glob re-exports are not followed).
+fn reexports(files: &BTreeMap<Module, String>, known: &BTreeSet<Module>) -> BTreeMap<(Module, String), Module> {
+    let mut out = BTreeMap::new();
+    for (module, text) in files {
+        for line in code(text).split(';') {
+            let line = line.trim_start();
+            let Some(tree) = line
+                .strip_prefix("pub use ")
+                .or_else(|| line.strip_prefix("pub(crate) use "))
+            else {
+                continue;
+            };
+            for path in expand(tree) {
+                let alias = tree.split(',').find_map(|part| {
+                    let (name, alias) = part.split_once(" as ")?;
+                    (name.trim().rsplit("::").next()? == path.last()?.as_str())
+                        .then(|| alias.trim().trim_end_matches('}').trim().to_string())
+                });
+                let Some((from, Some(item))) = target(module, &path, known) else {
+                    continue;
+                };
+                if from != *module && item != "*" {
+                    out.insert((module.clone(), alias.unwrap_or(item)), from);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A cycle of the graph, if any.
@@ -195,12 +231,20 @@ fn cycle(edges: &BTreeMap<Module, BTreeSet<Module>>) -> Option<Vec<Module>> {
 /// file's references: `from` and `to` cut at their first differing level.
 fn edges(files: &BTreeMap<Module, String>) -> BTreeMap<Module, BTreeSet<Module>> {
     let known: BTreeSet<Module> = files.keys().cloned().collect();
+    let reexported = reexports(files, &known);
     let mut edges: BTreeMap<Module, BTreeSet<Module>> = BTreeMap::new();
     for (module, text) in files {
         for path in paths(&code(text)) {
-            let Some(to) = target(module, &path, &known) else {
+            let Some((mut to, item)) = target(module, &path, &known) else {
                 continue;
             };
+            // An item a module re-exports comes from the child that defines it.
+            for _ in 0..8 {
+                match item.as_ref().and_then(|i| reexported.get(&(to.clone(), i.clone()))) {
+                    Some(from) => to = from.clone(),
+                    None => break,
+                }
+            }
             let common = module.iter().zip(&to).take_while(|(a, b)| a == b).count();
             // A module and its own ancestors or children: the folder's interface.
             if common == module.len() || common == to.len() {
@@ -253,6 +297,14 @@ fn no_module_imports_one_that_imports_it_back() {
 #[test]
 fn the_checker_sees_cycles() {
     let file = |m: &[&str], text: &str| (m.iter().map(|s| s.to_string()).collect::<Module>(), text.to_string());
+    // x names y's item through the folder's re-export; y uses x: a cycle.
+    let through: BTreeMap<Module, String> = [
+        file(&["a"], "mod x;\nmod y;\npub use y::Y;"),
+        file(&["a", "x"], "use super::Y;\npub struct X;"),
+        file(&["a", "y"], "use super::x::X;\npub struct Y;"),
+    ]
+    .into();
+    assert!(cycle(&edges(&through)).is_some(), "a cycle through a re-export");
     let files: BTreeMap<Module, String> = [
         file(&["a"], "mod x;\nmod y;\npub use x::X;"),
         file(&["a", "x"], "use super::y::Y;\npub struct X;"),

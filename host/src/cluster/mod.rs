@@ -142,6 +142,10 @@ pub struct Node {
     /// The app version it runs, when not its role's spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<Image>,
+    /// Its resources are deleted (a cluster's deletion got past it); the
+    /// record stays for history.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 /// A cluster, as the engine keeps it.
@@ -199,6 +203,7 @@ impl Cluster {
                         volume_class: role.volume.as_ref().and_then(|v| v.class).unwrap_or(0),
                     },
                     image: None,
+                    deleted: false,
                 });
             }
         }

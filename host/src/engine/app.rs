@@ -5,7 +5,7 @@
 
 use super::{Engine, EngineError};
 use crate::hook::{parse_service, service_name};
-use crate::spec::{Problem, Spec};
+use crate::spec::{Problem, Spec, SpecError};
 use std::path::Path;
 
 fn file_name(path: &Path) -> String {
@@ -14,10 +14,11 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// An app spec whose components were checked: the SHA-256 of each role's.
+/// An app spec whose components were checked: each role's, as the bytes
+/// that were checked and their SHA-256.
 pub(super) struct App {
     pub(super) spec: Spec,
-    checked: Vec<String>,
+    checked: Vec<(String, Vec<u8>)>,
 }
 
 impl Engine {
@@ -27,18 +28,37 @@ impl Engine {
     }
 
     /// Loads a spec and checks its components. Every path is checked before
-    /// anything is read (`Spec::load`); errors name the user's files and
-    /// never echo their content.
+    /// anything is read (`Spec::load`), and each component is read once,
+    /// beneath the app's directory (nothing swapped in after the check can
+    /// lead out of it); errors name the user's files and never echo their content.
     pub(super) async fn check_app(&self, file: &Path) -> Result<App, EngineError> {
         let spec = Spec::load(file)?;
+        let dir = match file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let dir = dir.canonicalize().map_err(|error| SpecError::Read {
+            file: file.to_path_buf(),
+            error,
+        })?;
         let mut problems = Vec::new();
         let mut checked = Vec::new();
         for (i, role) in spec.nodes.iter().enumerate() {
-            let component = match self.runner.load(&role.plugin).await {
+            let at = format!("nodes[{i}].plugin");
+            let rel = role.plugin.strip_prefix(&dir).unwrap_or(&role.plugin);
+            let bytes = match crate::files::read_beneath(&dir, rel, crate::runtime::MAX_COMPONENT_BYTES) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    let message = format!("{}: cannot read: {e}", role.plugin.display());
+                    problems.push(Problem { at, message });
+                    continue;
+                }
+            };
+            let component = match self.runner.load_bytes(&role.plugin, bytes.clone()).await {
                 Ok(component) => component,
                 Err(e) => {
                     problems.push(Problem {
-                        at: format!("nodes[{i}].plugin"),
+                        at,
                         message: e.without_content(),
                     });
                     continue;
@@ -58,7 +78,7 @@ impl Engine {
                     });
                 }
             }
-            checked.push(component.sha256());
+            checked.push((component.sha256(), bytes));
         }
         if !problems.is_empty() {
             return Err(EngineError::Components {
@@ -69,27 +89,18 @@ impl Engine {
         Ok(App { spec, checked })
     }
 
-    /// Keeps a checked app's components as images (the provider's) and
-    /// points `spec` (a cluster's copy of the app's) at them, so that the
-    /// cluster keeps running what was checked: the image is the checked bytes.
+    /// Keeps a checked app's components as images (the provider's), the
+    /// very bytes that were checked, and points `spec` (a cluster's copy of
+    /// the app's) at them.
     pub(super) fn keep_images(&self, file: &Path, app: &App, spec: &mut Spec) -> Result<(), EngineError> {
-        let images = |source| EngineError::Images {
-            file: file.to_path_buf(),
-            source,
-        };
-        for (i, (role, sha)) in spec.nodes.iter_mut().zip(&app.checked).enumerate() {
-            let bytes =
-                crate::files::read_limited(&role.plugin, crate::runtime::MAX_COMPONENT_BYTES).map_err(images)?;
-            if crate::runtime::sha256_hex(&bytes) != *sha {
-                return Err(EngineError::Components {
+        for (role, (sha, bytes)) in spec.nodes.iter_mut().zip(&app.checked) {
+            role.plugin = self
+                .provider
+                .store_image(sha, bytes)
+                .map_err(|source| EngineError::Images {
                     file: file.to_path_buf(),
-                    problems: vec![Problem {
-                        at: format!("nodes[{i}].plugin"),
-                        message: format!("{} changed while it was checked; try again", role.plugin.display()),
-                    }],
-                });
-            }
-            role.plugin = self.provider.store_image(sha, &bytes).map_err(images)?;
+                    source,
+                })?;
         }
         Ok(())
     }

@@ -66,13 +66,16 @@ impl Engine {
 }
 
 impl Run<'_> {
-    /// The plan variables the ended steps produced.
+    /// The plan variables the steps that did their work produced.
     fn produced(&self) -> Vars {
         self.op
             .plan
             .all()
             .filter_map(|(index, step)| {
-                let record = self.journal.get(&index).filter(|r| r.outcome.is_some())?;
+                let record = self
+                    .journal
+                    .get(&index)
+                    .filter(|r| matches!(r.outcome, Some(StepOutcome::Ok | StepOutcome::Tolerated)))?;
                 Some((step.output.clone()?, record.output.clone().unwrap_or_default()))
             })
             .collect()
@@ -238,7 +241,7 @@ impl Run<'_> {
         };
         let (outcome, message, output) = match execute(&run, &step).await {
             Ok(StepEnd::Ok(output)) => (StepOutcome::Ok, None, output),
-            Ok(StepEnd::Tolerated(m)) => (StepOutcome::Tolerated, Some(m), None),
+            Ok(StepEnd::Tolerated(m, output)) => (StepOutcome::Tolerated, Some(m), output),
             Ok(StepEnd::Failed(m)) => (StepOutcome::Failed, Some(m), None),
             Ok(StepEnd::Refused(m)) => (StepOutcome::Aborted, Some(m), None),
             Err(e) => (StepOutcome::Failed, Some(e.to_string()), None),

@@ -29,21 +29,18 @@ async fn on_nodes(run: &StepRun<'_>, nodes: &NodeSet, action: NodeAction) -> Res
     Ok(ids)
 }
 
-/// Sets the instance of each listed node.
-async fn set_instances(
-    run: &StepRun<'_>,
-    ids: Vec<String>,
-    instance: fn() -> Option<String>,
-) -> Result<(), EngineError> {
-    let listed: HashSet<String> = ids.into_iter().collect();
+/// Records what became of each listed node.
+async fn mark(run: &StepRun<'_>, ids: &[String], change: fn(&mut Node)) -> Result<(), EngineError> {
+    let listed: HashSet<String> = ids.iter().cloned().collect();
     run.engine
         .store
         .update_cluster(
             &run.cluster.id,
             Box::new(move |c| {
-                for node in c.nodes.iter_mut().filter(|n| listed.contains(&n.node_id)) {
-                    node.instance_id = instance();
-                }
+                c.nodes
+                    .iter_mut()
+                    .filter(|n| listed.contains(&n.node_id))
+                    .for_each(change);
                 Ok(())
             }),
         )
@@ -60,20 +57,26 @@ pub(super) async fn create(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd
 /// The nodes' instances stop; the record forgets their instance ids.
 pub(super) async fn stop(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
     let ids = on_nodes(run, nodes, |p, c, n| p.stop_instance(c, n)).await?;
-    set_instances(run, ids, || None).await?;
+    mark(run, &ids, |n| n.instance_id = None).await?;
     Ok(StepEnd::Ok(None))
 }
 
 /// The nodes boot fresh instances, each with a new instance id.
 pub(super) async fn start(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
     let ids = on_nodes(run, nodes, |p, c, n| p.start_instance(c, n)).await?;
-    set_instances(run, ids, || Some(new_id("i"))).await?;
+    mark(run, &ids, |n| n.instance_id = Some(new_id("i"))).await?;
     Ok(StepEnd::Ok(None))
 }
 
-/// Everything of the nodes goes, volumes and IP addresses included.
+/// Everything of the nodes goes, volumes and IP addresses included; the
+/// record keeps them, marked deleted.
 pub(super) async fn delete(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
     let ids = on_nodes(run, nodes, |p, c, n| p.delete_node(c, n)).await?;
+    mark(run, &ids, |n| {
+        n.instance_id = None;
+        n.deleted = true;
+    })
+    .await?;
     run.engine.store.release_ips(&run.cluster, &ids).await?;
     Ok(StepEnd::Ok(None))
 }

@@ -48,10 +48,14 @@ async fn render_and_reload(
     (render_seq, reload_seq): (u64, u64),
 ) -> Result<bool, EngineError> {
     let Some(component) = ctx.component(node) else {
+        ctx.skipped(render_seq, node, "render", "its role has no component")
+            .await?;
         return Ok(false);
     };
     let earlier = past.get(&node.node_id, "render");
     let changed = match earlier {
+        // It failed in an earlier run (before a crash): it still counts.
+        Some(t) if t.ended && t.failure.is_some() => return Ok(false),
         // It finished in an earlier run: what it changed then.
         Some(t) if t.ended => t.changed.clone(),
         _ => {
@@ -66,8 +70,11 @@ async fn render_and_reload(
         }
     };
     let has_reload = ctx.cluster.service(&node.role, "reload").is_some();
-    if changed.is_empty() || !has_reload || past.done(&node.node_id, "reload") {
+    if changed.is_empty() || !has_reload {
         return Ok(true);
+    }
+    if let Some(reload) = past.get(&node.node_id, "reload").filter(|t| t.ended) {
+        return Ok(reload.failure.is_none());
     }
     let attempt = past.next_attempt(&node.node_id, "reload");
     let event = ctx.event(reload_seq, node, "reload", attempt);

@@ -18,6 +18,12 @@ pub type RunnerFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait HookRunner: Send + Sync {
     /// Loads and checks the component at `path` (cheap when it is loaded already).
     fn load<'a>(&'a self, path: &'a Path) -> RunnerFuture<'a, Result<Arc<dyn Component>, LoadError>>;
+    /// Loads and checks a component from bytes already read; `path` names it.
+    fn load_bytes<'a>(
+        &'a self,
+        path: &'a Path,
+        bytes: Vec<u8>,
+    ) -> RunnerFuture<'a, Result<Arc<dyn Component>, LoadError>>;
 }
 
 /// A loaded component: what it implements, and its hooks.
@@ -38,15 +44,26 @@ struct Loaded {
     plugin: Plugin,
 }
 
+impl Runtime {
+    fn loaded(&self, plugin: Plugin) -> Arc<dyn Component> {
+        Arc::new(Loaded {
+            runtime: self.clone(),
+            plugin,
+        })
+    }
+}
+
 impl HookRunner for Runtime {
     fn load<'a>(&'a self, path: &'a Path) -> RunnerFuture<'a, Result<Arc<dyn Component>, LoadError>> {
-        Box::pin(async move {
-            let plugin = Runtime::load(self, path).await?;
-            Ok(Arc::new(Loaded {
-                runtime: self.clone(),
-                plugin,
-            }) as Arc<dyn Component>)
-        })
+        Box::pin(async move { Ok(self.loaded(Runtime::load(self, path).await?)) })
+    }
+
+    fn load_bytes<'a>(
+        &'a self,
+        path: &'a Path,
+        bytes: Vec<u8>,
+    ) -> RunnerFuture<'a, Result<Arc<dyn Component>, LoadError>> {
+        Box::pin(async move { Ok(self.loaded(Runtime::load_bytes(self, path, bytes).await?)) })
     }
 }
 

@@ -55,7 +55,7 @@ pub(super) async fn run(run: &StepRun<'_>, step: &ServiceStep) -> Result<StepEnd
     Ok(if tolerated.is_empty() {
         StepEnd::Ok(output)
     } else {
-        StepEnd::Tolerated(tolerated.join("; "))
+        StepEnd::Tolerated(tolerated.join("; "), output)
     })
 }
 

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 pub(super) enum StepEnd {
     /// It did its work; what it produced, for its plan variable.
     Ok(Option<Value>),
-    /// Hooks failed, and the step's policy tolerates it.
-    Tolerated(String),
+    /// Hooks failed, and the step's policy tolerates it; what it produced.
+    Tolerated(String, Option<Value>),
     /// It failed.
     Failed(String),
     /// A guard or pre-check refused.

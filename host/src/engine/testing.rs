@@ -154,6 +154,16 @@ impl HookRunner for FakeRunner {
                 path: path.to_path_buf(),
                 error,
             })?;
+            self.load_bytes(path, bytes).await
+        })
+    }
+
+    fn load_bytes<'a>(
+        &'a self,
+        path: &'a Path,
+        bytes: Vec<u8>,
+    ) -> RunnerFuture<'a, Result<Arc<dyn Component>, LoadError>> {
+        Box::pin(async move {
             Ok(Arc::new(FakeComponent {
                 inner: self.inner.clone(),
                 path: path.to_path_buf(),
@@ -317,11 +327,16 @@ impl Harness {
     /// Runs an operation until `ready` holds (a hook hangs), then drops the
     /// run as a crash would: the hooks running are cut off.
     pub(super) async fn crash_when(&self, op: &Operation, ready: impl Fn(&[Seen]) -> bool) {
+        self.crash_at(op, |h| ready(&h.runner.seen())).await;
+    }
+
+    /// As [`Harness::crash_when`], with the whole harness to look at (the journal too).
+    pub(super) async fn crash_at(&self, op: &Operation, ready: impl Fn(&Harness) -> bool) {
         let engine = self.engine.clone();
         let id = op.id.clone();
         let task = tokio::spawn(async move { engine.run(&id).await });
         let started = Instant::now();
-        while !ready(&self.runner.seen()) {
+        while !ready(self) {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "the crash point never came"

@@ -756,3 +756,158 @@ async fn a_guard_that_cannot_run_refuses_and_stop_failures_are_tolerated() {
     assert!(error.contains("the node has no running instance"), "{error}");
     assert_eq!(h.runner.calls("destroy").len(), 1, "only db[0] could run it");
 }
+
+#[tokio::test]
+async fn a_resumed_render_step_still_counts_the_failures_before_the_crash() {
+    let h = Harness::new(THREE_ROLES);
+    let cluster = h.create().await;
+    let db = h.role(&cluster, "db");
+    // db[0]'s rendered file is gone: its render writes it again, and its reload fails.
+    let file = |node: &str| {
+        h.dir
+            .path()
+            .join("state/nodes")
+            .join(&cluster.id)
+            .join(node)
+            .join("instance/etc/fake/hosts")
+    };
+    std::fs::remove_file(file(&db[0])).unwrap();
+    h.runner.script(
+        &db[0],
+        "reload",
+        Script {
+            fail: Some(4),
+            ..Script::default()
+        },
+    );
+    h.runner.script(
+        &db[1],
+        "render",
+        Script {
+            hang: true,
+            ..Script::default()
+        },
+    );
+    let mut plan = Plan::default();
+    plan.push(Action::RenderConfig { nodes: ids(&db) }, "render");
+    let op = h.begin(&cluster, plan).await;
+    // The crash comes once db[0]'s failed reload is journaled and db[1]'s render hangs.
+    h.crash_at(&op, |h| {
+        let events = h.engine.store().events(&op.id).unwrap();
+        events
+            .iter()
+            .any(|e| e.service == "reload" && e.outcome == InvocationOutcome::Failed)
+            && events.iter().any(|e| e.service == "render" && e.node_id == db[1])
+    })
+    .await;
+    h.runner.script(&db[1], "render", Script::default());
+    let ended = h.run(&op).await;
+    assert_eq!(ended.status, OperationStatus::Failed, "{:?}", ended.error);
+    assert!(
+        ended
+            .error
+            .unwrap()
+            .contains("config rendering or reload failed on 1 node(s)"),
+        "the reload that failed before the crash still counts"
+    );
+    let reloads: Vec<String> = h.runner.calls("reload").into_iter().map(|s| s.node).collect();
+    // db[1]'s render was cut off: it may have written its file, so it reloads.
+    assert_eq!(
+        reloads,
+        [db[0].clone(), db[1].clone()],
+        "db[0]'s reload did not run again"
+    );
+}
+
+#[tokio::test]
+async fn a_deletion_that_failed_half_way_is_retried_without_its_deleted_nodes() {
+    let spec = THREE_ROLES.replace(
+        r#""destroy": {}, "reload""#,
+        r#""destroy": {"allow_force": false}, "reload""#,
+    );
+    let h = Harness::new(&spec);
+    let cluster = h.create().await;
+    let db = h.role(&cluster, "db");
+    // A deletion got as far as db[0]'s resources, then failed.
+    h.runner.script(
+        "web",
+        "stop",
+        Script {
+            fail: Some(1),
+            ..Script::default()
+        },
+    );
+    let mut plan = Plan::default();
+    plan.push(Action::DeleteResources { nodes: ids(&db[..1]) }, "delete 8");
+    plan.push(run_service("stop", ids(&h.role(&cluster, "web"))), "fails");
+    let op = h.begin(&cluster, plan).await;
+    assert_eq!(h.run(&op).await.status, OperationStatus::Failed);
+    let failed = h.engine.cluster(&cluster.id).unwrap();
+    assert_eq!(failed.status, ClusterStatus::Failed);
+    let gone = failed.node(&db[0]).unwrap();
+    assert!(gone.deleted && gone.instance_id.is_none(), "{gone:?}");
+    // Deleting again asks the guards of what is left, and only them.
+    h.runner.script("web", "stop", Script::default());
+    h.runner.clear();
+    let op = h
+        .engine
+        .submit(crate::request::OperationRequest::DeleteCluster {
+            cluster: cluster.id.clone(),
+            force: false,
+        })
+        .await
+        .unwrap();
+    let ended = h.run(&op).await;
+    assert_eq!(ended.status, OperationStatus::Succeeded, "{:?}", ended.error);
+    let guards: Vec<Seen> = h
+        .runner
+        .calls("destroy")
+        .into_iter()
+        .filter(|s| s.role == "db")
+        .collect();
+    assert_eq!(nodes_of(&guards), [db[1].clone()]);
+    assert_eq!(h.engine.cluster(&cluster.id).unwrap().status, ClusterStatus::Deleted);
+}
+
+#[tokio::test]
+async fn a_tolerated_failure_keeps_the_steps_output() {
+    let h = Harness::new(THREE_ROLES);
+    let cluster = h.create().await;
+    let db = h.role(&cluster, "db");
+    h.runner.script(
+        &db[0],
+        "get_nodes_order",
+        Script {
+            fail: Some(2),
+            ..Script::default()
+        },
+    );
+    h.runner.script(
+        &db[1],
+        "get_nodes_order",
+        Script {
+            reply: Some(format!("{},{}", db[1], db[0])),
+            ..Script::default()
+        },
+    );
+    let mut plan = Plan::default();
+    plan.push_output(
+        Action::RunService(
+            ServiceStep::new("get_nodes_order", ids(&db), OnFailure::Continue)
+                .reply(Reply::NodeOrder { of: db.clone() }),
+        ),
+        "ask both; one fails",
+        "order",
+    );
+    plan.push(
+        Action::RunService(ServiceStep::new("stop", order(0, None), OnFailure::Fail).listed(1)),
+        "stop in the order",
+    );
+    let op = h.begin(&cluster, plan).await;
+    let ended = h.run(&op).await;
+    assert_eq!(ended.status, OperationStatus::Succeeded, "{:?}", ended.error);
+    let journal = h.engine.store().steps(&op.id).unwrap();
+    assert_eq!(journal[0].outcome, Some(StepOutcome::Tolerated));
+    assert_eq!(journal[0].output, Some(json!([db[1], db[0]])));
+    assert_eq!(nodes_of(&h.runner.calls("stop")), [db[1].clone(), db[0].clone()]);
+}

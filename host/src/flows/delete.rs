@@ -7,15 +7,17 @@
 //!
 //! A stopped cluster has no instance to run hooks on (as on the original
 //! platform, hooks only run on an active cluster): it goes straight to step
-//! 8, which admission allows only where no guard is lost: with `--force`
-//! when a role has a guard, and never when a guard's role sets
-//! `allow_force: false` (its data is deleted only with its guard's consent:
-//! start the cluster first).
+//! 8. Admission allows a deletion only where no guard is lost: a node that
+//! holds its data but has no running instance (a stopped cluster, or a
+//! failed start or stop) needs `--force` when its role has a guard, and is
+//! never deleted when that role sets `allow_force: false` (its data goes
+//! only with its guard's consent: start the cluster first). Nodes a failed
+//! deletion already deleted are left out of a retry.
 
 use super::Flow;
 use super::admit::{Refusal, by_status};
 use super::select::{nodes_with, push_service};
-use crate::cluster::{Cluster, ClusterStatus};
+use crate::cluster::{Cluster, ClusterStatus, Node};
 use crate::plan::{Action, OnFailure, Plan, ServiceStep};
 use crate::request::OperationKind;
 
@@ -25,12 +27,13 @@ pub(super) struct Delete {
     pub(super) force: bool,
 }
 
-/// The roles whose `destroy` runs before `stop`: the data-loss guards.
-fn guard_roles(cluster: &Cluster) -> impl Iterator<Item = (&str, bool)> {
-    cluster.spec.nodes.iter().filter_map(|r| {
-        let destroy = r.service("destroy").filter(|s| !s.runs_after_stop())?;
-        Some((r.role.as_str(), destroy.force_allowed()))
-    })
+/// Whether a role's `destroy` runs before `stop` (a data-loss guard), and
+/// whether a refusal may be forced.
+fn guard(cluster: &Cluster, role: &str) -> Option<bool> {
+    cluster
+        .service(role, "destroy")
+        .filter(|s| !s.runs_after_stop())
+        .map(|s| s.force_allowed())
 }
 
 impl Flow for Delete {
@@ -38,35 +41,65 @@ impl Flow for Delete {
         OperationKind::DeleteCluster
     }
 
+    /// Active, stopped and failed clusters may be deleted, where no guard
+    /// is lost: a node that still has its data but no running instance
+    /// cannot run its guard, so deleting it needs `--force`, and is refused
+    /// outright when its role does not allow forcing.
     fn admit(&self, cluster: &Cluster) -> Result<ClusterStatus, Refusal> {
-        let refuse = |why: String| Err(Refusal::new(self.kind(), Some(cluster), why));
-        match cluster.status {
-            ClusterStatus::Active | ClusterStatus::Failed => Ok(ClusterStatus::Deleting),
-            ClusterStatus::Stopped => {
-                let guards: Vec<(&str, bool)> = guard_roles(cluster).collect();
-                if let Some((role, _)) = guards.iter().find(|(_, forcible)| !forcible) {
-                    return refuse(format!(
-                        "it is stopped, so the destroy guard of role {role} cannot run, and the role does not allow forcing (allow_force: false); start the cluster so that its guard can run, then delete it"
-                    ));
-                }
-                if !self.force && !guards.is_empty() {
-                    return refuse(
-                        "it is stopped, so its destroy guard cannot run; start it first, or delete it with --force"
-                            .into(),
-                    );
-                }
-                Ok(ClusterStatus::Deleting)
-            }
-            _ => Err(by_status(self.kind(), cluster)),
+        if !matches!(
+            cluster.status,
+            ClusterStatus::Active | ClusterStatus::Stopped | ClusterStatus::Failed
+        ) {
+            return Err(by_status(self.kind(), cluster));
         }
+        let unguarded: Vec<(&Node, bool)> = cluster
+            .nodes
+            .iter()
+            .filter(|n| !n.deleted && n.instance_id.is_none())
+            .filter_map(|n| Some((n, guard(cluster, &n.role)?)))
+            .collect();
+        let stopped = cluster.status == ClusterStatus::Stopped;
+        let refuse = |why: String| Err(Refusal::new(self.kind(), Some(cluster), why));
+        if let Some((node, _)) = unguarded.iter().find(|(_, forcible)| !forcible) {
+            let (what, how) = if stopped {
+                ("it is stopped".to_string(), "start the cluster")
+            } else {
+                (
+                    format!("node {} has no running instance", node.node_id),
+                    "stop and start the cluster",
+                )
+            };
+            return refuse(format!(
+                "{what}, so the destroy guard of role {} cannot run, and the role does not allow forcing (allow_force: false); {how} so that its guard can run, then delete it",
+                node.role
+            ));
+        }
+        if let Some((node, _)) = unguarded.first()
+            && !self.force
+        {
+            return refuse(if stopped {
+                "it is stopped, so its destroy guard cannot run; start it first, or delete it with --force".into()
+            } else {
+                format!(
+                    "node {} has no running instance, so its destroy guard cannot run; stop and start the cluster first, or delete it with --force",
+                    node.node_id
+                )
+            });
+        }
+        Ok(ClusterStatus::Deleting)
     }
 
     fn plan(&self, cluster: &Cluster) -> Plan {
-        let all = cluster.node_ids();
+        // Nodes an earlier, failed deletion already deleted are gone for good.
+        let remaining = |mut nodes: Vec<String>| {
+            nodes.retain(|id| cluster.node(id).is_some_and(|n| !n.deleted));
+            nodes
+        };
         let mut plan = Plan::default();
         // A stopped cluster has no running instance to run hooks on: step 8 only.
         if cluster.status != ClusterStatus::Stopped {
-            let destroy = |filter: fn(&crate::spec::ServiceSpec) -> bool| nodes_with(cluster, "destroy", filter);
+            let destroy =
+                |filter: fn(&crate::spec::ServiceSpec) -> bool| remaining(nodes_with(cluster, "destroy", filter));
             push_service(
                 &mut plan,
                 ServiceStep::new(
@@ -78,7 +111,11 @@ impl Flow for Delete {
             );
             push_service(
                 &mut plan,
-                ServiceStep::new("stop", nodes_with(cluster, "stop", |_| true), OnFailure::Continue),
+                ServiceStep::new(
+                    "stop",
+                    remaining(nodes_with(cluster, "stop", |_| true)),
+                    OnFailure::Continue,
+                ),
                 "delete 2/4/7: run stop, roles in ascending order",
             );
             push_service(
@@ -88,7 +125,9 @@ impl Flow for Delete {
             );
         }
         plan.push(
-            Action::DeleteResources { nodes: all.into() },
+            Action::DeleteResources {
+                nodes: remaining(cluster.node_ids()).into(),
+            },
             "delete 8: delete all resources of the cluster",
         );
         plan.push(

@@ -240,6 +240,7 @@ fn each_flow_admits_only_the_states_it_can_run_in() {
 fn a_stopped_cluster_loses_no_guard() {
     let mut c = cluster();
     c.status = ClusterStatus::Stopped;
+    c.nodes.iter_mut().for_each(|n| n.instance_id = None);
     // db's destroy is a guard: deleting needs --force.
     let err = Delete { force: false }.admit(&c).unwrap_err().to_string();
     assert!(err.contains("start it first, or delete it with --force"), "{err}");
@@ -286,4 +287,44 @@ fn a_new_cluster_is_named_by_its_request_or_its_spec() {
         .unwrap();
     assert_eq!(fresh.name, fresh.id);
     assert_eq!(fresh.status, ClusterStatus::Creating);
+}
+
+#[test]
+fn a_failed_deletion_is_retried_on_what_is_left() {
+    let mut c = cluster();
+    c.status = ClusterStatus::Failed;
+    c.failed_during = Some(OperationKind::DeleteCluster);
+    c.spec.nodes[0].services.get_mut("destroy").unwrap().allow_force = Some(false);
+    // The first attempt deleted db's first node before it failed.
+    let gone = c.nodes[0].node_id.clone();
+    c.nodes[0].instance_id = None;
+    c.nodes[0].deleted = true;
+    assert_eq!(Delete { force: false }.admit(&c), Ok(ClusterStatus::Deleting));
+    let plan = delete(&c, false);
+    assert!(
+        plan.steps
+            .iter()
+            .all(|s| !matches!(s.action.nodes(), Some(NodeSet::Ids(ids)) if ids.contains(&gone))),
+        "the deleted node is in no step"
+    );
+    assert_eq!(
+        shape(&c, &plan)[0],
+        "destroy[db] guard",
+        "the other db node still runs its guard"
+    );
+    // A failed stop left db's other node without an instance: its guard cannot run.
+    c.failed_during = Some(OperationKind::StopCluster);
+    let other = c.nodes[1].node_id.clone();
+    c.nodes[1].instance_id = None;
+    let err = Delete { force: true }.admit(&c).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "node {other} has no running instance, so the destroy guard of role db cannot run"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("stop and start the cluster so that its guard can run"),
+        "{err}"
+    );
 }

@@ -93,6 +93,19 @@ pub(crate) async fn metadata_store(store: &dyn MetadataStore) {
         (live.revision, live.writes),
         (r5, vec![put("/clusters/a/env/x", "live")])
     );
+    // A watch on a quiet prefix keeps up with the revisions made elsewhere.
+    let mut quiet = store.watch("/clusters/quiet", r5).await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), quiet.next())
+            .await
+            .is_err()
+    );
+    let r6 = store.apply(&[put("/clusters/quiet/env/x", "at last")]).await.unwrap();
+    let change = tokio::time::timeout(Duration::from_secs(5), quiet.next())
+        .await
+        .expect("it arrives")
+        .unwrap();
+    assert_eq!(change.revision, r6);
     // A watch from a revision not made yet waits for it.
     let mut later = store.watch("/clusters/a", r5 + 1).await.unwrap();
     assert!(

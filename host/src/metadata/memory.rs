@@ -102,7 +102,7 @@ impl Tree for BTreeMap<String, String> {
 }
 
 impl ChangeLog for Inner {
-    fn changes(&self, prefix: &str, from: u64) -> Result<Vec<Change>, StoreError> {
+    fn changes(&self, prefix: &str, from: u64) -> Result<(Vec<Change>, u64), StoreError> {
         let guard = self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         guard.changes.since(prefix, from, guard.revision)
     }

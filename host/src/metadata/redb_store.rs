@@ -119,7 +119,7 @@ fn revision(txn: &redb::ReadTransaction) -> Result<u64, StoreError> {
 }
 
 impl ChangeLog for Log {
-    fn changes(&self, prefix: &str, from: u64) -> Result<Vec<Change>, StoreError> {
+    fn changes(&self, prefix: &str, from: u64) -> Result<(Vec<Change>, u64), StoreError> {
         // No change has revision 0.
         let from = from.max(1);
         self.db.read(|txn| {
@@ -142,7 +142,7 @@ impl ChangeLog for Log {
                 let revision = key.value().parse().unwrap_or(0);
                 out.extend(filtered(revision, &writes, prefix));
             }
-            Ok(out)
+            Ok((out, current))
         })
     }
 }
@@ -231,5 +231,29 @@ mod tests {
             "{err}"
         );
         assert!(store.watch("/a", last).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_watch_on_a_quiet_prefix_is_not_compacted_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::new(Db::open(dir.path()).unwrap()).unwrap();
+        let mut quiet = store.watch("/quiet", 1).await.unwrap();
+        let wait = std::time::Duration::from_millis(20);
+        // Revisions 1 to 3 touch another prefix; the waiting watch sees them go by.
+        let part = "x".repeat(200 << 10);
+        for key in ["a", "b", "c"] {
+            store.apply(&[put(&format!("/busy/{key}"), &part)]).await.unwrap();
+        }
+        assert!(tokio::time::timeout(wait, quiet.next()).await.is_err());
+        // Revision 4 pushes 1 to 3 out of the log; revision 5 is the quiet prefix's.
+        let most = "x".repeat(KEPT_BYTES as usize - (300 << 10));
+        store.apply(&[put("/busy/d", &most)]).await.unwrap();
+        let last = store.apply(&[put("/quiet/x", "1")]).await.unwrap();
+        assert!(matches!(
+            store.watch("/quiet", 1).await,
+            Err(StoreError::Compacted { .. })
+        ));
+        let change = quiet.next().await.expect("not compacted: the watch missed nothing");
+        assert_eq!(change.revision, last);
     }
 }

@@ -29,8 +29,9 @@ const POLL: Duration = Duration::from_millis(250);
 /// A store's log of recent changes, as a watch reads it.
 pub(crate) trait ChangeLog: Send + Sync {
     /// The changes with a revision at or after `from` (each with only the
-    /// writes touching `prefix`; revisions that touch nothing left out).
-    fn changes(&self, prefix: &str, from: u64) -> Result<Vec<Change>, StoreError>;
+    /// writes touching `prefix`; revisions that touch nothing left out),
+    /// and the store's revision they were read at.
+    fn changes(&self, prefix: &str, from: u64) -> Result<(Vec<Change>, u64), StoreError>;
 }
 
 /// Keeps the writes of a revision that touch `prefix`, if any.
@@ -65,9 +66,11 @@ impl Watch {
             if let Some(change) = self.pending.pop_front() {
                 return Ok(change);
             }
-            let changes = self.log.changes(&self.prefix, self.next)?;
-            if let Some(last) = changes.last() {
-                self.next = last.revision + 1;
+            let (changes, read_at) = self.log.changes(&self.prefix, self.next)?;
+            // Revisions that touched other prefixes are seen too: a quiet
+            // prefix must not fall behind the log and look compacted.
+            self.next = self.next.max(read_at + 1);
+            if !changes.is_empty() {
                 self.pending.extend(changes);
                 continue;
             }
@@ -106,7 +109,7 @@ impl RecentChanges {
     }
 
     /// As [`ChangeLog::changes`]; `current` is the store's revision.
-    pub(crate) fn since(&self, prefix: &str, from: u64, current: u64) -> Result<Vec<Change>, StoreError> {
+    pub(crate) fn since(&self, prefix: &str, from: u64, current: u64) -> Result<(Vec<Change>, u64), StoreError> {
         // No change has revision 0.
         let from = from.max(1);
         let oldest = self.entries.front().map(|e| e.0).unwrap_or(current + 1);
@@ -116,11 +119,12 @@ impl RecentChanges {
                 oldest,
             });
         }
-        Ok(self
+        let changes = self
             .entries
             .iter()
             .filter(|(rev, _, _)| *rev >= from)
             .filter_map(|(rev, writes, _)| filtered(*rev, writes, prefix))
-            .collect())
+            .collect();
+        Ok((changes, current))
     }
 }

@@ -473,10 +473,15 @@ impl Plan {
         index >= self.steps.len()
     }
 
-    /// Checks that every variable is produced once, before it is read.
+    /// Checks that every variable is produced once, before it is read. The
+    /// recovery part reads only what it produces itself: it runs because the
+    /// main part stopped, maybe before producing anything.
     pub fn check(&self) -> Result<(), PlanError> {
         let mut produced = std::collections::BTreeSet::new();
         for (index, step) in self.all() {
+            if index == self.steps.len() {
+                produced.clear();
+            }
             if let Some(var) = step.action.nodes().and_then(NodeSet::var)
                 && !produced.contains(var)
             {
@@ -571,17 +576,34 @@ mod tests {
         let mut plan = Plan::default();
         plan.push_output(ask.clone(), "ask", "order");
         plan.push(Action::RenderConfig { nodes: order() }, "after");
-        plan.recover(Action::StopInstances { nodes: order() }, "recovery reads it too");
+        plan.recover(
+            Action::StopInstances { nodes: order() },
+            "the main part may not have got that far",
+        );
+        assert_eq!(
+            plan.check(),
+            Err(PlanError::UnknownVar {
+                step: 3,
+                var: "order".into()
+            })
+        );
+        plan.recovery.clear();
+        plan.recovery.push(Step {
+            action: ask.clone(),
+            seed: "recovery asks its own".into(),
+            output: Some("order".into()),
+        });
+        plan.recover(Action::StopInstances { nodes: order() }, "recovery reads its own");
         assert_eq!(plan.check(), Ok(()));
-        assert_eq!(plan.all().count(), 3);
+        assert_eq!(plan.all().count(), 4);
         assert!(plan.is_recovery(2) && !plan.is_recovery(1));
-        assert!(matches!(plan.step(2).unwrap().action, Action::StopInstances { .. }));
+        assert!(matches!(plan.step(3).unwrap().action, Action::StopInstances { .. }));
         plan.push_output(ask, "ask again", "order");
         assert!(matches!(plan.check(), Err(PlanError::DuplicateVar { step: 3, .. })));
         // A plan survives a round trip through its stored form.
         let back: Plan = serde_json::from_value(serde_json::to_value(&plan).unwrap()).unwrap();
         assert_eq!(back.steps.len(), 3);
-        assert_eq!(back.recovery.len(), 1);
+        assert_eq!(back.recovery.len(), 2);
         assert_eq!(back.steps[0].output.as_deref(), Some("order"));
     }
 }

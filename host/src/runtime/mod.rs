@@ -236,6 +236,12 @@ impl Runtime {
             path: path.to_path_buf(),
             error,
         })?;
+        self.load_bytes(path, bytes).await
+    }
+
+    /// Loads a component from bytes already read; `path` names it (in
+    /// errors, and as the key of the loaded components).
+    pub async fn load_bytes(&self, path: &Path, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
         let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         let sha256 = component::sha256(&bytes);
         // A file rewritten in place must not run its old code: the content decides.

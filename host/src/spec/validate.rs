@@ -187,10 +187,13 @@ fn check_role(at: &str, role: &mut RoleSpec, base: &Path, report: &mut impl FnMu
 }
 
 /// A role's component, checked to be a regular file inside the app's
-/// directory (no absolute path, no `..`, no link leading out), before
-/// anything reads it; its canonical path.
+/// directory (no absolute path, no `..`, no link leading out) before
+/// anything reads it; its path under the app's canonical directory.
 fn component_path(plugin: &Path, base: &Path) -> Result<PathBuf, String> {
     let shown = plugin.display();
+    if plugin.as_os_str().is_empty() {
+        return Err("names no component file".into());
+    }
     if plugin.is_absolute() {
         return Err(format!(
             "{shown:?} is absolute: name the component relative to the spec file (it sits beside the spec or below it)"
@@ -198,7 +201,7 @@ fn component_path(plugin: &Path, base: &Path) -> Result<PathBuf, String> {
     }
     if plugin.components().any(|c| c == Component::ParentDir) {
         return Err(format!(
-            "{shown:?} leaves the app's directory: a component sits beside the spec file or below it"
+            "{shown:?} uses `..`: name the component by its path below the spec's directory"
         ));
     }
     let base = if base.as_os_str().is_empty() {
@@ -206,20 +209,15 @@ fn component_path(plugin: &Path, base: &Path) -> Result<PathBuf, String> {
     } else {
         base
     };
+    let base = base.canonicalize().map_err(|e| format!("{}: {e}", base.display()))?;
     let path = base.join(plugin);
-    let meta = std::fs::metadata(&path).map_err(|_| format!("{}: no such component file", path.display()))?;
-    if !meta.is_file() {
-        return Err(format!("{}: not a regular file", path.display()));
+    match crate::files::open_beneath(&base, plugin) {
+        Ok(_) => Ok(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("{}: no such component file", path.display()))
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
     }
-    let canonical = path.canonicalize().map_err(|e| format!("{}: {e}", path.display()))?;
-    let inside = base.canonicalize().is_ok_and(|b| canonical.starts_with(b));
-    if !inside {
-        return Err(format!(
-            "{}: a link that leads out of the app's directory",
-            path.display()
-        ));
-    }
-    Ok(canonical)
 }
 
 /// A name or description: at most `max` characters, no control characters
