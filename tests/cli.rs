@@ -473,3 +473,85 @@ fn a_missing_work_directory_is_refused_not_made() {
     );
     assert!(!base.path().join("nonexistent").exists(), "nothing was made");
 }
+
+#[test]
+fn the_node_directory_is_never_the_hosts_root() {
+    let zk = support::guest(support::ZOOKEEPER);
+    let fixture = support::repo(ZK_FIXTURE);
+    let links = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/", links.path().join("root")).unwrap();
+    for workdir in [Path::new("/"), &links.path().join("root")] {
+        let out = hookhost(&[
+            "hook",
+            "run",
+            "--plugin",
+            path(&zk),
+            "--service",
+            "init",
+            "--metadata",
+            path(&fixture),
+            "--node",
+            "cln-zk1",
+            "--workdir",
+            path(workdir),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{workdir:?}");
+        assert!(
+            text(&out.stderr).contains("is the host's whole filesystem (/)"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert!(!Path::new("/data/zookeeper/myid").exists());
+}
+
+#[test]
+fn a_state_directory_others_may_write_is_refused_and_a_missing_one_is_not_made() {
+    use std::os::unix::fs::PermissionsExt;
+    let base = tempfile::tempdir().unwrap();
+    let open = base.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = hookhost(&["cluster", "list", "--state-dir", path(&open)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("others may write to it (mode 777); chmod go-w it"),
+        "{}",
+        text(&out.stderr)
+    );
+    let file = base.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let out = hookhost(&["cluster", "list", "--state-dir", path(&file)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("it is not a directory"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Reading a state directory that does not exist makes nothing.
+    let typo = base.path().join("typo");
+    for args in [
+        vec!["cluster", "list", "--state-dir", path(&typo)],
+        vec!["op", "list", "--state-dir", path(&typo)],
+    ] {
+        let out = hookhost(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("nothing has run in"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let out = hookhost(&["cluster", "show", "cl-nope", "--state-dir", path(&typo)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no cluster cl-nope"));
+    assert!(!typo.exists(), "nothing was made");
+    let long = "c".repeat(100_000);
+    let out = hookhost(&["cluster", "show", &long, "--state-dir", path(&typo)]);
+    assert!(
+        text(&out.stderr).contains("... (100000 characters)"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stderr.len() < 1000, "the id is not echoed whole");
+}

@@ -1068,7 +1068,11 @@ fn cluster_names_are_bounded() {
             long.as_str(),
             "--name: a cluster name has 1 to 128 characters; this one has 100000",
         ),
-        ("a\u{1b}[2Jb", "--name: a cluster name cannot hold control characters"),
+        (
+            "a\u{1b}[2Jb",
+            "--name: a cluster name cannot hold control or invisible formatting characters",
+        ),
+        ("  ", "--name: a cluster name has only spaces"),
     ] {
         let out = host.run(&["cluster", "create", app.spec.to_str().unwrap(), "--name", name]);
         assert_eq!(out.status.code(), Some(2));
@@ -1113,4 +1117,27 @@ fn a_component_that_renders_a_bad_path_is_blamed_for_it() {
         );
         assert!(!message.contains("sandbox"), "{message}");
     }
+}
+
+#[test]
+fn each_problem_of_a_spec_is_a_line_of_its_own() {
+    let host = Host::new();
+    let app = app(|s| {
+        s["nodes"][0]["plugin"] = json!("missing-a.wasm");
+        s["nodes"][1]["plugin"] = json!("missing-b.wasm");
+    });
+    let out = host.run(&["app", "validate", app.spec.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains("nodes[0].plugin"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with("error: ") && lines[1].contains("nodes[1].plugin"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("\\n"), "no escaped line breaks: {stderr}");
 }

@@ -67,6 +67,49 @@ fn read_open(file: std::fs::File, limit: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Makes `dir` (private: 0700) if it is missing; an existing one must be a
+/// directory of this user that nobody else may write to. `follow`: a
+/// symlink to such a directory will do (the state directory; never the
+/// compile cache, which holds native code).
+pub fn private_dir(dir: &Path, follow: bool) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let meta = if follow {
+        std::fs::metadata(dir)
+    } else {
+        std::fs::symlink_metadata(dir)
+    };
+    let meta = match meta {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| format!("cannot create it: {e}"));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if !meta.is_dir() {
+        Err(if follow {
+            "it is not a directory"
+        } else {
+            "it is not a directory (or is a symlink)"
+        }
+        .into())
+    } else if meta.uid() != me {
+        Err(format!("it belongs to uid {}, not to this user ({me})", meta.uid()))
+    } else if meta.mode() & 0o022 != 0 {
+        Err(format!(
+            "others may write to it (mode {:o}); chmod go-w it",
+            meta.mode() & 0o777
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Reads a UTF-8 text file of at most `limit` bytes.
 pub fn read_text_limited(path: &Path, limit: u64) -> std::io::Result<String> {
     String::from_utf8(read_limited(path, limit)?).map_err(|_| std::io::Error::other("not UTF-8 text"))

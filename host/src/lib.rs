@@ -24,6 +24,7 @@ pub mod request;
 pub mod runtime;
 pub mod spec;
 pub mod store;
+pub mod text;
 
 #[cfg(test)]
 mod layering;

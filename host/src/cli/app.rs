@@ -29,7 +29,7 @@ impl AppCommand {
 /// Validates a spec; problems are bad input (exit 2).
 pub async fn run(global: &Global, cmd: AppCommand) -> anyhow::Result<ExitCode> {
     let AppCommand::Validate { spec: file, json } = cmd;
-    let engine = global.engine()?;
+    let engine = global.reader(false)?;
     let spec = engine.load_app(&file).await?;
     if json {
         let roles: Vec<_> = spec

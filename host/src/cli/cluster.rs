@@ -1,8 +1,9 @@
 //! `hookhost cluster ...`: the operations (each run in the foreground), and
 //! looking at clusters and their metadata.
 
+use super::op::{foreground, status_of};
 use super::operation::OperationCommand;
-use super::{Global, op::foreground, print::clean, print::emit};
+use super::{Global, print::clean, print::emit};
 use anyhow::bail;
 use clap::Subcommand;
 use hookhost::cluster::ClusterStatus;
@@ -38,7 +39,7 @@ pub enum ClusterCommand {
     Metadata {
         /// The cluster id (cl-...).
         cluster: String,
-        /// A path as hooks write it (/hosts/..., /cluster/..., /env/...).
+        /// A path as hooks read it (/hosts/..., /cluster/..., /env/...).
         path: Option<String>,
         /// Show it as this node's hooks see it (/host, its role's /env).
         #[arg(long, value_name = "NODE_ID")]
@@ -63,21 +64,21 @@ impl ClusterCommand {
 
 /// Runs a `cluster` subcommand.
 pub async fn run(global: &Global, cmd: ClusterCommand) -> anyhow::Result<ExitCode> {
-    let engine = global.engine()?;
     match cmd {
         ClusterCommand::Operation(op) => {
+            let engine = global.engine()?;
             let json = op.json();
             let op = engine.submit(op.request()).await?;
             foreground(&engine, &op.id, json).await
         }
-        ClusterCommand::List { all, json } => list(&engine, all, json),
-        ClusterCommand::Show { cluster, json } => show(&engine, &cluster, json),
+        ClusterCommand::List { all, json } => list(&global.reader(true)?, all, json),
+        ClusterCommand::Show { cluster, json } => show(&global.reader(true)?, &cluster, json),
         ClusterCommand::Metadata {
             cluster,
             path,
             node,
             json,
-        } => metadata(&engine, &cluster, path, node, json).await,
+        } => metadata(&global.reader(true)?, &cluster, path, node, json).await,
     }
 }
 
@@ -130,7 +131,7 @@ fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> 
         .filter(|o| o.cluster_id == c.id)
         .collect();
     if json {
-        let doc = json!({"cluster": c, "operations": ops.iter().map(|o| json!({"id": o.id, "kind": o.kind(), "status": o.status, "created_at": o.created_at})).collect::<Vec<_>>()});
+        let doc = json!({"cluster": c, "operations": ops.iter().map(|o| json!({"id": o.id, "kind": o.kind(), "status": status_of(engine, o), "created_at": o.created_at})).collect::<Vec<_>>()});
         emit(&format!("{doc:#}\n"));
         return Ok(ExitCode::SUCCESS);
     }
@@ -161,7 +162,7 @@ fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> 
             "  {} {:<15} {:<10} {}",
             o.id,
             o.kind().to_string(),
-            o.status.to_string(),
+            status_of(engine, &o),
             o.created_at
         );
     }
@@ -178,12 +179,24 @@ async fn metadata(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let c = engine.cluster(cluster)?;
+    let at = path.unwrap_or_else(|| "/".into());
+    if node.is_none() && (at == "/host" || at.starts_with("/host/")) {
+        bail!("/host is a node's own entry: say which node with --node <node_id>");
+    }
+    if let Some(id) = &node
+        && c.node(id).is_some_and(|n| n.instance_id.is_none())
+    {
+        bail!(
+            "node {id} of cluster {} ({}) has no running instance, so it has no place in the metadata",
+            c.id,
+            c.status
+        );
+    }
     let snapshot = Arc::new(engine.tree().snapshot(&cluster_root(&c.id)).await?);
     let view = match &node {
         Some(node) => ClusterView::for_node(snapshot.clone(), &c.id, node)?,
         None => ClusterView::new(snapshot.clone(), &c.id),
     };
-    let at = path.unwrap_or_else(|| "/".into());
     let tree = view
         .subtree(&at)?
         .filter(|t| t.as_object().is_none_or(|o| !o.is_empty()));

@@ -145,7 +145,17 @@ async fn prepare(global: &Global, args: &NodeArgs) -> anyhow::Result<Prepared> {
                     dir.display()
                 );
             }
-            dir.clone()
+            // The node's `/` must not be the host's.
+            let resolved = dir
+                .canonicalize()
+                .with_context(|| format!("--workdir {}", dir.display()))?;
+            if resolved == Path::new("/") {
+                bail!(
+                    "--workdir {}: is the host's whole filesystem (/); give the node a directory of its own",
+                    dir.display()
+                );
+            }
+            resolved
         }
         None => {
             let dir = Path::new(".hookhost")

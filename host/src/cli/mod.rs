@@ -12,9 +12,14 @@ mod print;
 mod progress;
 
 use clap::{Args, Parser, Subcommand};
+use hookhost::engine::Engine;
+use hookhost::metadata::MemoryStore;
+use hookhost::provider::LocalProvider;
 use hookhost::runtime::{Runtime, RuntimeConfig, default_cache_dir};
+use hookhost::store::MemoryOps;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Exit code when the hook ran and failed.
 const EXIT_HOOK_FAILED: u8 = 1;
@@ -32,7 +37,8 @@ Run a cluster's lifecycle:\n  \
 hookhost cluster create spec.json   # then: cluster stop/start/delete <id>, op show <op>\n\n\
 Test a hook locally:\n  \
 hookhost hook run --plugin zk.wasm --service init --metadata cluster.json --node cln-1\n\n\
-Exit codes: 0 success, 1 the hook failed, 2 bad input.",
+Exit codes: 0 success; 1 a hook failed, or an operation failed, was refused (aborted) or cancelled; \
+2 bad input (and a busy or missing cluster); 130 when a second Ctrl-C leaves an operation interrupted.",
     after_help = "Environment: HOOKHOST_STATE (state directory), HOOKHOST_CACHE_DIR (compile cache), HOOKHOST_LOG (log filter, e.g. debug)."
 )]
 struct Cli {
@@ -102,12 +108,26 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) if json => {
-            let doc = serde_json::json!({"ok": false, "kind": "bad-input", "error": format!("{e:#}")});
-            print::emit(&format!("{doc:#}\n"));
+            // One line: commands that print JSON lines stay parseable.
+            let doc = serde_json::json!({"ok": false, "kind": "bad-input", "error": chain(&e)});
+            print::emit(&format!("{doc}\n"));
             ExitCode::from(EXIT_BAD_INPUT)
         }
         Err(e) => fail(e),
     }
+}
+
+/// An error with its causes, each said once (a cause whose words its
+/// error already holds is not repeated).
+fn chain(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+    }
+    text
 }
 
 impl Command {
@@ -133,7 +153,10 @@ fn default_state_dir() -> Option<PathBuf> {
 }
 
 fn fail(e: anyhow::Error) -> ExitCode {
-    eprintln!("error: {}", print::clean(&format!("{e:#}")));
+    // Several problems are several lines, each its own `error:` line.
+    for line in chain(&e).lines() {
+        eprintln!("error: {}", print::clean(line));
+    }
     ExitCode::from(EXIT_BAD_INPUT)
 }
 
@@ -159,18 +182,47 @@ fn init_logging(verbose: u8) {
 }
 
 impl Global {
-    /// The lifecycle engine of the state directory these flags name.
-    fn engine(&self) -> anyhow::Result<hookhost::engine::Engine> {
-        let dir = self.state_dir.clone().or_else(default_state_dir).ok_or_else(|| {
+    fn state_dir(&self) -> anyhow::Result<PathBuf> {
+        self.state_dir.clone().or_else(default_state_dir).ok_or_else(|| {
             anyhow::anyhow!("no state directory: set --state-dir or HOOKHOST_STATE (HOME is not set either)")
-        })?;
-        // Lifecycle flows run many nodes' hooks at once.
-        let runtime = Runtime::new(RuntimeConfig {
+        })
+    }
+
+    /// The runtime of lifecycle flows: they run many nodes' hooks at once.
+    fn flow_runtime(&self) -> anyhow::Result<Runtime> {
+        Ok(Runtime::new(RuntimeConfig {
             cache_dir: self.cache_dir(),
             max_instances: 64,
             ..RuntimeConfig::default()
-        })?;
-        Ok(hookhost::engine::Engine::open(&dir, runtime)?)
+        })?)
+    }
+
+    /// The lifecycle engine of the state directory these flags name, made if missing.
+    fn engine(&self) -> anyhow::Result<Engine> {
+        Ok(Engine::open(&self.state_dir()?, self.flow_runtime()?)?)
+    }
+
+    /// The engine for commands that only read: a state directory that does
+    /// not exist is not made (a typo in --state-dir leaves nothing behind);
+    /// it reads as empty, and `say_so` tells the user. One that exists is
+    /// checked as any other.
+    fn reader(&self, say_so: bool) -> anyhow::Result<Engine> {
+        let dir = self.state_dir()?;
+        if std::fs::symlink_metadata(&dir).is_ok() {
+            return self.engine();
+        }
+        if say_so {
+            eprintln!(
+                "note: nothing has run in {} yet (see --state-dir, $HOOKHOST_STATE)",
+                dir.display()
+            );
+        }
+        Ok(Engine::builder()
+            .operations(Arc::new(MemoryOps::new()))
+            .metadata(Arc::new(MemoryStore::new()))
+            .provider(Arc::new(LocalProvider::new(&dir)))
+            .runner(Arc::new(self.flow_runtime()?))
+            .build()?)
     }
 
     fn cache_dir(&self) -> Option<PathBuf> {

@@ -8,43 +8,44 @@ use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum OperationCommand {
-    /// Create a cluster from an app spec: resources, metadata, config, then init/start by role order.
+    /// A new cluster from an app spec: resources, metadata, config, then init/start by role order.
     ///
-    /// Example: hookhost cluster create example-plugins/zookeeper/spec.json --name zk
+    /// Example: hookhost cluster create app/spec.json --name zk
+    /// (and `hookhost plan create app/spec.json` prints its steps without running them)
     Create {
         /// The app spec (cluster.json keys; each role names its component with "plugin").
         spec: PathBuf,
         /// The cluster's name, 1 to 128 characters [default: the spec's name].
         #[arg(long)]
         name: Option<String>,
-        /// Print as one JSON object (the outcome; with `plan`, the plan).
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
         #[arg(long)]
         json: bool,
     },
-    /// Delete a cluster: destroy (the data-loss guard), stop, then its resources and metadata.
+    /// A cluster's deletion: destroy (the data-loss guard), stop, then its resources and metadata.
     Delete {
         /// The cluster id (cl-...).
         cluster: String,
         /// Go on when destroy refuses, where the role's allow_force permits.
         #[arg(long)]
         force: bool,
-        /// Print as one JSON object (the outcome; with `plan`, the plan).
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
         #[arg(long)]
         json: bool,
     },
-    /// Stop a cluster: stop by role order, then its instances go (volumes stay).
+    /// A cluster's stop: stop by role order, then its instances go (volumes stay).
     Stop {
         /// The cluster id (cl-...).
         cluster: String,
-        /// Print as one JSON object (the outcome; with `plan`, the plan).
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
         #[arg(long)]
         json: bool,
     },
-    /// Start a stopped cluster: new instances, metadata, config, then start by role order.
+    /// A stopped cluster's start: new instances, metadata, config, then start by role order.
     Start {
         /// The cluster id (cl-...).
         cluster: String,
-        /// Print as one JSON object (the outcome; with `plan`, the plan).
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
         #[arg(long)]
         json: bool,
     },

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 /// Prints a plan.
 pub async fn run(global: &Global, cmd: OperationCommand) -> anyhow::Result<ExitCode> {
-    let engine = global.engine()?;
+    let engine = global.reader(false)?;
     let json = cmd.json();
     let request = cmd.request();
     let kind = request.kind();

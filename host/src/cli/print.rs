@@ -163,7 +163,7 @@ fn clip(line: &str) -> String {
 pub fn clean(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
-            if c.is_control() {
+            if hookhost::text::is_hidden(c) {
                 c.escape_default().collect::<Vec<_>>()
             } else {
                 vec![c]

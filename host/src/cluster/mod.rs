@@ -28,18 +28,9 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{tail}")
 }
 
-/// Checks a cluster name: 1 to [`MAX_NAME_CHARS`] characters, no control characters.
+/// Checks a cluster name: 1 to [`MAX_NAME_CHARS`] characters, some visible, nothing hidden.
 pub fn check_name(name: &str) -> Result<(), String> {
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS {
-        return Err(format!(
-            "a cluster name has 1 to {MAX_NAME_CHARS} characters; this one has {chars}"
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err("a cluster name cannot hold control characters".into());
-    }
-    Ok(())
+    crate::text::check_name(name, MAX_NAME_CHARS).map_err(|why| format!("a cluster name {why}"))
 }
 
 /// Where a cluster is in its life.

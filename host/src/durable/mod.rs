@@ -111,16 +111,13 @@ pub const DB_FILE: &str = "hookhost.redb";
 impl Db {
     /// Opens (or creates) the file in `dir`, private to this user.
     pub fn open(dir: &Path) -> Result<Db, DbError> {
-        // Tenants' env (access keys too) lives here: only this user may read it.
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| DbError::Open {
-                file: dir.to_path_buf(),
-                source: Box::new(e),
-            })?;
+        // Tenants' env (access keys too) lives here: only this user may read
+        // it, and nobody else may swap the store or the images under us.
+        use std::os::unix::fs::PermissionsExt;
+        crate::files::private_dir(dir, true).map_err(|why| DbError::Open {
+            file: dir.to_path_buf(),
+            source: why.into(),
+        })?;
         let file = dir.join(DB_FILE);
         let mut builder = Database::builder();
         builder.set_concurrency_mode(ConcurrencyMode::MultiWriter);

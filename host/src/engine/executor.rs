@@ -9,6 +9,7 @@
 //! cluster's status follows from how it ended ([`settle`]).
 
 use super::dispatch::execute;
+use super::journal::close_cut_off;
 use super::step::{StepEnd, StepRun};
 use super::{Engine, EngineError};
 use crate::cluster::{Cluster, ClusterStatus, now};
@@ -151,9 +152,17 @@ impl Run<'_> {
                 continue;
             }
             if self.engine.operation(&self.op.id)?.cancel_requested {
+                let reason = if self.journal.contains_key(&index) {
+                    format!(
+                        "cancelled at step {} of {total}, which the host stopped in: it did not run again",
+                        index + 1
+                    )
+                } else {
+                    format!("cancelled before step {} of {total}", index + 1)
+                };
                 return Ok(PartEnd::Stopped {
                     status: OperationStatus::Cancelled,
-                    reason: format!("cancelled before step {} of {total}", index + 1),
+                    reason,
                     last: None,
                 });
             }
@@ -287,6 +296,22 @@ impl Run<'_> {
                     .iter()
                     .any(|s| matches!(s.action, Action::SetStatus { .. })),
         };
+        // A step a crash cut off, and never run again, ends here, as do its hooks.
+        let mut ends: Vec<StepRecord> = self
+            .journal
+            .values()
+            .filter(|r| r.outcome.is_none() && last.as_ref().is_none_or(|l| l.index != r.index))
+            .map(|r| StepRecord {
+                ended_at: Some(now()),
+                outcome: Some(StepOutcome::Interrupted),
+                message: Some("the host stopped while it ran, and it did not run again".into()),
+                ..r.clone()
+            })
+            .collect();
+        if !ends.is_empty() {
+            close_cut_off(self.engine, &self.op.id, None).await?;
+        }
+        ends.extend(last);
         let mut op = self.op.clone();
         op.status = status;
         op.error = error;
@@ -296,7 +321,7 @@ impl Run<'_> {
             .store
             .finish(
                 op,
-                last,
+                ends,
                 Box::new(move |cluster| {
                     settle(&ending, cluster);
                     Ok(())

@@ -4,11 +4,29 @@
 //! skips what ended, re-runs what a crash cut off (attempt + 1), and still
 //! weighs the failures of its earlier run.
 
-use super::EngineError;
 use super::step::StepRun;
+use super::{Engine, EngineError};
 use crate::cluster::now;
 use crate::store::{Event, InvocationOutcome};
 use std::collections::HashMap;
+
+/// The events of an operation (of one step, when given), hooks a crash cut
+/// off recorded as interrupted: they never end otherwise.
+pub(super) async fn close_cut_off(engine: &Engine, op: &str, step: Option<usize>) -> Result<Vec<Event>, EngineError> {
+    let mut events = engine.store.events(op)?;
+    events.retain(|e| step.is_none_or(|s| e.step == s));
+    let mut cut_off = Vec::new();
+    for event in events.iter_mut().filter(|e| e.outcome == InvocationOutcome::Running) {
+        event.outcome = InvocationOutcome::Interrupted;
+        event.ended_at = Some(now());
+        event.message = Some("the host stopped while the hook ran".into());
+        cut_off.push(event.clone());
+    }
+    if !cut_off.is_empty() {
+        engine.store.put_events(cut_off).await?;
+    }
+    Ok(events)
+}
 
 /// The hooks a step has run so far.
 #[derive(Default)]
@@ -32,22 +50,7 @@ pub(super) struct Tried {
 impl Past {
     /// Reads the step's events; hooks a crash cut off are recorded as interrupted.
     pub(super) async fn load(run: &StepRun<'_>) -> Result<Past, EngineError> {
-        let store = &run.engine.store;
-        let mut events = store.events(&run.op.id)?;
-        events.retain(|e| e.step == run.index);
-        let cut_off: Vec<Event> = events
-            .iter()
-            .filter(|e| e.outcome == InvocationOutcome::Running)
-            .map(|e| Event {
-                outcome: InvocationOutcome::Interrupted,
-                ended_at: Some(now()),
-                message: Some("the host stopped while the hook ran".into()),
-                ..e.clone()
-            })
-            .collect();
-        if !cut_off.is_empty() {
-            store.put_events(cut_off).await?;
-        }
+        let events = close_cut_off(run.engine, &run.op.id, Some(run.index)).await?;
         let mut past = Past::default();
         for e in events {
             let tried = past.by_key.entry((e.node_id.clone(), e.service.clone())).or_default();

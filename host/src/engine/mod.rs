@@ -303,10 +303,17 @@ impl Engine {
     /// images (a real submission, not a dry run).
     async fn admit(&self, request: &OperationRequest, keep_images: bool) -> Result<Admitted, EngineError> {
         let app = match request.spec() {
-            Some(file) => Some((self.check_app(file).await?, file)),
+            // The record keeps where the spec came from, wherever the command ran.
+            Some(file) => Some((
+                self.check_app(file).await?,
+                file.canonicalize().unwrap_or_else(|_| file.to_path_buf()),
+            )),
             None => None,
         };
-        let flow = flow_of(request, app.as_ref().map(|(app, file)| (app.spec.clone(), *file)))?;
+        let flow = flow_of(
+            request,
+            app.as_ref().map(|(app, file)| (app.spec.clone(), file.as_path())),
+        )?;
         let current = match request.cluster_id() {
             Some(id) => {
                 let cluster = self.cluster(id)?;

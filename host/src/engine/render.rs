@@ -20,12 +20,11 @@ pub(super) async fn run(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, E
     let targets = run.nodes(nodes)?;
     let ctx = Invocations::new(run, &targets).await?;
     let past = Arc::new(Past::load(run).await?);
-    let first_seq = run.engine.store.next_seqs(&run.op.id, 2 * targets.len() as u64).await?;
+    let first_seq = run.engine.store.next_seqs(&run.op.id, targets.len() as u64).await?;
     run.engine.observer.invocations_started(targets.len());
     let work = targets.into_iter().enumerate().map(|(i, node)| {
         let (ctx, past, node) = (ctx.clone(), past.clone(), node.clone());
-        let seqs = (first_seq + 2 * i as u64, first_seq + 2 * i as u64 + 1);
-        async move { render_and_reload(&ctx, &past, &node, seqs).await }
+        async move { render_and_reload(&ctx, &past, &node, first_seq + i as u64).await }
     });
     let results = spawn_all(work).await?;
     let failed = results.iter().filter(|ok| !**ok).count();
@@ -41,12 +40,7 @@ pub(super) async fn run(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, E
 
 /// One node: its render (unless an earlier run finished it), then its
 /// reload where files changed; whether all went well.
-async fn render_and_reload(
-    ctx: &Invocations,
-    past: &Past,
-    node: &Node,
-    (render_seq, reload_seq): (u64, u64),
-) -> Result<bool, EngineError> {
+async fn render_and_reload(ctx: &Invocations, past: &Past, node: &Node, render_seq: u64) -> Result<bool, EngineError> {
     let Some(component) = ctx.component(node) else {
         ctx.skipped(render_seq, node, "render", "its role has no component")
             .await?;
@@ -77,6 +71,7 @@ async fn render_and_reload(
         return Ok(reload.failure.is_none());
     }
     let attempt = past.next_attempt(&node.node_id, "reload");
+    let reload_seq = ctx.engine.store.next_seqs(ctx.op_id(), 1).await?;
     let event = ctx.event(reload_seq, node, "reload", attempt);
     ctx.engine.store.put_events(vec![event.clone()]).await?;
     let call = ctx.call(node, "reload", attempt);

@@ -911,3 +911,45 @@ async fn a_tolerated_failure_keeps_the_steps_output() {
     assert_eq!(journal[0].output, Some(json!([db[1], db[0]])));
     assert_eq!(nodes_of(&h.runner.calls("stop")), [db[1].clone(), db[0].clone()]);
 }
+
+#[tokio::test]
+async fn cancelling_an_interrupted_operation_ends_what_the_crash_cut_off() {
+    let h = Harness::new(THREE_ROLES);
+    let cluster = h.create().await;
+    let db = h.role(&cluster, "db");
+    h.runner.script(
+        &db[0],
+        "stop",
+        Script {
+            hang: true,
+            ..Script::default()
+        },
+    );
+    let mut plan = Plan::default();
+    plan.push(run_service("start", ids(&db)), "start");
+    plan.push(run_service("stop", ids(&db)), "stop");
+    plan.push(run_service("start", ids(&db)), "start again");
+    let op = h.begin(&cluster, plan).await;
+    h.crash_when(&op, |seen| seen.iter().any(|s| s.service == "stop" && s.node == db[0]))
+        .await;
+    let cancelled = h.engine.cancel(&op.id).await.unwrap();
+    assert_eq!(cancelled.status, OperationStatus::Cancelled);
+    assert_eq!(
+        cancelled.error.as_deref(),
+        Some("cancelled at step 2 of 3, which the host stopped in: it did not run again")
+    );
+    let journal = h.engine.store().steps(&op.id).unwrap();
+    let outcomes: Vec<_> = journal.iter().map(|s| s.outcome).collect();
+    assert_eq!(outcomes, [Some(StepOutcome::Ok), Some(StepOutcome::Interrupted)]);
+    let events = h.engine.store().events(&op.id).unwrap();
+    assert!(
+        events.iter().all(|e| e.outcome != InvocationOutcome::Running),
+        "{events:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.node_id == db[0] && e.service == "stop" && e.outcome == InvocationOutcome::Interrupted)
+    );
+    assert_eq!(h.engine.cluster(&cluster.id).unwrap().status, ClusterStatus::Failed);
+}

@@ -280,7 +280,11 @@ fn a_new_cluster_is_named_by_its_request_or_its_spec() {
             .unwrap_err()
             .contains("this one has 100000")
     );
-    assert!(named(Some("a\u{1b}[2J")).unwrap_err().contains("control characters"));
+    assert!(
+        named(Some("a\u{1b}[2J"))
+            .unwrap_err()
+            .contains("cannot hold control or invisible formatting characters")
+    );
     // The spec has no name: the cluster is called by its id.
     let fresh = Create::new(c.spec.clone(), Path::new("spec.json"), None)
         .new_cluster()

@@ -97,28 +97,7 @@ fn store(dir: &Path, file: &Path, component: &Component) -> wasmtime::Result<()>
 /// Only a directory this user alone can write may hold code we will run:
 /// anyone else could plant native code there.
 fn trusted_dir(dir: &Path) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = match std::fs::symlink_metadata(dir) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return create_private_dir(dir).map_err(|e| format!("cannot create it: {e}"));
-        }
-        Err(e) => return Err(e.to_string()),
-    };
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    if !meta.is_dir() {
-        Err("it is not a directory (or is a symlink)".into())
-    } else if meta.uid() != me {
-        Err(format!("it belongs to uid {}, not to this user ({me})", meta.uid()))
-    } else if meta.mode() & 0o022 != 0 {
-        Err(format!(
-            "others may write to it (mode {:o}); chmod go-w it",
-            meta.mode() & 0o777
-        ))
-    } else {
-        Ok(())
-    }
+    crate::files::private_dir(dir, false)
 }
 
 /// Reads a cache entry that is a regular file of ours, not through a symlink.

@@ -233,7 +233,10 @@ fn names_and_descriptions_are_bounded_text() {
         problems(&spec(&"n".repeat(129))),
         ["name: 129 characters; at most 128 are allowed"]
     );
-    assert_eq!(problems(&spec("a\u{7}b")), ["name: holds control characters"]);
+    assert_eq!(
+        problems(&spec("a\u{7}b")),
+        ["name: holds control or invisible formatting characters"]
+    );
     assert!(problems(&spec("")).is_empty(), "a name may be empty");
     let described = r#"{"description": "two\nlines", "nodes": [{"count": 1, "plugin": "app.wasm"}]}"#;
     assert!(problems(described).is_empty());

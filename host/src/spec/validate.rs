@@ -227,8 +227,8 @@ fn check_text(at: &str, text: &str, max: usize, lines: bool, report: &mut impl F
     if chars > max {
         report(at.into(), format!("{chars} characters; at most {max} are allowed"));
     }
-    if text.chars().any(|c| c.is_control() && !(lines && c == '\n')) {
-        report(at.into(), "holds control characters".into());
+    if text.chars().any(|c| crate::text::is_hidden(c) && !(lines && c == '\n')) {
+        report(at.into(), "holds control or invisible formatting characters".into());
     }
 }
 

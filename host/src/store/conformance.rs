@@ -193,7 +193,7 @@ pub(crate) async fn operation_store(store: &dyn OperationStore) -> Operation {
     let finished = store
         .finish(
             done,
-            Some(step(10, Some(StepOutcome::Ok))),
+            vec![step(10, Some(StepOutcome::Ok))],
             Box::new(|c| {
                 c.status = ClusterStatus::Stopped;
                 Ok(())

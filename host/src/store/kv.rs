@@ -138,10 +138,10 @@ pub(crate) fn begin(w: &mut (impl Write + ?Sized), cluster: &Cluster, op: &Opera
 pub(crate) fn finish(
     w: &mut (impl Write + ?Sized),
     op: &Operation,
-    last_step: Option<&StepRecord>,
+    steps: &[StepRecord],
     settle: &mut ClusterChange,
 ) -> Result<Operation, StoreError> {
-    if let Some(step) = last_step {
+    for step in steps {
         put_step(w, &op.id, step)?;
     }
     update_cluster(w, &op.cluster_id, settle)?;
@@ -201,13 +201,10 @@ impl<B: Backend> OperationStore for KvStore<B> {
     fn finish<'a>(
         &'a self,
         op: Operation,
-        last_step: Option<StepRecord>,
+        steps: Vec<StepRecord>,
         mut settle: ClusterChange,
     ) -> StoreFuture<'a, Operation> {
-        Box::pin(
-            self.backend
-                .write(move |w| finish(w, &op, last_step.as_ref(), &mut settle)),
-        )
+        Box::pin(self.backend.write(move |w| finish(w, &op, &steps, &mut settle)))
     }
 
     fn steps(&self, op: &str) -> Result<Vec<StepRecord>, StoreError> {

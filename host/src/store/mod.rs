@@ -40,8 +40,13 @@ pub enum StoreError {
     Db(#[from] DbError),
     /// Another operation of the cluster is unfinished.
     #[error(
-        "cluster {cluster} is busy: operation {operation} ({kind}) is unfinished{}; wait for it, or `hookhost op resume {operation}` / `hookhost op cancel {operation}`",
-        state.map(|s| format!(" ({s})")).unwrap_or_default()
+        "cluster {cluster} is busy: operation {operation} ({kind}) is unfinished{}; {}",
+        state.map(|s| format!(" ({s})")).unwrap_or_default(),
+        match state {
+            Some("running") => format!("wait for it, or `hookhost op cancel {operation}`"),
+            Some("interrupted") => format!("its process died: `hookhost op resume {operation}` finishes it, `hookhost op cancel {operation}` ends it"),
+            _ => format!("wait for it, or `hookhost op resume {operation}` / `hookhost op cancel {operation}`"),
+        }
     )]
     Busy {
         /// The cluster.
@@ -54,7 +59,7 @@ pub enum StoreError {
         state: Option<&'static str>,
     },
     /// No such record.
-    #[error("no {kind} {id}")]
+    #[error("no {kind} {}", shown(id))]
     NotFound {
         /// `cluster` or `operation`.
         kind: &'static str,
@@ -92,6 +97,16 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// An id as messages show it: an empty one visibly, a long one cut.
+fn shown(id: &str) -> String {
+    const MAX: usize = 64;
+    match id.char_indices().nth(MAX) {
+        _ if id.is_empty() => "\"\" (an empty id)".into(),
+        Some((cut, _)) => format!("{}... ({} characters)", &id[..cut], id.chars().count()),
+        None => id.to_string(),
+    }
 }
 
 impl StoreError {
@@ -137,14 +152,10 @@ pub trait OperationStore: Send + Sync {
     /// Starts `op` on `cluster` (stored as given, IPs allocated), atomically:
     /// refused while another operation of the cluster is unfinished.
     fn begin<'a>(&'a self, cluster: Cluster, op: Operation) -> StoreFuture<'a, Cluster>;
-    /// Ends an operation: its last step record, the operation as given and
-    /// the cluster as `settle` leaves it, in one atomic write.
-    fn finish<'a>(
-        &'a self,
-        op: Operation,
-        last_step: Option<StepRecord>,
-        settle: ClusterChange,
-    ) -> StoreFuture<'a, Operation>;
+    /// Ends an operation: the last records of its steps, the operation as
+    /// given and the cluster as `settle` leaves it, in one atomic write.
+    fn finish<'a>(&'a self, op: Operation, steps: Vec<StepRecord>, settle: ClusterChange)
+    -> StoreFuture<'a, Operation>;
 
     /// The journal of an operation, by step index.
     fn steps(&self, op: &str) -> Result<Vec<StepRecord>, StoreError>;

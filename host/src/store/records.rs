@@ -89,6 +89,9 @@ pub enum StepOutcome {
     Failed,
     /// A guard or pre-check refused; the operation was aborted.
     Aborted,
+    /// The host stopped while it ran, and it never ran again: its operation
+    /// was cancelled (or ended) before a resume could finish it.
+    Interrupted,
 }
 
 /// One step in the journal: written when it starts and when it ends.

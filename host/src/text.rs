@@ -1,0 +1,43 @@
+//! Names and messages users give us, as a terminal would show them: what
+//! must not hide in them (control characters, and the invisible formatting
+//! characters that reorder or hide text: bidi overrides, zero-width marks).
+
+/// Whether a character is a control or an invisible formatting character.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Checks a name: some visible character, at most `max` characters, nothing hidden.
+pub fn check_name(name: &str, max: usize) -> Result<(), String> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > max {
+        return Err(format!("has 1 to {max} characters; this one has {chars}"));
+    }
+    if name.trim().is_empty() {
+        return Err("has only spaces".into());
+    }
+    if name.chars().any(is_hidden) {
+        return Err("cannot hold control or invisible formatting characters".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_hide_nothing() {
+        assert_eq!(check_name("zk-1", 8), Ok(()));
+        assert_eq!(check_name("", 8).unwrap_err(), "has 1 to 8 characters; this one has 0");
+        assert_eq!(
+            check_name("123456789", 8).unwrap_err(),
+            "has 1 to 8 characters; this one has 9"
+        );
+        assert_eq!(check_name("   ", 8).unwrap_err(), "has only spaces");
+        for hidden in ["a\u{1b}[2J", "evil\u{202E}txt", "a\u{200B}b", "a\nb"] {
+            assert!(check_name(hidden, 16).unwrap_err().contains("invisible"), "{hidden:?}");
+        }
+    }
+}
