@@ -76,7 +76,7 @@ pub enum StoreError {
         existing: String,
     },
     /// A watch asked for revisions the store no longer keeps: read a
-    /// snapshot, then watch from its revision.
+    /// snapshot, then watch from its revision + 1.
     #[error("revision {requested} is compacted: the oldest change kept is revision {oldest}")]
     Compacted {
         /// The revision asked for.

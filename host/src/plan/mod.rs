@@ -388,7 +388,9 @@ pub enum Action {
         /// The nodes, as the flow prepared them.
         nodes: Vec<Node>,
     },
-    /// Record: nodes leave the cluster.
+    /// Record: nodes leave the cluster. Steps find their nodes in the
+    /// record, so a removed node is in no later step: remove nodes after
+    /// their `DeleteResources`.
     RemoveNodes {
         /// The nodes.
         nodes: NodeSet,
