@@ -8,6 +8,14 @@ pub fn is_hidden(c: char) -> bool {
         || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
+/// A line cut to at most `max` characters, saying how much was left out.
+pub fn clip(line: &str, max: usize) -> String {
+    match line.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}[... {} more bytes]", &line[..cut], line.len() - cut),
+        None => line.to_string(),
+    }
+}
+
 /// Checks a name: some visible character, at most `max` characters, nothing hidden.
 pub fn check_name(name: &str, max: usize) -> Result<(), String> {
     let chars = name.chars().count();
@@ -26,6 +34,12 @@ pub fn check_name(name: &str, max: usize) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_lines_are_clipped_on_a_character_boundary() {
+        assert_eq!(clip("héllo", 2), "hé[... 3 more bytes]");
+        assert_eq!(clip("hi", 2), "hi");
+    }
 
     #[test]
     fn names_hide_nothing() {

@@ -153,10 +153,7 @@ const SHOWN_LINES: usize = 40;
 const SHOWN_CHARS: usize = 200;
 
 fn clip(line: &str) -> String {
-    match line.char_indices().nth(SHOWN_CHARS) {
-        Some((cut, _)) => format!("{}[... {} more bytes]", &line[..cut], line.len() - cut),
-        None => line.to_string(),
-    }
+    hookhost::text::clip(line, SHOWN_CHARS)
 }
 
 /// One line of untrusted text, safe to print: control characters escaped.

@@ -25,10 +25,7 @@ const EVENT_LOG_LINES: usize = 20;
 const EVENT_LINE_CHARS: usize = 1000;
 
 fn clip(line: &str) -> String {
-    match line.char_indices().nth(EVENT_LINE_CHARS) {
-        Some((cut, _)) => format!("{}[... {} more bytes]", &line[..cut], line.len() - cut),
-        None => line.to_string(),
-    }
+    crate::text::clip(line, EVENT_LINE_CHARS)
 }
 
 /// The shared part of a step's invocations.

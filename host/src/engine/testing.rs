@@ -33,6 +33,40 @@ pub(super) struct Script {
     pub(super) hang: bool,
 }
 
+impl Script {
+    /// Fails with `code`.
+    pub(super) fn fails(code: u32) -> Script {
+        Script {
+            fail: Some(code),
+            ..Script::default()
+        }
+    }
+
+    /// Replies `reply`.
+    pub(super) fn replies(reply: impl Into<String>) -> Script {
+        Script {
+            reply: Some(reply.into()),
+            ..Script::default()
+        }
+    }
+
+    /// Takes `ms` milliseconds.
+    pub(super) fn sleeps(ms: u64) -> Script {
+        Script {
+            sleep_ms: ms,
+            ..Script::default()
+        }
+    }
+
+    /// Never ends.
+    pub(super) fn hangs() -> Script {
+        Script {
+            hang: true,
+            ..Script::default()
+        }
+    }
+}
+
 /// One call the fake received.
 #[derive(Debug, Clone)]
 pub(super) struct Seen {

@@ -36,14 +36,7 @@ fn overlap(a: &Seen, b: &Seen) -> bool {
 async fn roles_run_by_ascending_order_equal_orders_at_once() {
     let h = Harness::new(THREE_ROLES);
     for role in ["db", "cache", "web"] {
-        h.runner.script(
-            role,
-            "start",
-            Script {
-                sleep_ms: 80,
-                ..Script::default()
-            },
-        );
+        h.runner.script(role, "start", Script::sleeps(80));
     }
     let cluster = h.create().await;
     let mut plan = Plan::default();
@@ -109,14 +102,7 @@ async fn a_failed_main_part_takes_the_recovery_branch_and_journals_it() {
     let h = Harness::new(THREE_ROLES);
     let cluster = h.create().await;
     let db = h.role(&cluster, "db");
-    h.runner.script(
-        &db[1],
-        "init",
-        Script {
-            fail: Some(7),
-            ..Script::default()
-        },
-    );
+    h.runner.script(&db[1], "init", Script::fails(7));
     let mut plan = Plan::default();
     plan.push(
         Action::WriteTemp {
@@ -179,14 +165,7 @@ async fn a_refusal_recovers_too_and_a_failing_recovery_fails_the_operation() {
     let h = Harness::new(THREE_ROLES);
     let cluster = h.create().await;
     let db = h.role(&cluster, "db");
-    h.runner.script(
-        &db[0],
-        "scale_in",
-        Script {
-            fail: Some(3),
-            ..Script::default()
-        },
-    );
+    h.runner.script(&db[0], "scale_in", Script::fails(3));
     let mut plan = Plan::default();
     plan.push(
         Action::WriteTemp {
@@ -225,14 +204,7 @@ async fn a_refusal_recovers_too_and_a_failing_recovery_fails_the_operation() {
     );
 
     // A recovery that fails: the operation fails and says both.
-    h.runner.script(
-        "db",
-        "stop",
-        Script {
-            fail: Some(9),
-            ..Script::default()
-        },
-    );
+    h.runner.script("db", "stop", Script::fails(9));
     let mut plan = Plan::default();
     plan.push(run_service("scale_in", ids(&db)), "main");
     plan.recover(run_service("stop", ids(&db)), "recovery");
@@ -284,20 +256,10 @@ async fn a_node_order_produced_at_run_time_is_journaled_and_survives_a_crash() {
     h.runner.script(
         &db[0],
         "get_nodes_order",
-        Script {
-            reply: Some(format!("{},{}", web[1], db[1])),
-            ..Script::default()
-        },
+        Script::replies(format!("{},{}", web[1], db[1])),
     );
     // The third node in the order hangs: the host "crashes" there.
-    h.runner.script(
-        &db[0],
-        "stop",
-        Script {
-            hang: true,
-            ..Script::default()
-        },
-    );
+    h.runner.script(&db[0], "stop", Script::hangs());
     let mut plan = Plan::default();
     plan.push_output(
         Action::RunService(
@@ -351,14 +313,8 @@ async fn a_bad_node_order_fails_its_step() {
     let h = Harness::new(THREE_ROLES);
     let cluster = h.create().await;
     let db = h.role(&cluster, "db");
-    h.runner.script(
-        &db[0],
-        "get_nodes_order",
-        Script {
-            reply: Some("cln-nobody".into()),
-            ..Script::default()
-        },
-    );
+    h.runner
+        .script(&db[0], "get_nodes_order", Script::replies("cln-nobody"));
     let mut plan = Plan::default();
     plan.push_output(
         Action::RunService(
@@ -385,14 +341,7 @@ async fn a_bad_node_order_fails_its_step() {
 async fn a_listed_order_runs_at_most_n_at_once() {
     let h = Harness::new(THREE_ROLES);
     for role in ["db", "cache", "web"] {
-        h.runner.script(
-            role,
-            "stop",
-            Script {
-                sleep_ms: 60,
-                ..Script::default()
-            },
-        );
+        h.runner.script(role, "stop", Script::sleeps(60));
     }
     let cluster = h.create().await;
     let all = cluster.node_ids();
@@ -425,14 +374,7 @@ async fn a_resume_reruns_only_the_hooks_a_crash_cut_off() {
     let h = Harness::new(THREE_ROLES);
     let cluster = h.create().await;
     let (db, web) = (h.role(&cluster, "db"), h.role(&cluster, "web"));
-    h.runner.script(
-        &web[1],
-        "start",
-        Script {
-            hang: true,
-            ..Script::default()
-        },
-    );
+    h.runner.script(&web[1], "start", Script::hangs());
     let mut plan = Plan::default();
     plan.push(run_service("stop", ids(&cluster.node_ids())), "stop all");
     plan.push(run_service("start", ids(&cluster.node_ids())), "start all");
@@ -495,14 +437,7 @@ async fn a_pre_check_is_asked_as_one_and_its_refusal_changes_nothing() {
     );
 
     h.runner.clear();
-    h.runner.script(
-        &db[1],
-        "scale_in",
-        Script {
-            fail: Some(42),
-            ..Script::default()
-        },
-    );
+    h.runner.script(&db[1], "scale_in", Script::fails(42));
     let op = h.begin(&cluster, plan).await;
     let ended = h.run(&op).await;
     assert_eq!(ended.status, OperationStatus::Aborted);
@@ -725,14 +660,7 @@ async fn a_guard_that_cannot_run_refuses_and_stop_failures_are_tolerated() {
     let h = Harness::new(THREE_ROLES);
     let cluster = h.create().await;
     let db = h.role(&cluster, "db");
-    h.runner.script(
-        &db[0],
-        "stop",
-        Script {
-            fail: Some(5),
-            ..Script::default()
-        },
-    );
+    h.runner.script(&db[0], "stop", Script::fails(5));
     let mut plan = Plan::default();
     plan.push(
         Action::RunService(ServiceStep::new("stop", ids(&db), OnFailure::Continue)),
@@ -772,22 +700,8 @@ async fn a_resumed_render_step_still_counts_the_failures_before_the_crash() {
             .join("instance/etc/fake/hosts")
     };
     std::fs::remove_file(file(&db[0])).unwrap();
-    h.runner.script(
-        &db[0],
-        "reload",
-        Script {
-            fail: Some(4),
-            ..Script::default()
-        },
-    );
-    h.runner.script(
-        &db[1],
-        "render",
-        Script {
-            hang: true,
-            ..Script::default()
-        },
-    );
+    h.runner.script(&db[0], "reload", Script::fails(4));
+    h.runner.script(&db[1], "render", Script::hangs());
     let mut plan = Plan::default();
     plan.push(Action::RenderConfig { nodes: ids(&db) }, "render");
     let op = h.begin(&cluster, plan).await;
@@ -829,14 +743,7 @@ async fn a_deletion_that_failed_half_way_is_retried_without_its_deleted_nodes() 
     let cluster = h.create().await;
     let db = h.role(&cluster, "db");
     // A deletion got as far as db[0]'s resources, then failed.
-    h.runner.script(
-        "web",
-        "stop",
-        Script {
-            fail: Some(1),
-            ..Script::default()
-        },
-    );
+    h.runner.script("web", "stop", Script::fails(1));
     let mut plan = Plan::default();
     plan.push(Action::DeleteResources { nodes: ids(&db[..1]) }, "delete 8");
     plan.push(run_service("stop", ids(&h.role(&cluster, "web"))), "fails");
@@ -874,21 +781,11 @@ async fn a_tolerated_failure_keeps_the_steps_output() {
     let h = Harness::new(THREE_ROLES);
     let cluster = h.create().await;
     let db = h.role(&cluster, "db");
-    h.runner.script(
-        &db[0],
-        "get_nodes_order",
-        Script {
-            fail: Some(2),
-            ..Script::default()
-        },
-    );
+    h.runner.script(&db[0], "get_nodes_order", Script::fails(2));
     h.runner.script(
         &db[1],
         "get_nodes_order",
-        Script {
-            reply: Some(format!("{},{}", db[1], db[0])),
-            ..Script::default()
-        },
+        Script::replies(format!("{},{}", db[1], db[0])),
     );
     let mut plan = Plan::default();
     plan.push_output(
@@ -917,14 +814,7 @@ async fn cancelling_an_interrupted_operation_ends_what_the_crash_cut_off() {
     let h = Harness::new(THREE_ROLES);
     let cluster = h.create().await;
     let db = h.role(&cluster, "db");
-    h.runner.script(
-        &db[0],
-        "stop",
-        Script {
-            hang: true,
-            ..Script::default()
-        },
-    );
+    h.runner.script(&db[0], "stop", Script::hangs());
     let mut plan = Plan::default();
     plan.push(run_service("start", ids(&db)), "start");
     plan.push(run_service("stop", ids(&db)), "stop");
