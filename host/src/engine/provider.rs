@@ -68,8 +68,8 @@ pub(super) async fn start(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd,
     Ok(StepEnd::Ok(None))
 }
 
-/// Everything of the nodes goes, volumes and IP addresses included; the
-/// record keeps them, marked deleted.
+/// Everything of the nodes goes, volumes included; the record keeps them,
+/// marked deleted (which gives their IP addresses back).
 pub(super) async fn delete(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
     let ids = on_nodes(run, nodes, |p, c, n| p.delete_node(c, n)).await?;
     mark(run, &ids, |n| {
@@ -77,6 +77,5 @@ pub(super) async fn delete(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd
         n.deleted = true;
     })
     .await?;
-    run.engine.store.release_ips(&run.cluster, &ids).await?;
     Ok(StepEnd::Ok(None))
 }

@@ -38,13 +38,13 @@ pub(super) async fn run(run: &StepRun<'_>, step: &ServiceStep) -> Result<StepEnd
                 replies.insert(node.node_id.clone(), reply);
             }
         }
-        let failed = run_wave(&ctx, &past, step, &service, wave).await?;
-        for event in &failed.ended {
+        let ended = run_wave(&ctx, &past, step, &service, wave).await?;
+        for event in &ended.ended {
             if let Some(reply) = &event.reply {
                 replies.insert(event.node_id.clone(), reply.clone());
             }
         }
-        if let Some(end) = judge(&run.cluster, step, &failed.failed, &mut tolerated) {
+        if let Some(end) = judge(&run.cluster, step, &ended.failed, &mut tolerated) {
             return Ok(end);
         }
     }
@@ -196,7 +196,10 @@ fn judge(cluster: &Cluster, step: &ServiceStep, failed: &[Event], tolerated: &mu
             tolerated.push(summary);
             None
         }
-        OnFailure::Refuse => Some(StepEnd::Refused(format!("the {service} pre-check refused: {summary}"))),
+        OnFailure::Refuse if step.pre_check => {
+            Some(StepEnd::Refused(format!("the {service} pre-check refused: {summary}")))
+        }
+        OnFailure::Refuse => Some(StepEnd::Refused(format!("{service} refused: {summary}"))),
         OnFailure::Guard { force } => {
             let forced = |e: &&Event| force && cluster.service(&e.role, service).is_some_and(|s| s.force_allowed());
             let refused: Vec<Event> = failed.iter().filter(|e| !forced(e)).cloned().collect();

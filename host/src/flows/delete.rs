@@ -91,8 +91,14 @@ impl Flow for Delete {
 
     fn plan(&self, cluster: &Cluster) -> Plan {
         // Nodes an earlier, failed deletion already deleted are gone for good.
+        let deleted: std::collections::HashSet<&str> = cluster
+            .nodes
+            .iter()
+            .filter(|n| n.deleted)
+            .map(|n| n.node_id.as_str())
+            .collect();
         let remaining = |mut nodes: Vec<String>| {
-            nodes.retain(|id| cluster.node(id).is_some_and(|n| !n.deleted));
+            nodes.retain(|id| !deleted.contains(id.as_str()));
             nodes
         };
         let mut plan = Plan::default();

@@ -129,19 +129,43 @@ pub(crate) async fn operation_store(store: &dyn OperationStore) -> Operation {
     let missing = store.update_cluster("cl-none", Box::new(|_| Ok(()))).await;
     assert!(matches!(missing, Err(StoreError::NotFound { kind: "cluster", .. })));
 
-    // Released addresses are reused; a second release by an old owner frees nothing.
-    store.release_ips(&grown, &["cln-extra".to_string()]).await.unwrap();
+    // A node that leaves the record gives its address back, and it is reused.
+    let leave = |id: &'static str| -> ClusterChange {
+        Box::new(move |c| {
+            c.nodes.retain(|n| n.node_id != id);
+            Ok(())
+        })
+    };
+    store.update_cluster(&begun.id, leave("cln-extra")).await.unwrap();
     let third = Cluster::new(spec(), "spec.json".into(), "three".into());
     let third = store.begin(third.clone(), operation(&third, "op-4")).await.unwrap();
     assert_eq!(ips(&third), ["192.168.0.8", "192.168.0.9", "192.168.0.10"]);
-    store.release_ips(&grown, &["cln-extra".to_string()]).await.unwrap();
+    // So does a node marked deleted, once: marking it again frees nothing of
+    // the address's next holder.
+    let first = begun.nodes[0].node_id.clone();
+    let delete_first = move || -> ClusterChange {
+        let first = first.clone();
+        Box::new(move |c| {
+            c.nodes
+                .iter_mut()
+                .filter(|n| n.node_id == first)
+                .for_each(|n| n.deleted = true);
+            Ok(())
+        })
+    };
+    store.update_cluster(&begun.id, delete_first()).await.unwrap();
     let mut fourth = Cluster::new(spec(), "spec.json".into(), "four".into());
     fourth.nodes.truncate(1);
     let fourth = store.begin(fourth.clone(), operation(&fourth, "op-5")).await.unwrap();
+    assert_eq!(ips(&fourth), ["192.168.0.2"], "the deleted node's address");
+    store.update_cluster(&begun.id, delete_first()).await.unwrap();
+    let mut fifth = Cluster::new(spec(), "spec.json".into(), "five".into());
+    fifth.nodes.truncate(1);
+    let fifth = store.begin(fifth.clone(), operation(&fifth, "op-7")).await.unwrap();
     assert_eq!(
-        ips(&fourth),
+        ips(&fifth),
         ["192.168.0.11"],
-        "192.168.0.8 is still the third cluster's"
+        "192.168.0.2 is still the fourth cluster's"
     );
 
     // The journal: steps by index, events by sequence, sequences never reused.
@@ -223,8 +247,8 @@ pub(crate) async fn operation_store(store: &dyn OperationStore) -> Operation {
     assert_eq!(store.claimant("op-6"), None);
 
     // Every cluster and operation, operations oldest first.
-    assert_eq!(store.clusters().unwrap().len(), 4);
+    assert_eq!(store.clusters().unwrap().len(), 5);
     let ids: Vec<String> = store.operations().unwrap().into_iter().map(|o| o.id).collect();
-    assert_eq!(ids, ["op-1", "op-3", "op-4", "op-5", "op-6"]);
+    assert_eq!(ids, ["op-1", "op-3", "op-4", "op-5", "op-7", "op-6"]);
     finished
 }

@@ -1,10 +1,12 @@
 //! The local provider's IP pools: one `192.168.0.0/16` per network, lowest
-//! free address first, allocated and released inside store transactions.
+//! free address first. Addresses follow the record, inside its store
+//! transactions: a node without one gets one, a node that leaves the record
+//! or is marked deleted gives its own back.
 
 use super::StoreError;
 use super::backend::{Table, Write};
 use crate::cluster::Cluster;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::net::Ipv4Addr;
 
 /// First and last host address handed out (`.1` is the gateway).
@@ -45,15 +47,28 @@ pub(crate) fn allocate_missing(w: &mut (impl Write + ?Sized), cluster: &mut Clus
     Ok(())
 }
 
-/// Returns the addresses of the listed nodes to the pool, each only if the
-/// node still holds it: releasing twice (a resumed delete) must not free
-/// another node's address.
-pub(crate) fn release(w: &mut (impl Write + ?Sized), cluster: &Cluster, nodes: &[String]) -> Result<(), StoreError> {
-    let listed: std::collections::HashSet<&str> = nodes.iter().map(String::as_str).collect();
-    for node in cluster.nodes.iter().filter(|n| listed.contains(n.node_id.as_str())) {
-        let key = format!("{}/{}", cluster.spec.vxnet, node.ip);
+/// Returns to the pool the addresses of the nodes of `before` that `after`
+/// no longer has, or has marked deleted; each only if the node still holds
+/// it (a resumed step must not free an address another node got since).
+pub(crate) fn release_departed(
+    w: &mut (impl Write + ?Sized),
+    before: &Cluster,
+    after: &Cluster,
+) -> Result<(), StoreError> {
+    let staying: HashSet<&str> = after
+        .nodes
+        .iter()
+        .filter(|n| !n.deleted)
+        .map(|n| n.node_id.as_str())
+        .collect();
+    let departed = before
+        .nodes
+        .iter()
+        .filter(|n| !n.deleted && !n.ip.is_empty() && !staying.contains(n.node_id.as_str()));
+    for node in departed {
+        let key = format!("{}/{}", before.spec.vxnet, node.ip);
         if w.get(Table::Ips, &key)?
-            .is_some_and(|owner| owner == cluster.ip_owner(node))
+            .is_some_and(|owner| owner == before.ip_owner(node))
         {
             w.remove(Table::Ips, &key)?;
         }

@@ -97,8 +97,10 @@ pub(crate) fn update_cluster(
     id: &str,
     change: &mut ClusterChange,
 ) -> Result<Cluster, StoreError> {
-    let mut cluster = stored_cluster(w, id)?;
+    let before = stored_cluster(w, id)?;
+    let mut cluster = before.clone();
     change(&mut cluster)?;
+    ips::release_departed(w, &before, &cluster)?;
     put_cluster(w, cluster)
 }
 
@@ -174,11 +176,6 @@ impl<B: Backend> OperationStore for KvStore<B> {
     fn update_cluster<'a>(&'a self, id: &'a str, mut change: ClusterChange) -> StoreFuture<'a, Cluster> {
         let id = id.to_string();
         Box::pin(self.backend.write(move |w| update_cluster(w, &id, &mut change)))
-    }
-
-    fn release_ips<'a>(&'a self, cluster: &'a Cluster, nodes: &'a [String]) -> StoreFuture<'a, ()> {
-        let (cluster, nodes) = (cluster.clone(), nodes.to_vec());
-        Box::pin(self.backend.write(move |w| ips::release(w, &cluster, &nodes)))
     }
 
     fn operation(&self, id: &str) -> Result<Option<Operation>, StoreError> {

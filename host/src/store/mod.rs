@@ -138,10 +138,10 @@ pub trait OperationStore: Send + Sync {
     fn cluster(&self, id: &str) -> Result<Option<Cluster>, StoreError>;
     /// Every cluster, deleted ones included, by id.
     fn clusters(&self) -> Result<Vec<Cluster>, StoreError>;
-    /// Changes a cluster atomically; nodes without an IP get one of their network's.
+    /// Changes a cluster atomically. Addresses follow the record: nodes
+    /// without an IP get one of their network's; nodes that leave the record
+    /// or are marked deleted give theirs back.
     fn update_cluster<'a>(&'a self, id: &'a str, change: ClusterChange) -> StoreFuture<'a, Cluster>;
-    /// Returns the IPs of `nodes` of `cluster` to their pool (each only if the node still holds it).
-    fn release_ips<'a>(&'a self, cluster: &'a Cluster, nodes: &'a [String]) -> StoreFuture<'a, ()>;
 
     /// The operation `id`.
     fn operation(&self, id: &str) -> Result<Option<Operation>, StoreError>;
