@@ -213,7 +213,16 @@ fn inspect_lists_services_and_the_wit_package() {
     assert_eq!(doc["package"], "hookhost:hooks@0.1.0");
     assert_eq!(
         doc["services"],
-        serde_json::json!(["init", "start", "stop", "destroy", "reload", "health_check"])
+        serde_json::json!([
+            "init",
+            "start",
+            "stop",
+            "destroy",
+            "scale_out",
+            "scale_in",
+            "reload",
+            "health_check"
+        ])
     );
     assert!(
         doc["imports"]
@@ -296,7 +305,7 @@ fn an_unknown_node_or_service_exits_2_with_the_choices() {
     );
     let stderr = bad_input(&zk, &fixture, "cln-zk1", "backup");
     assert!(
-        stderr.contains("does not implement backup; it implements: init, start, stop, destroy, reload, health_check"),
+        stderr.contains("does not implement backup; it implements: init, start, stop, destroy, scale_out, scale_in, reload, health_check"),
         "{stderr}"
     );
     let stderr = bad_input(&zk, &fixture, "cln-zk1", "Bad Name");

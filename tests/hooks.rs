@@ -41,6 +41,8 @@ async fn zookeeper_lists_its_services() {
             Service::Start,
             Service::Stop,
             Service::Destroy,
+            Service::ScaleOut,
+            Service::ScaleIn,
             Service::Reload,
             Service::HealthCheck
         ]

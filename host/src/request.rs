@@ -35,6 +35,41 @@ pub enum OperationRequest {
         /// The cluster id.
         cluster: String,
     },
+    /// Add nodes to a role (`scale_horizontal`).
+    AddNodes {
+        /// The cluster id.
+        cluster: String,
+        /// The role that grows.
+        role: String,
+        /// How many nodes (each with the role's replicas).
+        count: u32,
+    },
+    /// Delete nodes (`scale_horizontal`); a node's replicas go with it.
+    DeleteNodes {
+        /// The cluster id.
+        cluster: String,
+        /// The nodes, by `node_id`.
+        nodes: Vec<String>,
+        /// Go on where a refusing `destroy` may be forced (`allow_force`).
+        #[serde(default)]
+        force: bool,
+    },
+    /// Resize a role's nodes (vertical scaling).
+    Resize {
+        /// The cluster id.
+        cluster: String,
+        /// The role resized (its replicas with it).
+        role: String,
+        /// The new resources.
+        change: ResourceChange,
+    },
+    /// Change the cluster's env; every node re-renders its config.
+    UpdateEnv {
+        /// The cluster id.
+        cluster: String,
+        /// Keys set (a `null` value removes the key).
+        env: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 impl OperationRequest {
@@ -45,6 +80,10 @@ impl OperationRequest {
             OperationRequest::DeleteCluster { .. } => OperationKind::DeleteCluster,
             OperationRequest::StopCluster { .. } => OperationKind::StopCluster,
             OperationRequest::StartCluster { .. } => OperationKind::StartCluster,
+            OperationRequest::AddNodes { .. } => OperationKind::AddNodes,
+            OperationRequest::DeleteNodes { .. } => OperationKind::DeleteNodes,
+            OperationRequest::Resize { .. } => OperationKind::Resize,
+            OperationRequest::UpdateEnv { .. } => OperationKind::UpdateEnv,
         }
     }
 
@@ -54,7 +93,11 @@ impl OperationRequest {
             OperationRequest::CreateCluster { .. } => None,
             OperationRequest::DeleteCluster { cluster, .. }
             | OperationRequest::StopCluster { cluster }
-            | OperationRequest::StartCluster { cluster } => Some(cluster),
+            | OperationRequest::StartCluster { cluster }
+            | OperationRequest::AddNodes { cluster, .. }
+            | OperationRequest::DeleteNodes { cluster, .. }
+            | OperationRequest::Resize { cluster, .. }
+            | OperationRequest::UpdateEnv { cluster, .. } => Some(cluster),
         }
     }
 
@@ -84,6 +127,37 @@ pub struct ResourceChange {
     pub instance_class: Option<u32>,
 }
 
+impl fmt::Display for ResourceChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(cpu) = self.cpu {
+            parts.push(format!("cpu {cpu}"));
+        }
+        if let Some(memory) = self.memory {
+            parts.push(format!("memory {memory} MiB"));
+        }
+        if let Some(size) = self.volume_size {
+            parts.push(format!("volume {size} GiB"));
+        }
+        if let Some(class) = self.instance_class {
+            parts.push(format!("instance class {class}"));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+impl ResourceChange {
+    /// Whether it asks for nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == ResourceChange::default()
+    }
+
+    /// Whether it changes only the volume's size.
+    pub fn only_volume(&self) -> bool {
+        self.volume_size.is_some() && self.cpu.is_none() && self.memory.is_none() && self.instance_class.is_none()
+    }
+}
+
 /// The kinds of operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -96,6 +170,14 @@ pub enum OperationKind {
     StopCluster,
     /// Start (resume) a stopped cluster.
     StartCluster,
+    /// Add nodes.
+    AddNodes,
+    /// Delete nodes.
+    DeleteNodes,
+    /// Vertical scaling.
+    Resize,
+    /// Change the env.
+    UpdateEnv,
 }
 
 impl OperationKind {
@@ -106,6 +188,10 @@ impl OperationKind {
             OperationKind::DeleteCluster => "delete",
             OperationKind::StopCluster => "stop",
             OperationKind::StartCluster => "start",
+            OperationKind::AddNodes => "add nodes to",
+            OperationKind::DeleteNodes => "delete nodes of",
+            OperationKind::Resize => "resize",
+            OperationKind::UpdateEnv => "update the env of",
         }
     }
 
@@ -117,6 +203,10 @@ impl OperationKind {
             OperationKind::DeleteCluster => W::DeleteCluster,
             OperationKind::StopCluster => W::StopCluster,
             OperationKind::StartCluster => W::StartCluster,
+            OperationKind::AddNodes => W::AddNodes,
+            OperationKind::DeleteNodes => W::DeleteNodes,
+            OperationKind::Resize => W::VerticalScaling,
+            OperationKind::UpdateEnv => W::UpdateEnv,
         }
     }
 }

@@ -7,7 +7,14 @@ struct Noop;
 
 impl Hooks for Noop {
     fn services() -> Vec<Service> {
-        vec![Service::Init, Service::Start, Service::Stop, Service::Destroy]
+        vec![
+            Service::Init,
+            Service::Start,
+            Service::Stop,
+            Service::Destroy,
+            Service::ScaleOut,
+            Service::ScaleIn,
+        ]
     }
 
     fn run(_ctx: &Context) -> Result<()> {

@@ -2,7 +2,8 @@
 //! and does what the node's files tell it to.
 //!
 //! - Each call appends one JSON line to `/data/calls.jsonl` when it begins
-//!   (`"phase": "begin"`) and when it ends (`"phase": "end"`), with the
+//!   (`"phase": "begin"`) and when it ends (`"phase": "end"`) (a pre-check,
+//!   whose directories are read-only, logs the lines instead), with the
 //!   service, attempt, operation, this node, the `/hosts` it saw, the
 //!   `/adding-hosts` and `/deleting-hosts`, and the metadata revision.
 //! - `/env/sleep_ms` (default 0) makes every call take that long;
@@ -10,8 +11,11 @@
 //! - A file `/data/fail-<service>` makes that service fail with the code the
 //!   file holds (default 66); so does `/env/fail_<service>` (its value is the code).
 //! - `render` writes `/etc/recorder/members` listing `/hosts`, so it changes
-//!   whenever membership or instance ids do; `/env/render_path` renders it
-//!   to another path (a hostile one, for tests).
+//!   whenever membership or instance ids do; `/env/render_mode` = `self`
+//!   lists only this node (so it changes only with the node itself);
+//!   `/env/render_path` renders it to another path (a hostile one, for tests).
+//! - `get_nodes_order` replies with its role's nodes by descending `sid`
+//!   (replicas after them), so an order that is followed shows.
 
 use hookhost_sdk::{ConfigFile, Context, Hooks, NodeContext, Result, Service, fail, meta};
 use serde_json::json;
@@ -28,6 +32,7 @@ const SERVICES: &[Service] = &[
     Service::Upgrade,
     Service::Reload,
     Service::HealthCheck,
+    Service::GetNodesOrder,
 ];
 
 struct Recorder;
@@ -56,12 +61,17 @@ impl Hooks for Recorder {
             let code = code.trim().parse().unwrap_or(66);
             return Err(fail(code, format!("{name} refused: asked to fail")));
         }
+        if matches!(ctx.service(), Service::GetNodesOrder) {
+            ctx.reply(nodes_order()?.join(","));
+        }
         record(ctx, &name, "end")
     }
 
-    fn render(_node: &NodeContext) -> Result<Vec<ConfigFile>> {
+    fn render(node: &NodeContext) -> Result<Vec<ConfigFile>> {
+        let only_self = meta::env_or("render_mode", "all")? == "self";
         let members: Vec<String> = meta::all_hosts()?
             .into_iter()
+            .filter(|h| !only_self || h.node_id == node.node_id)
             .map(|h| format!("{} {} {} {}", h.role, h.node_id, h.instance_id, h.ip))
             .collect();
         let path = meta::env_or("render_path", "/etc/recorder/members")?;
@@ -70,6 +80,19 @@ impl Hooks for Recorder {
 }
 
 hookhost_sdk::export_hooks!(Recorder);
+
+/// This node's role's nodes by descending sid, then their replicas the same way.
+fn nodes_order() -> Result<Vec<String>> {
+    let me = meta::this_host()?;
+    let primary = me.role.trim_end_matches("-replica").to_string();
+    let mut order = Vec::new();
+    for role in [primary.clone(), format!("{primary}-replica")] {
+        let mut hosts = meta::hosts(&role)?;
+        hosts.sort_by_key(|h| std::cmp::Reverse(h.sid));
+        order.extend(hosts.into_iter().map(|h| h.node_id));
+    }
+    Ok(order)
+}
 
 /// Appends what this call sees to `/data/calls.jsonl`.
 fn record(ctx: &Context, service: &str, phase: &str) -> Result<()> {
@@ -86,9 +109,18 @@ fn record(ctx: &Context, service: &str, phase: &str) -> Result<()> {
         "hosts": ids(meta::all_hosts()?),
         "adding": ids(meta::adding_hosts()?),
         "deleting": ids(meta::deleting_hosts()?),
+        "vertical": meta::vertical_scaling_roles()?,
+        "pre_check": ctx.is_pre_check(),
+        "params": serde_json::from_str::<serde_json::Value>(ctx.params_json()).unwrap_or_default(),
+        "cpu": meta::get("/host/cpu")?,
         "revision": meta::revision(),
         "time_ms": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
     });
+    // A pre-check's directories are read-only: what it saw goes to its log.
+    if ctx.is_pre_check() {
+        hookhost_sdk::log::info(&line.to_string());
+        return Ok(());
+    }
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -5,7 +5,14 @@
 //! - `init`: writes `/data/zookeeper/myid` from `/host/sid`.
 //! - `start` / `stop`: check `myid` and record the server state.
 //! - `destroy`: refuses (code 21) while this node holds transaction data that
-//!   no surviving node has.
+//!   no surviving node has, and (code 22) to remove the leader from a
+//!   running ensemble.
+//! - `scale_in`: its pre-check refuses (code 22) when the leader is among the
+//!   leaving nodes, as the real ZooKeeper app does; `scale_out` and `scale_in`
+//!   log the ensemble's new members.
+//!
+//! The leader is modelled as ZooKeeper elects it among equally up-to-date
+//! servers: the node with the highest `sid` (myid).
 //! - `health-check`: checks this node's identity and port settings.
 
 use hookhost_sdk::meta::{self, Host};
@@ -24,6 +31,7 @@ const EC_BAD_SID: u32 = 11;
 const EC_IO: u32 = 12;
 const EC_NOT_INITIALISED: u32 = 13;
 const EC_UNREPLICATED_DATA: u32 = 21;
+const EC_LEADER_LEAVES: u32 = 22;
 const EC_UNHEALTHY: u32 = 31;
 
 struct ZooKeeper;
@@ -35,6 +43,8 @@ impl Hooks for ZooKeeper {
             Service::Start,
             Service::Stop,
             Service::Destroy,
+            Service::ScaleOut,
+            Service::ScaleIn,
             Service::Reload,
             Service::HealthCheck,
         ]
@@ -46,6 +56,12 @@ impl Hooks for ZooKeeper {
             Service::Start => set_state("running"),
             Service::Stop => set_state("stopped"),
             Service::Destroy => destroy(ctx),
+            Service::ScaleOut => {
+                let joining: Vec<String> = meta::adding_hosts()?.into_iter().map(|h| h.node_id).collect();
+                log::info(&format!("ensemble grows by {}", joining.join(", ")));
+                Ok(())
+            }
+            Service::ScaleIn => scale_in(ctx),
             Service::Reload => {
                 log::info("zoo.cfg changed: rolling restart of the server");
                 Ok(())
@@ -113,10 +129,57 @@ fn set_state(state: &str) -> Result<()> {
     Ok(())
 }
 
+/// The leader of the ensemble this node is in: the node of highest sid.
+fn leader() -> Result<Host> {
+    let me = meta::this_host()?;
+    meta::hosts(&me.role)?
+        .into_iter()
+        .max_by_key(|h| h.sid)
+        .ok_or_else(|| fail(EC_IO, "no node is listed under /hosts".to_string()))
+}
+
+/// Refuses when the leader is among the leaving nodes.
+fn refuse_leader(leaving: &[String]) -> Result<()> {
+    let leader = leader()?;
+    if leaving.contains(&leader.node_id) {
+        return Err(fail(
+            EC_LEADER_LEAVES,
+            format!(
+                "node {} is the ensemble's leader (sid {}): delete followers only",
+                leader.node_id,
+                leader.sid.unwrap_or(0)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `scale_in`: the pre-check gets the leaving nodes as `{"nodes": [...]}`;
+/// the service itself reads them from `/deleting-hosts`.
+fn scale_in(ctx: &Context) -> Result<()> {
+    let leaving: Vec<String> = if ctx.is_pre_check() {
+        let params: serde_json::Value = ctx.params()?;
+        params["nodes"]
+            .as_array()
+            .map(|ids| ids.iter().filter_map(|id| id.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    } else {
+        meta::deleting_hosts()?.into_iter().map(|h| h.node_id).collect()
+    };
+    refuse_leader(&leaving)?;
+    if !ctx.is_pre_check() {
+        log::info(&format!("ensemble shrinks: {} leave", leaving.join(", ")));
+    }
+    Ok(())
+}
+
 /// The data-loss guard: refuse while this node holds transaction logs or
 /// snapshots and no other node of the ensemble survives the operation.
 fn destroy(ctx: &Context) -> Result<()> {
     let me = meta::this_host()?;
+    if ctx.operation() == Operation::DeleteNodes {
+        refuse_leader(&[me.node_id.clone()])?;
+    }
     let files = transaction_files()?;
     if files.is_empty() {
         log::info("no transaction data on this node");

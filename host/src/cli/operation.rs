@@ -3,7 +3,7 @@
 //! [`OperationRequest`].
 
 use clap::Subcommand;
-use hookhost::request::OperationRequest;
+use hookhost::request::{OperationRequest, ResourceChange};
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -49,6 +49,89 @@ pub enum OperationCommand {
         #[arg(long)]
         json: bool,
     },
+    /// New nodes for a role (scale_horizontal): scale_out pre-check, resources,
+    /// /adding-hosts, config, init/start on the new nodes, scale_out on the others.
+    ///
+    /// Example: hookhost cluster add-nodes cl-abc --role zk_node --count 2
+    AddNodes {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// The role that grows (its replicas come with each node).
+        #[arg(long)]
+        role: String,
+        /// How many nodes.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Nodes leave (scale_horizontal): scale_in pre-check, /deleting-hosts, destroy
+    /// (the data-loss guard), scale_in on the others, stop, then their resources go.
+    ///
+    /// Example: hookhost cluster delete-nodes cl-abc --nodes cln-a,cln-b
+    DeleteNodes {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// The nodes, comma separated (node ids, cln-...); replicas leave with their node.
+        #[arg(long, value_delimiter = ',', required = true)]
+        nodes: Vec<String>,
+        /// Go on when destroy refuses, where the role's allow_force permits.
+        #[arg(long)]
+        force: bool,
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// A role's new size (vertical scaling): volume-only growth online; otherwise
+    /// stop, resize, start, node after node or all at once (vertical_scaling_policy).
+    ///
+    /// Example: hookhost cluster resize cl-abc --role zk_node --cpu 2 --memory 4096
+    Resize {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// The role resized (its replicas with it).
+        #[arg(long)]
+        role: String,
+        /// CPU cores per node.
+        #[arg(long)]
+        cpu: Option<u32>,
+        /// Memory per node, MiB.
+        #[arg(long)]
+        memory: Option<u64>,
+        /// Data volume per node, GiB (volumes only grow).
+        #[arg(long)]
+        volume_size: Option<u64>,
+        /// Instance class.
+        #[arg(long)]
+        instance_class: Option<u32>,
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// New env values; every node re-renders its config and reloads where it changed.
+    ///
+    /// Example: hookhost cluster update-env cl-abc tickTime=3000 debug=null
+    UpdateEnv {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// KEY=VALUE pairs; VALUE is JSON when it parses (3000, true, {"a":1}),
+        /// else text; `null` removes the key.
+        #[arg(required = true, value_parser = env_pair)]
+        pairs: Vec<(String, serde_json::Value)>,
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `KEY=VALUE`, the value as JSON when it parses, else as text.
+fn env_pair(text: &str) -> Result<(String, serde_json::Value), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
+    let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+    Ok((key.to_string(), value))
 }
 
 impl OperationCommand {
@@ -58,7 +141,11 @@ impl OperationCommand {
             OperationCommand::Create { json, .. }
             | OperationCommand::Delete { json, .. }
             | OperationCommand::Stop { json, .. }
-            | OperationCommand::Start { json, .. } => *json,
+            | OperationCommand::Start { json, .. }
+            | OperationCommand::AddNodes { json, .. }
+            | OperationCommand::DeleteNodes { json, .. }
+            | OperationCommand::Resize { json, .. }
+            | OperationCommand::UpdateEnv { json, .. } => *json,
         }
     }
 
@@ -69,6 +156,34 @@ impl OperationCommand {
             OperationCommand::Delete { cluster, force, .. } => OperationRequest::DeleteCluster { cluster, force },
             OperationCommand::Stop { cluster, .. } => OperationRequest::StopCluster { cluster },
             OperationCommand::Start { cluster, .. } => OperationRequest::StartCluster { cluster },
+            OperationCommand::AddNodes {
+                cluster, role, count, ..
+            } => OperationRequest::AddNodes { cluster, role, count },
+            OperationCommand::DeleteNodes {
+                cluster, nodes, force, ..
+            } => OperationRequest::DeleteNodes { cluster, nodes, force },
+            OperationCommand::Resize {
+                cluster,
+                role,
+                cpu,
+                memory,
+                volume_size,
+                instance_class,
+                ..
+            } => OperationRequest::Resize {
+                cluster,
+                role,
+                change: ResourceChange {
+                    cpu,
+                    memory,
+                    volume_size,
+                    instance_class,
+                },
+            },
+            OperationCommand::UpdateEnv { cluster, pairs, .. } => OperationRequest::UpdateEnv {
+                cluster,
+                env: pairs.into_iter().collect(),
+            },
         }
     }
 }

@@ -49,6 +49,14 @@ pub enum ClusterStatus {
     Starting,
     /// Being deleted.
     Deleting,
+    /// Nodes being added.
+    ScalingOut,
+    /// Nodes being deleted.
+    ScalingIn,
+    /// A role being resized (vertical scaling).
+    Resizing,
+    /// Its env being changed.
+    Updating,
     /// Gone; the record stays for history.
     Deleted,
     /// An operation failed half-way; delete it, or start/stop it again.
@@ -139,6 +147,55 @@ pub struct Node {
     pub deleted: bool,
 }
 
+impl Node {
+    /// A node of `role` (a role or its replica role) sized as `spec` says.
+    fn sized(role: &str, sid: u32, gid: u32, spec: &crate::spec::RoleSpec) -> Node {
+        Node {
+            node_id: new_id("cln"),
+            role: role.to_string(),
+            instance_id: Some(new_id("i")),
+            ip: String::new(),
+            mac: String::new(),
+            sid,
+            gid,
+            gsid: fastrand::u64(100_000_000..1_000_000_000),
+            resources: Resources {
+                cpu: spec.cpu,
+                memory: spec.memory,
+                volume_size: spec.volume.as_ref().map(|v| v.size).unwrap_or(0),
+                gpu: spec.gpu,
+                instance_class: spec.instance_class.unwrap_or(0),
+                volume_class: spec.volume.as_ref().and_then(|v| v.class).unwrap_or(0),
+            },
+            image: None,
+            deleted: false,
+        }
+    }
+}
+
+/// The `sid`s a role does not use, lowest first.
+struct FreeSids {
+    used: std::collections::HashSet<u32>,
+    next: u32,
+}
+
+impl FreeSids {
+    fn of(cluster: &Cluster, role: &str) -> FreeSids {
+        FreeSids {
+            used: cluster.nodes.iter().filter(|n| n.role == role).map(|n| n.sid).collect(),
+            next: 1,
+        }
+    }
+
+    fn take(&mut self) -> u32 {
+        while self.used.contains(&self.next) {
+            self.next += 1;
+        }
+        self.used.insert(self.next);
+        self.next
+    }
+}
+
 /// A cluster, as the engine keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cluster {
@@ -170,47 +227,44 @@ pub struct Cluster {
 
 impl Cluster {
     /// A new cluster record from a spec: fresh ids, each role's nodes with
-    /// `sid` (and `gid`) from 1, a random 9-digit `gsid`, and an instance id.
-    /// IPs are allocated when the operation begins.
+    /// `sid` (and `gid`) from 1 and their replicas, a random 9-digit `gsid`,
+    /// and an instance id. IPs are allocated when the operation begins.
     pub fn new(spec: Spec, spec_file: PathBuf, name: String) -> Cluster {
-        let mut nodes = Vec::new();
-        for role in &spec.nodes {
-            for sid in 1..=role.count {
-                nodes.push(Node {
-                    node_id: new_id("cln"),
-                    role: role.role.clone(),
-                    instance_id: Some(new_id("i")),
-                    ip: String::new(),
-                    mac: String::new(),
-                    sid,
-                    gid: sid,
-                    gsid: fastrand::u64(100_000_000..1_000_000_000),
-                    resources: Resources {
-                        cpu: role.cpu,
-                        memory: role.memory,
-                        volume_size: role.volume.as_ref().map(|v| v.size).unwrap_or(0),
-                        gpu: role.gpu,
-                        instance_class: role.instance_class.unwrap_or(0),
-                        volume_class: role.volume.as_ref().and_then(|v| v.class).unwrap_or(0),
-                    },
-                    image: None,
-                    deleted: false,
-                });
-            }
-        }
-        Cluster {
+        let mut cluster = Cluster {
             id: new_id("cl"),
             name,
             spec,
             spec_file,
             status: ClusterStatus::Creating,
-            nodes,
+            nodes: Vec::new(),
             zone: "local".into(),
             created_at: now(),
             operation: None,
             global_uuid: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
             failed_during: None,
+        };
+        for role in cluster.spec.nodes.clone() {
+            let nodes = cluster.new_nodes(&role, role.count);
+            cluster.nodes.extend(nodes);
         }
+        cluster
+    }
+
+    /// `count` new nodes of `role` (not yet in the record), each followed by
+    /// its replicas (role `<role>-replica`, sharing its `gid`): fresh ids,
+    /// the lowest `sid`s the role does not use, sized as the spec says.
+    pub fn new_nodes(&self, role: &crate::spec::RoleSpec, count: u32) -> Vec<Node> {
+        let mut free = FreeSids::of(self, &role.role);
+        let mut free_replica = FreeSids::of(self, &role.replica_role());
+        let mut nodes = Vec::new();
+        for _ in 0..count {
+            let sid = free.take();
+            nodes.push(Node::sized(&role.role, sid, sid, role));
+            for _ in 0..role.replica {
+                nodes.push(Node::sized(&role.replica_role(), free_replica.take(), sid, role));
+            }
+        }
+        nodes
     }
 
     /// The node with `node_id`.
@@ -240,9 +294,24 @@ impl Cluster {
         }
     }
 
-    /// The spec of a role's service, if the role defines it.
+    /// The spec of a role's service, if the role defines it. Replicas run
+    /// their role's services, but `backup` and `restore` only with `with_replica`.
     pub fn service(&self, role: &str, service: &str) -> Option<&crate::spec::ServiceSpec> {
-        self.spec.role(role).and_then(|r| r.service(service))
+        let spec = self.spec.role(role).and_then(|r| r.service(service))?;
+        let replica_skips = crate::spec::is_replica_role(role)
+            && matches!(service, "backup" | "restore")
+            && spec.with_replica != Some(true);
+        (!replica_skips).then_some(spec)
+    }
+
+    /// The nodes whose resources exist (a failed deletion may have deleted some).
+    pub fn live_nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| !n.deleted)
+    }
+
+    /// The ids of [`Cluster::live_nodes`].
+    pub fn live_node_ids(&self) -> Vec<String> {
+        self.live_nodes().map(|n| n.node_id.clone()).collect()
     }
 
     /// The owner key of a node's IP address in its network's pool.

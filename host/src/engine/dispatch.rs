@@ -13,6 +13,7 @@ pub(super) async fn execute(run: &StepRun<'_>, step: &Step) -> Result<StepEnd, E
         Action::StopInstances { nodes } => provider::stop(run, nodes).await,
         Action::StartInstances { nodes } => provider::start(run, nodes).await,
         Action::DeleteResources { nodes } => provider::delete(run, nodes).await,
+        Action::ResizeNodes { nodes, change } => provider::resize(run, nodes, change).await,
         Action::RegisterMetadata => metadata::register(run).await,
         Action::DeregisterMetadata => metadata::deregister(run).await,
         Action::WriteTemp { entry } => metadata::write_temp(run, entry).await,
@@ -22,7 +23,6 @@ pub(super) async fn execute(run: &StepRun<'_>, step: &Step) -> Result<StepEnd, E
         Action::SetStatus { status } => record::set_status(run, *status).await,
         Action::AddNodes { nodes } => record::add_nodes(run, nodes).await,
         Action::RemoveNodes { nodes } => record::remove_nodes(run, nodes).await,
-        Action::UpdateResources { nodes, change } => record::update_resources(run, nodes, change).await,
         Action::SwitchVersion { nodes, image } => record::switch_version(run, nodes, image).await,
     }
 }

@@ -13,7 +13,7 @@ use super::journal::close_cut_off;
 use super::step::{StepEnd, StepRun};
 use super::{Engine, EngineError};
 use crate::cluster::{Cluster, ClusterStatus, now};
-use crate::plan::{Action, Vars};
+use crate::plan::{Action, ServiceStep, Vars};
 use crate::request::OperationKind;
 use crate::store::{Operation, OperationStatus, Recovery, StepOutcome, StepRecord, StoreError};
 use std::collections::BTreeMap;
@@ -98,7 +98,15 @@ impl Run<'_> {
         let PartEnd::Stopped { status, reason, last } = main else {
             return self.finish(OperationStatus::Succeeded, None, None, false).await;
         };
-        let main_ran = last.is_some() || (0..self.op.plan.steps.len()).any(|i| self.journal.contains_key(&i));
+        // Pre-checks change nothing: a main part they alone ran needs no recovery.
+        let changes = |index: usize| {
+            self.op
+                .plan
+                .step(index)
+                .is_some_and(|s| !matches!(&s.action, Action::RunService(ServiceStep { pre_check: true, .. })))
+        };
+        let main_ran = last.as_ref().is_some_and(|l| changes(l.index))
+            || (0..self.op.plan.steps.len()).any(|i| self.journal.contains_key(&i) && changes(i));
         if self.op.plan.recovery.is_empty() || !main_ran {
             return self.finish(status, Some(reason), last, false).await;
         }
@@ -124,6 +132,10 @@ impl Run<'_> {
                 )
                 .await?;
         }
+        let reason = match &self.op.plan.recovery_note {
+            Some(note) => format!("{reason}; {note}"),
+            None => reason,
+        };
         match self.recovery().await? {
             PartEnd::Done => self.finish(status, Some(reason), None, true).await,
             PartEnd::Stopped {

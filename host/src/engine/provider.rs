@@ -8,6 +8,7 @@ use super::step::{StepEnd, StepRun};
 use crate::cluster::{Cluster, Node, new_id};
 use crate::plan::NodeSet;
 use crate::provider::Provider;
+use crate::request::ResourceChange;
 use std::collections::HashSet;
 
 type NodeAction = fn(&dyn Provider, &Cluster, &Node) -> std::io::Result<()>;
@@ -65,6 +66,53 @@ pub(super) async fn stop(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, 
 pub(super) async fn start(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
     let ids = on_nodes(run, nodes, |p, c, n| p.start_instance(c, n)).await?;
     mark(run, &ids, |n| n.instance_id = Some(new_id("i"))).await?;
+    Ok(StepEnd::Ok(None))
+}
+
+/// The nodes are resized, each to its resources with the change; the
+/// record takes them as each node is done (a resumed step resizes again,
+/// to the same size).
+pub(super) async fn resize(
+    run: &StepRun<'_>,
+    nodes: &NodeSet,
+    change: &ResourceChange,
+) -> Result<StepEnd, EngineError> {
+    let targets: Vec<Node> = run.nodes(nodes)?.into_iter().cloned().collect();
+    let (provider, cluster) = (run.engine.provider.clone(), run.cluster.clone());
+    let resized: Vec<Node> = targets
+        .into_iter()
+        .map(|mut node| {
+            node.resources.apply(change);
+            node
+        })
+        .collect();
+    let ids: Vec<String> = resized.iter().map(|n| n.node_id.clone()).collect();
+    tokio::task::spawn_blocking(move || {
+        resized.iter().try_for_each(|node| {
+            provider
+                .resize_node(&cluster, node)
+                .map_err(|source| EngineError::Provider {
+                    node: node.node_id.clone(),
+                    source,
+                })
+        })
+    })
+    .await??;
+    let change = change.clone();
+    let listed: HashSet<String> = ids.into_iter().collect();
+    run.engine
+        .store
+        .update_cluster(
+            &run.cluster.id,
+            Box::new(move |c| {
+                c.nodes
+                    .iter_mut()
+                    .filter(|n| listed.contains(&n.node_id))
+                    .for_each(|n| n.resources.apply(&change));
+                Ok(())
+            }),
+        )
+        .await?;
     Ok(StepEnd::Ok(None))
 }
 

@@ -5,7 +5,6 @@ use super::EngineError;
 use super::step::{StepEnd, StepRun};
 use crate::cluster::{Cluster, ClusterStatus, Image, Node};
 use crate::plan::NodeSet;
-use crate::request::ResourceChange;
 use crate::store::StoreError;
 use std::collections::HashSet;
 
@@ -43,22 +42,6 @@ pub(super) async fn remove_nodes(run: &StepRun<'_>, nodes: &NodeSet) -> Result<S
     let leaving: HashSet<String> = run.node_ids(nodes)?.into_iter().collect();
     change(run, move |c| {
         c.nodes.retain(|n| !leaving.contains(&n.node_id));
-        Ok(())
-    })
-    .await
-}
-
-/// The nodes take new resources (what the change leaves out stays).
-pub(super) async fn update_resources(
-    run: &StepRun<'_>,
-    nodes: &NodeSet,
-    resources: &ResourceChange,
-) -> Result<StepEnd, EngineError> {
-    let (listed, resources): (HashSet<String>, _) = (run.node_ids(nodes)?.into_iter().collect(), resources.clone());
-    change(run, move |c| {
-        for node in c.nodes.iter_mut().filter(|n| listed.contains(&n.node_id)) {
-            node.resources.apply(&resources);
-        }
         Ok(())
     })
     .await

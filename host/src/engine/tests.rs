@@ -98,6 +98,52 @@ async fn the_create_flow_runs_init_around_start_as_each_role_asks() {
 }
 
 #[tokio::test]
+async fn a_refusing_pre_check_needs_no_recovery_and_the_note_follows_a_recovery() {
+    let h = Harness::new(THREE_ROLES);
+    let cluster = h.create().await;
+    let db = h.role(&cluster, "db");
+    h.runner.script(&db[0], "stop", Script::fails(5));
+    let mut plan = Plan::default();
+    plan.push(
+        Action::RunService(ServiceStep::new("stop", ids(&db), OnFailure::Refuse).pre_check()),
+        "0: pre-check",
+    );
+    plan.push(
+        Action::ClearTemp {
+            tree: TempTree::AddingHosts,
+        },
+        "1: never runs",
+    );
+    plan.recover(
+        Action::SetStatus {
+            status: ClusterStatus::Failed,
+        },
+        "recovery: would mark the cluster failed",
+    );
+    plan.recovery_note = Some("the new nodes stay".into());
+    let op = h.begin(&cluster, plan.clone()).await;
+    let ended = h.run(&op).await;
+    assert_eq!(ended.status, OperationStatus::Aborted);
+    assert!(ended.recovery.is_none(), "a pre-check changes nothing: no recovery");
+    assert!(!ended.error.unwrap().contains("the new nodes stay"));
+    assert_eq!(h.engine.cluster(&cluster.id).unwrap().status, ClusterStatus::Active);
+
+    // A failure past the pre-check runs the recovery, and the note is told.
+    h.runner.script(&db[0], "stop", Script::replies(""));
+    h.runner.script(&db[1], "init", Script::fails(7));
+    plan.steps[1] = crate::plan::Step {
+        action: run_service("init", ids(&db)),
+        seed: "1: init".into(),
+        output: None,
+    };
+    let op = h.begin(&cluster, plan).await;
+    let ended = h.run(&op).await;
+    assert_eq!(ended.status, OperationStatus::Failed);
+    assert!(ended.recovery.is_some());
+    assert!(ended.error.unwrap().ends_with("; the new nodes stay"));
+}
+
+#[tokio::test]
 async fn a_failed_main_part_takes_the_recovery_branch_and_journals_it() {
     let h = Harness::new(THREE_ROLES);
     let cluster = h.create().await;
@@ -594,7 +640,7 @@ async fn resources_and_versions_change_in_the_record_and_in_what_runs() {
     };
     let mut plan = Plan::default();
     plan.push(
-        Action::UpdateResources {
+        Action::ResizeNodes {
             nodes: ids(&db[..1]),
             change: ResourceChange {
                 cpu: Some(8),

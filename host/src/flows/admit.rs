@@ -3,6 +3,7 @@
 
 use crate::cluster::{Cluster, ClusterStatus};
 use crate::request::OperationKind;
+use crate::spec::{AdvancedAction, RoleSpec};
 use std::fmt;
 
 /// An operation that may not run: what, on which cluster, and why.
@@ -46,4 +47,32 @@ pub(super) fn by_status(kind: OperationKind, cluster: &Cluster) -> Refusal {
         (status, _) => format!("it is {status}"),
     };
     Refusal::new(kind, Some(cluster), reason)
+}
+
+/// The spec of a role a request names; a replica role is refused (its nodes
+/// come and go with their role's).
+pub(super) fn role_spec<'c>(kind: OperationKind, cluster: &'c Cluster, role: &str) -> Result<&'c RoleSpec, Refusal> {
+    let refuse = |why: String| Err(Refusal::new(kind, Some(cluster), why));
+    let shown = crate::text::clip(role, 64);
+    match cluster.spec.role(role) {
+        Some(spec) if spec.role == role => Ok(spec),
+        Some(spec) => refuse(format!(
+            "role {shown} holds the replicas of role {0}, which come and go with their node: name role {0}",
+            spec.role
+        )),
+        None => {
+            let roles: Vec<&str> = cluster.spec.nodes.iter().map(|r| r.role.as_str()).collect();
+            refuse(format!("it has no role {shown:?}; its roles are {}", roles.join(", ")))
+        }
+    }
+}
+
+/// Whether the app or the role lists one of `actions` in `advanced_actions`.
+pub(super) fn scales_horizontally(cluster: &Cluster, role: &RoleSpec, actions: &[AdvancedAction]) -> bool {
+    cluster
+        .spec
+        .advanced_actions
+        .iter()
+        .chain(&role.advanced_actions)
+        .any(|a| actions.contains(a))
 }

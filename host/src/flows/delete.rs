@@ -90,22 +90,12 @@ impl Flow for Delete {
     }
 
     fn plan(&self, cluster: &Cluster) -> Plan {
-        // Nodes an earlier, failed deletion already deleted are gone for good.
-        let deleted: std::collections::HashSet<&str> = cluster
-            .nodes
-            .iter()
-            .filter(|n| n.deleted)
-            .map(|n| n.node_id.as_str())
-            .collect();
-        let remaining = |mut nodes: Vec<String>| {
-            nodes.retain(|id| !deleted.contains(id.as_str()));
-            nodes
-        };
+        // Nodes an earlier, failed deletion already deleted are gone for good
+        // (`nodes_with` and `live_node_ids` leave them out).
         let mut plan = Plan::default();
         // A stopped cluster has no running instance to run hooks on: step 8 only.
         if cluster.status != ClusterStatus::Stopped {
-            let destroy =
-                |filter: fn(&crate::spec::ServiceSpec) -> bool| remaining(nodes_with(cluster, "destroy", filter));
+            let destroy = |filter: fn(&crate::spec::ServiceSpec) -> bool| nodes_with(cluster, "destroy", filter);
             push_service(
                 &mut plan,
                 ServiceStep::new(
@@ -117,11 +107,7 @@ impl Flow for Delete {
             );
             push_service(
                 &mut plan,
-                ServiceStep::new(
-                    "stop",
-                    remaining(nodes_with(cluster, "stop", |_| true)),
-                    OnFailure::Continue,
-                ),
+                ServiceStep::new("stop", nodes_with(cluster, "stop", |_| true), OnFailure::Continue),
                 "delete 2/4/7: run stop, roles in ascending order",
             );
             push_service(
@@ -132,7 +118,7 @@ impl Flow for Delete {
         }
         plan.push(
             Action::DeleteResources {
-                nodes: remaining(cluster.node_ids()).into(),
+                nodes: cluster.live_node_ids().into(),
             },
             "delete 8: delete all resources of the cluster",
         );

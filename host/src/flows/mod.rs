@@ -6,12 +6,18 @@
 //! (`../shared/seeds/instance-lifecycle.en.md`; for the flows the seed shows
 //! only as pictures, `../shared/notes/appcenter-spec.md` §5).
 
+mod add_nodes;
 mod admit;
 mod create;
 mod delete;
+mod delete_nodes;
+mod resize;
 mod select;
 mod start;
 mod stop;
+mod update_env;
+
+pub use resize::{MAX_CPU, MAX_MEMORY, MAX_VOLUME};
 
 pub use admit::Refusal;
 
@@ -61,8 +67,23 @@ pub fn flow_of(request: &OperationRequest, app: Option<(Spec, &Path)>) -> Result
         OperationRequest::DeleteCluster { force, .. } => Box::new(delete::Delete { force: *force }),
         OperationRequest::StopCluster { .. } => Box::new(stop::Stop),
         OperationRequest::StartCluster { .. } => Box::new(start::Start),
+        OperationRequest::AddNodes { role, count, .. } => Box::new(add_nodes::AddNodes {
+            role: role.clone(),
+            count: *count,
+        }),
+        OperationRequest::DeleteNodes { nodes, force, .. } => Box::new(delete_nodes::DeleteNodes {
+            nodes: nodes.clone(),
+            force: *force,
+        }),
+        OperationRequest::Resize { role, change, .. } => Box::new(resize::Resize {
+            role: role.clone(),
+            change: change.clone(),
+        }),
+        OperationRequest::UpdateEnv { env, .. } => Box::new(update_env::UpdateEnv { env: env.clone() }),
     })
 }
 
+#[cfg(test)]
+mod scaling_tests;
 #[cfg(test)]
 mod tests;

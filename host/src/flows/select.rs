@@ -1,27 +1,49 @@
 //! Which nodes a step acts on, as the spec says: the nodes whose role
 //! defines a service, `nodes_to_execute_on` keeping each role's first nodes.
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Node};
 use crate::plan::{Action, Plan, ServiceStep};
-use crate::spec::ServiceSpec;
-use std::collections::BTreeMap;
+use crate::spec::{ServiceSpec, is_replica_role};
+use std::collections::{BTreeMap, HashSet};
 
 /// The nodes whose role defines `service` and passes `filter`, in creation
 /// order; a role's `nodes_to_execute_on: N` keeps its N nodes of lowest sid.
 pub(super) fn nodes_with(cluster: &Cluster, service: &str, filter: impl Fn(&ServiceSpec) -> bool) -> Vec<String> {
+    nodes_among(cluster, |_| true, service, filter)
+}
+
+/// [`nodes_with`] among the nodes `among` keeps (the existing nodes of an
+/// add, the remaining ones of a delete). Nodes whose resources a failed
+/// deletion already deleted are never kept. For a replica role, as
+/// OpenPitrix does (`notes/appcenter-spec.md` §2.3), `nodes_to_execute_on`
+/// below its role's node count leaves every replica out.
+pub(super) fn nodes_among(
+    cluster: &Cluster,
+    among: impl Fn(&Node) -> bool,
+    service: &str,
+    filter: impl Fn(&ServiceSpec) -> bool,
+) -> Vec<String> {
     let mut by_role: BTreeMap<&str, Vec<(u32, &str)>> = BTreeMap::new();
-    for node in &cluster.nodes {
+    for node in cluster.live_nodes().filter(|n| among(n)) {
         if cluster.service(&node.role, service).is_some_and(&filter) {
             by_role.entry(&node.role).or_default().push((node.sid, &node.node_id));
         }
     }
-    let mut kept = std::collections::HashSet::new();
+    let mut kept = HashSet::new();
     for (role, mut members) in by_role {
         members.sort();
         let limit = cluster
             .service(role, service)
             .and_then(|s| s.nodes_to_execute_on)
             .map_or(usize::MAX, |n| n as usize);
+        let limit = match cluster.spec.role(role) {
+            Some(spec)
+                if is_replica_role(role) && limit < cluster.live_nodes().filter(|n| n.role == spec.role).count() =>
+            {
+                0
+            }
+            _ => limit,
+        };
         kept.extend(members.into_iter().take(limit).map(|(_, id)| id));
     }
     cluster
@@ -38,4 +60,9 @@ pub(super) fn push_service(plan: &mut Plan, step: ServiceStep, seed: &str) {
     if !empty {
         plan.push(Action::RunService(step), seed);
     }
+}
+
+/// The ids of `nodes`.
+pub(super) fn ids<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> Vec<String> {
+    nodes.into_iter().map(|n| n.node_id.clone()).collect()
 }

@@ -27,7 +27,7 @@ impl Flow for Start {
     }
 
     fn plan(&self, cluster: &Cluster) -> Plan {
-        let all = cluster.node_ids();
+        let all = cluster.live_node_ids();
         let mut plan = Plan::default();
         plan.push(
             Action::StartInstances {

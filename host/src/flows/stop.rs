@@ -21,8 +21,11 @@ impl Flow for Stop {
     fn admit(&self, cluster: &Cluster) -> Result<ClusterStatus, Refusal> {
         match (cluster.status, cluster.failed_during) {
             (ClusterStatus::Active, _) => Ok(ClusterStatus::Stopping),
-            // A failed stop or start left instances in doubt: stopping again settles them.
-            (ClusterStatus::Failed, Some(OperationKind::StopCluster | OperationKind::StartCluster)) => {
+            // A failed operation on a running cluster (stop, start, add or
+            // delete nodes, resize, env) left instances in doubt: stopping settles them.
+            (ClusterStatus::Failed, Some(kind))
+                if !matches!(kind, OperationKind::CreateCluster | OperationKind::DeleteCluster) =>
+            {
                 Ok(ClusterStatus::Stopping)
             }
             (ClusterStatus::Stopped, _) => Err(Refusal::new(self.kind(), Some(cluster), "it is already stopped")),
@@ -39,7 +42,7 @@ impl Flow for Stop {
         );
         plan.push(
             Action::StopInstances {
-                nodes: cluster.node_ids().into(),
+                nodes: cluster.live_node_ids().into(),
             },
             "stop 2: stop the instances; volumes persist, instance state does not",
         );

@@ -66,6 +66,7 @@ impl fmt::Display for Action {
             Action::StopInstances { nodes } => write!(f, "stop the instances of {nodes}"),
             Action::StartInstances { nodes } => write!(f, "start new instances of {nodes}"),
             Action::DeleteResources { nodes } => write!(f, "delete the resources of {nodes}"),
+            Action::ResizeNodes { nodes, change } => write!(f, "resize {nodes} to {change}"),
             Action::RegisterMetadata => f.write_str("register the cluster in the metadata"),
             Action::DeregisterMetadata => f.write_str("deregister the cluster from the metadata"),
             Action::WriteTemp { entry } => match entry {
@@ -85,22 +86,6 @@ impl fmt::Display for Action {
             Action::SetStatus { status } => write!(f, "mark the cluster {status}"),
             Action::AddNodes { nodes } => write!(f, "add {} to the cluster record", count(nodes.len())),
             Action::RemoveNodes { nodes } => write!(f, "remove {nodes} from the cluster record"),
-            Action::UpdateResources { nodes, change } => {
-                let mut parts = Vec::new();
-                if let Some(cpu) = change.cpu {
-                    parts.push(format!("cpu {cpu}"));
-                }
-                if let Some(memory) = change.memory {
-                    parts.push(format!("memory {memory} MiB"));
-                }
-                if let Some(size) = change.volume_size {
-                    parts.push(format!("volume {size} GiB"));
-                }
-                if let Some(class) = change.instance_class {
-                    parts.push(format!("instance class {class}"));
-                }
-                write!(f, "record {} for {nodes}", parts.join(", "))
-            }
             Action::SwitchVersion { nodes, image } => match image {
                 Some(image) => write!(f, "switch {nodes} to version {}", image.version),
                 None => write!(f, "switch {nodes} back to their role's version"),

@@ -36,6 +36,10 @@ pub struct Plan {
     /// Run, in order, when the main part did not succeed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recovery: Vec<Step>,
+    /// What the user is told, after the error, when the recovery part ran
+    /// (what stays behind, and how to remove it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_note: Option<String>,
 }
 
 /// One step and where it comes from in the seed.
@@ -350,6 +354,14 @@ pub enum Action {
         /// The nodes.
         nodes: NodeSet,
     },
+    /// Provider: resize the nodes (their instances and volumes, online);
+    /// the record takes their new resources.
+    ResizeNodes {
+        /// The nodes.
+        nodes: NodeSet,
+        /// What changes.
+        change: ResourceChange,
+    },
     /// Provider: delete the nodes' resources, volumes and IPs included.
     DeleteResources {
         /// The nodes.
@@ -395,13 +407,6 @@ pub enum Action {
         /// The nodes.
         nodes: NodeSet,
     },
-    /// Record: nodes get new resources.
-    UpdateResources {
-        /// The nodes.
-        nodes: NodeSet,
-        /// What changes.
-        change: ResourceChange,
-    },
     /// Record: nodes switch app version (`None`: back to their role's spec).
     SwitchVersion {
         /// The nodes (all of a role, to switch the role).
@@ -421,7 +426,7 @@ impl Action {
             | Action::DeleteResources { nodes }
             | Action::RenderConfig { nodes }
             | Action::RemoveNodes { nodes }
-            | Action::UpdateResources { nodes, .. }
+            | Action::ResizeNodes { nodes, .. }
             | Action::SwitchVersion { nodes, .. }
             | Action::RunService(ServiceStep { nodes, .. })
             | Action::WriteTemp {

@@ -4,12 +4,15 @@
 //! `<root>/<cluster>/<node>/volume` is the data volume: it survives stop and
 //! start, and hooks see it at the role's mount point (`/data`).
 //! `<root>/<cluster>/<node>/instance` is the instance: recreated empty at every
-//! start, removed at stop; hooks see it as `/`. `<state>/images/<sha256>.wasm`
+//! start, removed at stop; hooks see it as `/`.
+//! `<root>/<cluster>/<node>/resources.json` is the size the node has (cpu,
+//! memory, volume), as a cloud would report it: written at creation and at
+//! every resize. `<state>/images/<sha256>.wasm`
 //! is a component as a cluster keeps it. IPs come from the operation store's
 //! per-network pools.
 
 use super::Provider;
-use crate::cluster::{Cluster, Node};
+use crate::cluster::{Cluster, Node, Resources};
 use crate::runtime::Mount;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -42,7 +45,25 @@ impl LocalProvider {
     fn instance(&self, cluster: &Cluster, node: &Node) -> PathBuf {
         self.node_dir(&cluster.id, &node.node_id).join("instance")
     }
+
+    /// The resources the node has, as last created or resized.
+    pub fn resources(&self, cluster: &str, node: &str) -> io::Result<Resources> {
+        let text = std::fs::read(self.node_dir(cluster, node).join(RESOURCES))?;
+        serde_json::from_slice(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+
+    /// Writes the node's resources (whole or not at all).
+    fn write_resources(&self, cluster: &Cluster, node: &Node) -> io::Result<()> {
+        let dir = self.node_dir(&cluster.id, &node.node_id);
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+        serde_json::to_writer(&mut tmp, &node.resources)?;
+        tmp.persist(dir.join(RESOURCES)).map_err(|e| e.error)?;
+        Ok(())
+    }
 }
+
+/// The file holding a node's size.
+const RESOURCES: &str = "resources.json";
 
 fn remove_dir(dir: &Path) -> io::Result<()> {
     match std::fs::remove_dir_all(dir) {
@@ -57,7 +78,21 @@ impl Provider for LocalProvider {
         if node.instance_id.is_some() {
             std::fs::create_dir_all(self.instance(cluster, node))?;
         }
-        Ok(())
+        self.write_resources(cluster, node)
+    }
+
+    fn resize_node(&self, cluster: &Cluster, node: &Node) -> io::Result<()> {
+        let had = self.resources(&cluster.id, &node.node_id)?;
+        if node.resources.volume_size < had.volume_size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a volume does not shrink ({} GiB to {} GiB)",
+                    had.volume_size, node.resources.volume_size
+                ),
+            ));
+        }
+        self.write_resources(cluster, node)
     }
 
     fn start_instance(&self, cluster: &Cluster, node: &Node) -> io::Result<()> {

@@ -19,6 +19,9 @@ pub trait Provider: Send + Sync {
     fn start_instance(&self, cluster: &Cluster, node: &Node) -> io::Result<()>;
     /// Stops the node's instance: its instance state is gone, its volume stays.
     fn stop_instance(&self, cluster: &Cluster, node: &Node) -> io::Result<()>;
+    /// Resizes the node to its record's resources (instance and volume,
+    /// online; a volume only grows).
+    fn resize_node(&self, cluster: &Cluster, node: &Node) -> io::Result<()>;
     /// Deletes everything of the node, its volume included.
     fn delete_node(&self, cluster: &Cluster, node: &Node) -> io::Result<()>;
     /// Whether the node has a running instance to run hooks on.

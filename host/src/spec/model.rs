@@ -386,14 +386,45 @@ pub struct HealthCheck {
     pub unhealthy_threshold: Option<u32>,
 }
 
+/// The suffix of a replica role's name (`db-replica` holds `db`'s replicas).
+pub const REPLICA_SUFFIX: &str = "-replica";
+
 impl Spec {
-    /// The role named `role`.
+    /// The spec of a node's role: the role named `role`, or for a replica
+    /// role (`db-replica`) the role whose replicas it holds.
     pub fn role(&self, role: &str) -> Option<&RoleSpec> {
-        self.nodes.iter().find(|r| r.role == role)
+        self.nodes.iter().find(|r| r.role == role).or_else(|| {
+            let primary = role.strip_suffix(REPLICA_SUFFIX)?;
+            self.nodes.iter().find(|r| r.role == primary && r.replica > 0)
+        })
     }
 }
 
+/// Whether a node role is a replica role (`db-replica`).
+pub fn is_replica_role(role: &str) -> bool {
+    role.ends_with(REPLICA_SUFFIX)
+}
+
 impl RoleSpec {
+    /// Its nodes with their replicas.
+    pub fn nodes_with_replicas(&self) -> u64 {
+        u64::from(self.count) * (1 + u64::from(self.replica))
+    }
+
+    /// The name its replicas' role has (`db-replica`).
+    pub fn replica_role(&self) -> String {
+        format!("{}{REPLICA_SUFFIX}", self.role)
+    }
+
+    /// The node roles it makes: itself, and its replica role when it has replicas.
+    pub fn node_roles(&self) -> Vec<String> {
+        let mut roles = vec![self.role.clone()];
+        if self.replica > 0 {
+            roles.push(self.replica_role());
+        }
+        roles
+    }
+
     /// The role's spec of a service, by spec name.
     pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
         self.services.get(name)

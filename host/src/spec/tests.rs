@@ -103,7 +103,6 @@ fn rules_are_checked_and_every_problem_is_reported() {
         "nodes[1].role: role \"zk\" is defined twice",
         "nodes[2].role: required when the app has more than one role",
         "nodes[3].role: names ending in -replica are reserved for replicas",
-        "nodes[3].replica: replica nodes are not supported yet",
         "nodes[3].env.list: values are strings, numbers, booleans or objects of those",
     ];
     for e in expected {
@@ -176,6 +175,17 @@ fn counts_are_bounded_by_what_a_cluster_may_have() {
     assert_eq!(
         problems(&format!(r#"{{"nodes": [{}, {}]}}"#, role(6000), role(6001))),
         ["nodes: the roles' counts add up to 12001; a cluster has at most 10000 nodes"]
+    );
+    let replicated =
+        |count: u32, replica: u64| format!(r#"{{"count": {count}, "plugin": "app.wasm", "replica": {replica}}}"#);
+    assert!(problems(&format!(r#"{{"nodes": [{}]}}"#, replicated(5000, 1))).is_empty());
+    assert_eq!(
+        problems(&format!(r#"{{"nodes": [{}]}}"#, replicated(5001, 1))),
+        ["nodes[0].replica: 5001 nodes with 1 replicas each make 10002 nodes; a cluster has at most 10000"]
+    );
+    assert_eq!(
+        problems(&format!(r#"{{"nodes": [{}]}}"#, replicated(1, 4_000_000_000))),
+        ["nodes[0].replica: 4000000000 replicas per node is more nodes than a cluster may have (10000)"]
     );
     assert!(problems(&format!(r#"{{"nodes": [{}]}}"#, role(10_000))).is_empty());
 }

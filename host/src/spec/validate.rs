@@ -70,7 +70,7 @@ fn check_counts(spec: &Spec, report: &mut impl FnMut(String, String)) {
         report("nodes".into(), "an app needs at least one role".into());
         return;
     }
-    let total: u64 = spec.nodes.iter().map(|r| u64::from(r.count)).sum();
+    let total: u64 = spec.nodes.iter().map(RoleSpec::nodes_with_replicas).sum();
     if total == 0 {
         report(
             "nodes".into(),
@@ -78,10 +78,17 @@ fn check_counts(spec: &Spec, report: &mut impl FnMut(String, String)) {
         );
     }
     // A role over the bound is reported at the role.
-    if total > MAX_CLUSTER_NODES && spec.nodes.iter().all(|r| u64::from(r.count) <= MAX_CLUSTER_NODES) {
+    if total > MAX_CLUSTER_NODES && spec.nodes.iter().all(|r| r.nodes_with_replicas() <= MAX_CLUSTER_NODES) {
         report(
             "nodes".into(),
-            format!("the roles' counts add up to {total}; a cluster has at most {MAX_CLUSTER_NODES} nodes"),
+            format!(
+                "the roles' counts{} add up to {total}; a cluster has at most {MAX_CLUSTER_NODES} nodes",
+                if spec.nodes.iter().any(|r| r.replica > 0) {
+                    " (with their replicas)"
+                } else {
+                    ""
+                }
+            ),
         );
     }
 }
@@ -138,18 +145,30 @@ fn check_role(at: &str, role: &mut RoleSpec, base: &Path, report: &mut impl FnMu
             "names ending in -replica are reserved for replicas".into(),
         );
     }
-    if role.replica > 0 {
-        report(
-            format!("{at}.replica"),
-            "replica nodes are not supported yet; use 0 or leave it out".into(),
-        );
-    }
     if u64::from(role.count) > MAX_CLUSTER_NODES {
         report(
             format!("{at}.count"),
             format!(
                 "{} is more nodes than a cluster may have ({MAX_CLUSTER_NODES})",
                 role.count
+            ),
+        );
+    } else if u64::from(role.replica) >= MAX_CLUSTER_NODES {
+        report(
+            format!("{at}.replica"),
+            format!(
+                "{} replicas per node is more nodes than a cluster may have ({MAX_CLUSTER_NODES})",
+                role.replica
+            ),
+        );
+    } else if role.nodes_with_replicas() > MAX_CLUSTER_NODES {
+        report(
+            format!("{at}.replica"),
+            format!(
+                "{} nodes with {} replicas each make {} nodes; a cluster has at most {MAX_CLUSTER_NODES}",
+                role.count,
+                role.replica,
+                role.nodes_with_replicas()
             ),
         );
     }

@@ -1,0 +1,187 @@
+//! Scaling on the durable store with hooks that do nothing: adding one node
+//! to a 1,000-node cluster and deleting one of 1,001 (every step of the
+//! seed's flows: pre-check, resources, `/adding-hosts` or `/deleting-hosts`,
+//! the renders of every node, `scale_out`/`scale_in`, ...), and a config
+//! refresh: one env change (`update-env`) until every node has rendered and
+//! every needed reload is dispatched, on 1,000 and 10,000 nodes.
+//!
+//! Each figure is the median of several runs. The baseline measured in the
+//! same run is the creation of the 1,000-node cluster; ratios to it are
+//! printed beside the figures, since machines differ.
+//!
+//! `cargo bench --bench scale` (release). The last line is:
+//! `scale: add_1_to_1000_s=<s> delete_1_of_1001_s=<s> refresh_1000_ms=<ms> refresh_10000_ms=<ms>`
+
+use hookhost::engine::Engine;
+use hookhost::request::OperationRequest;
+use hookhost::runtime::{Runtime, RuntimeConfig};
+use hookhost::store::OperationStatus;
+use hookhost_test_support as support;
+use serde_json::json;
+use std::path::Path;
+use std::time::Instant;
+
+/// Runs of each measurement; the median is reported.
+const RUNS: usize = 5;
+
+fn main() {
+    // As the `hookhost` binary does: no backtrace capture inside wasmtime errors.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio starts");
+    tokio.block_on(async {
+        let small = Bench::new(1000).await;
+        println!("baseline: create_1000_s={:.3}", small.created_in);
+        let (mut adds, mut deletes, mut refreshes) = (Vec::new(), Vec::new(), Vec::new());
+        for run in 0..RUNS {
+            let (added, node) = small.add_one().await;
+            adds.push(added);
+            deletes.push(small.delete(&node).await);
+            refreshes.push(small.refresh(run).await);
+        }
+        let (add, delete, refresh_1000) = (median(adds), median(deletes), median(refreshes));
+        println!(
+            "1000 nodes: add 1 {add:.3} s ({:.2}× create) · delete 1 of 1001 {delete:.3} s ({:.2}× create) · refresh {:.1} ms",
+            add / small.created_in,
+            delete / small.created_in,
+            refresh_1000 * 1e3
+        );
+        drop(small);
+        let large = Bench::new(10_000).await;
+        let refreshes: Vec<f64> = {
+            let mut all = Vec::new();
+            for run in 0..3 {
+                all.push(large.refresh(run).await);
+            }
+            all
+        };
+        let refresh_10000 = median(refreshes);
+        println!(
+            "10000 nodes: created in {:.3} s · refresh {:.1} ms ({:.2}× the 1000-node refresh)",
+            large.created_in,
+            refresh_10000 * 1e3,
+            refresh_10000 / refresh_1000
+        );
+        println!(
+            "scale: add_1_to_1000_s={add:.3} delete_1_of_1001_s={delete:.3} refresh_1000_ms={:.1} refresh_10000_ms={:.1}",
+            refresh_1000 * 1e3,
+            refresh_10000 * 1e3
+        );
+    });
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// A state directory with one cluster of `nodes` no-op nodes.
+struct Bench {
+    _app: tempfile::TempDir,
+    _state: tempfile::TempDir,
+    engine: Engine,
+    cluster: String,
+    created_in: f64,
+}
+
+impl Bench {
+    async fn new(nodes: u32) -> Bench {
+        let app = tempfile::tempdir().expect("a temp dir");
+        let spec = app.path().join("spec.json");
+        write_spec(&spec, nodes);
+        std::fs::copy(support::guest(support::NOOP), app.path().join("noop_hooks.wasm")).expect("copy the component");
+        let state = tempfile::tempdir().expect("a temp dir");
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(support::cache_dir()),
+            max_instances: 64,
+            ..RuntimeConfig::default()
+        })
+        .expect("the runtime starts");
+        let engine = Engine::open(state.path(), runtime).expect("the engine opens");
+        let started = Instant::now();
+        let cluster = run(&engine, OperationRequest::CreateCluster { spec, name: None }).await;
+        Bench {
+            _app: app,
+            _state: state,
+            engine,
+            cluster,
+            created_in: started.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// Adds one node; the seconds it took and the new node's id.
+    async fn add_one(&self) -> (f64, String) {
+        let before = self.engine.cluster(&self.cluster).expect("cluster").node_ids();
+        let started = Instant::now();
+        run(
+            &self.engine,
+            OperationRequest::AddNodes {
+                cluster: self.cluster.clone(),
+                role: "a".into(),
+                count: 1,
+            },
+        )
+        .await;
+        let took = started.elapsed().as_secs_f64();
+        let after = self.engine.cluster(&self.cluster).expect("cluster").node_ids();
+        let new = after.into_iter().find(|id| !before.contains(id)).expect("a new node");
+        (took, new)
+    }
+
+    /// Deletes a node; the seconds it took.
+    async fn delete(&self, node: &str) -> f64 {
+        let started = Instant::now();
+        run(
+            &self.engine,
+            OperationRequest::DeleteNodes {
+                cluster: self.cluster.clone(),
+                nodes: vec![node.to_string()],
+                force: false,
+            },
+        )
+        .await;
+        started.elapsed().as_secs_f64()
+    }
+
+    /// One env change until every node rendered; the seconds it took.
+    async fn refresh(&self, run_no: usize) -> f64 {
+        let mut env = serde_json::Map::new();
+        env.insert("generation".into(), json!(run_no + 1));
+        let started = Instant::now();
+        run(
+            &self.engine,
+            OperationRequest::UpdateEnv {
+                cluster: self.cluster.clone(),
+                env,
+            },
+        )
+        .await;
+        started.elapsed().as_secs_f64()
+    }
+}
+
+/// Submits and runs an operation that must succeed; the cluster's id.
+async fn run(engine: &Engine, request: OperationRequest) -> String {
+    let op = engine.submit(request).await.expect("the operation starts");
+    let done = engine.run(&op.id).await.expect("the operation runs");
+    assert_eq!(done.status, OperationStatus::Succeeded, "{:?}", done.error);
+    done.cluster_id
+}
+
+/// One role of `nodes` that scales horizontally, with every hook a no-op.
+fn write_spec(path: &Path, nodes: u32) {
+    let spec = json!({
+        "name": "bench",
+        "advanced_actions": ["scale_horizontal"],
+        "nodes": [
+            {"role": "a", "count": nodes, "plugin": "noop_hooks.wasm",
+             "services": {"init": {}, "start": {}, "stop": {}, "destroy": {}, "scale_out": {}, "scale_in": {}}},
+        ],
+    });
+    std::fs::write(path, spec.to_string()).expect("write the spec");
+}
