@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: a real lifecycle of a three-node ZooKeeper ensemble on the
-# embedded store — create, stop, start, delete (refused by the destroy guard,
-# then forced) — with each operation's hook timeline; then hooks that attack
-# the sandbox. Everything lives under target/demo.
+# embedded store — create, stop, start, add two nodes, delete the leader
+# (refused by the app), delete two followers, resize, delete (refused by the
+# destroy guard, then forced) — with each operation's hook timeline; then
+# hooks that attack the sandbox. Everything lives under target/demo.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -58,6 +59,24 @@ hookhost cluster show "$cluster" | sed -n '4,8p'
 step "Starting it again: new instance ids, config re-rendered, start by order (no init)"
 hookhost cluster start "$cluster"
 hookhost op show "$(last_op)" | tail -n 9
+
+step "Adding two nodes: new nodes under /adding-hosts, init/start on them, scale_out on the others"
+hookhost cluster add-nodes "$cluster" --role zk_node --count 2
+hookhost op show "$(last_op)" | tail -n 12
+# The node of a sid, from the table `cluster show` prints (NODE ROLE INSTANCE IP SID).
+node_of_sid() { hookhost cluster show "$cluster" | awk -v sid="$1" '$2 == "zk_node" && $5 == sid { print $1 }'; }
+grep '^server\.' "$demo/state/nodes/$cluster/$(node_of_sid 1)/instance/opt/zookeeper/conf/zoo.cfg"
+
+step "Deleting the leader (the highest sid): the app's scale_in pre-check refuses, nothing changes (exit 1)"
+refused hookhost cluster delete-nodes "$cluster" --nodes "$(node_of_sid 5)"
+
+step "Deleting two followers: /deleting-hosts, destroy (the guard), scale_in on the others, stop, resources gone"
+hookhost cluster delete-nodes "$cluster" --nodes "$(node_of_sid 1),$(node_of_sid 2)"
+grep '^server\.' "$demo/state/nodes/$cluster/$(node_of_sid 3)/instance/opt/zookeeper/conf/zoo.cfg"
+
+step "Resizing the role: one node after another (vertical_scaling_policy sequential): stop, resize, start"
+hookhost cluster resize "$cluster" --role zk_node --cpu 2 --memory 4096
+hookhost cluster metadata "$cluster" /hosts | grep -E '/(cpu|memory) '
 
 step "A node took transactions: deleting the cluster would lose them, so destroy refuses (exit 1)"
 node=$(ls "$demo/state/nodes/$cluster" | head -n 1)

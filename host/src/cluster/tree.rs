@@ -9,8 +9,9 @@
 //! the cluster's), and `/links/<name>`.
 
 use super::{Cluster, Node};
-use crate::metadata::{Write, cluster_root, path};
+use crate::metadata::{Snapshot, Write, cluster_root, path};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// The top-level keys the record owns: registering replaces them, and
 /// leaves the temporary subtrees of a running operation (`/adding-hosts`, ...) alone.
@@ -51,6 +52,46 @@ pub fn cluster_tree(cluster: &Cluster) -> Vec<Write> {
     for node in &cluster.nodes {
         writes.extend(host_entry(&root, "hosts", node, &machine));
     }
+    writes
+}
+
+/// The writes that make a tree now holding `current` (a snapshot of the
+/// cluster's root) describe `cluster`: only what differs, so that a change
+/// of one env key writes one leaf, not the whole tree, and watchers see
+/// only what changed. The temporary subtrees are left alone.
+pub fn tree_changes(cluster: &Cluster, current: &Snapshot) -> Vec<Write> {
+    let root = cluster_root(&cluster.id);
+    let desired: BTreeMap<String, String> = cluster_tree(cluster)
+        .into_iter()
+        .filter_map(|w| match w {
+            Write::Put { path, value } => Some((path, value)),
+            Write::DeleteTree { .. } => None,
+        })
+        .collect();
+    // Deletions first: a leaf may become a directory (an env value an object).
+    let mut writes: Vec<Write> = OWNED_KEYS
+        .iter()
+        .flat_map(|key| {
+            current
+                .under(&path::join(&root, [*key]))
+                .map(|(p, _)| p.to_string())
+                .collect::<Vec<_>>()
+        })
+        .chain(
+            OWNED_KEYS
+                .iter()
+                .map(|key| path::join(&root, [*key]))
+                .filter(|p| current.get(p).is_some()),
+        )
+        .filter(|p| !desired.contains_key(p))
+        .map(|path| Write::DeleteTree { path })
+        .collect();
+    writes.extend(
+        desired
+            .into_iter()
+            .filter(|(p, v)| current.get(p) != Some(v.as_str()))
+            .map(|(path, value)| Write::Put { path, value }),
+    );
     writes
 }
 
@@ -210,6 +251,68 @@ mod tests {
         assert_eq!(
             view.get(&format!("/adding-hosts/zk/{iid}/node_id")).unwrap(),
             Some(node.node_id.clone())
+        );
+    }
+
+    #[test]
+    fn registering_again_writes_only_what_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.wasm"), b"").unwrap();
+        let spec = Spec::parse(
+            std::path::Path::new("spec.json"),
+            r#"{"env": {"a": "1", "b": "2"}, "nodes": [{"role": "zk", "count": 3, "plugin": "app.wasm"}]}"#,
+            dir.path(),
+        )
+        .unwrap();
+        let mut cluster = Cluster::new(spec, "spec.json".into(), "zk".into());
+        let store = MemoryStore::new();
+        let root = cluster_root(&cluster.id);
+        let snapshot = |store: &MemoryStore| store.snapshot_now(&root);
+        let first = tree_changes(&cluster, &snapshot(&store));
+        assert!(first.iter().all(|w| matches!(w, Write::Put { .. })));
+        store.apply_now(&first).unwrap();
+        store
+            .apply_now(&host_writes(&cluster, "adding-hosts", &cluster.nodes[..1]))
+            .unwrap();
+        assert!(tree_changes(&cluster, &snapshot(&store)).is_empty(), "nothing changed");
+        // One env key: one leaf; a value that becomes an object: the leaf goes first.
+        cluster.spec.env.insert("a".into(), serde_json::json!("9"));
+        cluster.spec.env.insert("b".into(), serde_json::json!({"x": "1"}));
+        let env = |k: &str| path::join(&root, ["env", k]);
+        assert_eq!(
+            tree_changes(&cluster, &snapshot(&store)),
+            [
+                Write::DeleteTree { path: env("b") },
+                Write::Put {
+                    path: env("a"),
+                    value: "9".into()
+                },
+                Write::Put {
+                    path: format!("{}/x", env("b")),
+                    value: "1".into()
+                },
+            ]
+        );
+        // A node that leaves: its leaves go, the temporary subtree stays.
+        let gone = cluster.nodes.remove(2);
+        let writes = tree_changes(&cluster, &snapshot(&store));
+        store.apply_now(&writes).unwrap();
+        let after = snapshot(&store);
+        let iid = gone.instance_id.unwrap();
+        assert!(!after.exists(&path::join(&root, ["hosts", "zk", iid.as_str()])));
+        assert!(after.exists(&path::join(&root, ["adding-hosts"])));
+        assert_eq!(after.get(&env("a")), Some("9"));
+        let fresh = MemoryStore::new();
+        fresh.apply_now(&cluster_tree(&cluster)).unwrap();
+        let fresh = fresh.snapshot_now(&root);
+        let ours: Vec<_> = after
+            .under(&root)
+            .filter(|(p, _)| !p.contains("/adding-hosts/"))
+            .collect();
+        assert_eq!(
+            ours,
+            fresh.under(&root).collect::<Vec<_>>(),
+            "the same tree as written whole"
         );
     }
 }

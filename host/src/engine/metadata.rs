@@ -5,7 +5,7 @@
 
 use super::EngineError;
 use super::step::{StepEnd, StepRun};
-use crate::cluster::{cluster_tree, host_writes};
+use crate::cluster::{host_writes, tree_changes};
 use crate::metadata::{Write, cluster_root, path};
 use crate::plan::{TempEntry, TempTree};
 
@@ -14,9 +14,15 @@ async fn apply(run: &StepRun<'_>, writes: Vec<Write>) -> Result<StepEnd, EngineE
     Ok(StepEnd::Ok(None))
 }
 
-/// The tree describes the record (the temporary subtrees are left alone).
+/// The tree describes the record (the temporary subtrees are left alone);
+/// only what differs is written.
 pub(super) async fn register(run: &StepRun<'_>) -> Result<StepEnd, EngineError> {
-    apply(run, cluster_tree(&run.cluster)).await
+    let current = run.engine.tree.snapshot(&cluster_root(&run.cluster.id)).await?;
+    let writes = tree_changes(&run.cluster, &current);
+    if writes.is_empty() {
+        return Ok(StepEnd::Ok(None));
+    }
+    apply(run, writes).await
 }
 
 /// The cluster's whole tree goes.
