@@ -816,7 +816,7 @@ fn kill_9_in_the_middle_of_each_flow_then_resume() {
     let (cluster, _) = host.create(&app);
     let db = host.nodes(&cluster, "db");
     // Each flow is killed while a slow hook runs, then resumed to its end.
-    let cases: Vec<(&str, Vec<String>, &str, Box<dyn Fn(&Host) -> Vec<String>>)> = vec![
+    let cases: Vec<KillCase> = vec![
         (
             "add-nodes",
             vec!["add-nodes".into(), cluster.clone(), "--role".into(), "web".into()],
@@ -901,6 +901,9 @@ fn kill_9_in_the_middle_of_each_flow_then_resume() {
     assert_eq!(host.nodes(&cluster, "db").len(), 1);
 }
 
+/// A flow to kill: its kind, its arguments, the slow service, the nodes it runs on.
+type KillCase<'a> = (&'a str, Vec<String>, &'a str, Box<dyn Fn(&Host) -> Vec<String> + 'a>);
+
 /// The operation's name as the recorder writes it (`AddNodes`).
 fn kind_wit(kind: &str) -> String {
     match kind {
@@ -918,8 +921,7 @@ fn last_op(host: &Host, kind: &str) -> String {
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|o| o["kind"] == kind)
-        .last()
+        .rfind(|o| o["kind"] == kind)
         .map(|o| o["id"].as_str().unwrap().to_string())
         .unwrap()
 }

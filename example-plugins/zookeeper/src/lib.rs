@@ -178,7 +178,7 @@ fn scale_in(ctx: &Context) -> Result<()> {
 fn destroy(ctx: &Context) -> Result<()> {
     let me = meta::this_host()?;
     if ctx.operation() == Operation::DeleteNodes {
-        refuse_leader(&[me.node_id.clone()])?;
+        refuse_leader(std::slice::from_ref(&me.node_id))?;
     }
     let files = transaction_files()?;
     if files.is_empty() {
