@@ -94,7 +94,7 @@ fn list(engine: &Engine, all: bool, json: bool) -> anyhow::Result<ExitCode> {
     if !json {
         let _ = writeln!(
             out,
-            "{:<12} {:<20} {:<9} {:>5}  CREATED",
+            "{:<12} {:<20} {:<11} {:>5}  CREATED",
             "CLUSTER", "NAME", "STATUS", "NODES"
         );
     }
@@ -108,7 +108,7 @@ fn list(engine: &Engine, all: bool, json: bool) -> anyhow::Result<ExitCode> {
         } else {
             let _ = writeln!(
                 out,
-                "{:<12} {:<20} {:<9} {:>5}  {}",
+                "{:<12} {:<20} {:<11} {:>5}  {}",
                 c.id,
                 clean(&c.name),
                 c.status.to_string(),

@@ -8,7 +8,7 @@ use super::Engine;
 use super::runner::{Component, HookRunner, RunnerFuture};
 use crate::cluster::{Cluster, ClusterStatus, now};
 use crate::hook::{ConfigFile, Service, parse_service, service_name};
-use crate::metadata::{MemoryStore, MetadataStore};
+use crate::metadata::{MemoryStore, MetadataStore, StoreFuture};
 use crate::plan::Plan;
 use crate::provider::LocalProvider;
 use crate::request::OperationRequest;
@@ -17,6 +17,7 @@ use crate::store::{MemoryOps, Operation, OperationStatus};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -264,6 +265,29 @@ pub(super) struct Harness {
     pub(super) runner: FakeRunner,
     pub(super) tree: MemoryStore,
     pub(super) dir: tempfile::TempDir,
+    /// How many snapshots the engine took of the tree.
+    pub(super) snapshots: Arc<AtomicUsize>,
+}
+
+/// The memory store, counting the snapshots taken of it.
+struct Counting {
+    tree: MemoryStore,
+    snapshots: Arc<AtomicUsize>,
+}
+
+impl MetadataStore for Counting {
+    fn apply<'a>(&'a self, writes: &'a [crate::metadata::Write]) -> StoreFuture<'a, u64> {
+        self.tree.apply(writes)
+    }
+
+    fn snapshot<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, crate::metadata::Snapshot> {
+        self.snapshots.fetch_add(1, Ordering::SeqCst);
+        self.tree.snapshot(prefix)
+    }
+
+    fn watch<'a>(&'a self, prefix: &'a str, from_revision: u64) -> StoreFuture<'a, crate::metadata::Watch> {
+        self.tree.watch(prefix, from_revision)
+    }
 }
 
 /// Three roles, as the lifecycle tests have them: `db` ×2 and `cache` ×1 at
@@ -298,9 +322,13 @@ impl Harness {
             "backup",
         ]);
         let tree = MemoryStore::new();
+        let snapshots = Arc::new(AtomicUsize::new(0));
         let engine = Engine::builder()
             .operations(Arc::new(MemoryOps::new()))
-            .metadata(Arc::new(tree.clone()))
+            .metadata(Arc::new(Counting {
+                tree: tree.clone(),
+                snapshots: snapshots.clone(),
+            }))
             .provider(Arc::new(LocalProvider::new(&dir.path().join("state"))))
             .runner(Arc::new(runner.clone()))
             .build()
@@ -310,6 +338,7 @@ impl Harness {
             runner,
             tree,
             dir,
+            snapshots,
         }
     }
 

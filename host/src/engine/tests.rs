@@ -889,3 +889,26 @@ async fn cancelling_an_interrupted_operation_ends_what_the_crash_cut_off() {
     );
     assert_eq!(h.engine.cluster(&cluster.id).unwrap().status, ClusterStatus::Failed);
 }
+
+#[tokio::test]
+async fn a_refresh_of_many_nodes_takes_one_snapshot_per_step() {
+    let h = Harness::new(
+        r#"{"nodes": [{"role": "a", "count": 60, "plugin": "app.wasm", "services": {"start": {}, "reload": {}}}]}"#,
+    );
+    let cluster = h.create().await;
+    let before = h.snapshots.load(std::sync::atomic::Ordering::SeqCst);
+    let op = h
+        .engine
+        .submit(crate::request::OperationRequest::UpdateEnv {
+            cluster: cluster.id.clone(),
+            env: json!({"k": "v"}).as_object().unwrap().clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(h.run(&op).await.status, OperationStatus::Succeeded);
+    let events = h.engine.store().events(&op.id).unwrap();
+    assert_eq!(events.iter().filter(|e| e.service == "render").count(), 60);
+    let taken = h.snapshots.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert_eq!(taken, 2, "one to register what differs, one shared by the 60 renders");
+    assert_eq!(h.tree_at(&cluster, "/env/k").await, Some(json!("v")));
+}
