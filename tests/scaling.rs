@@ -267,11 +267,25 @@ fn a_new_node_that_fails_init_fails_the_add_the_recovery_clears_adding_hosts_and
     assert!(error.contains("init on node"), "{error}");
     assert!(
         error.ends_with(&format!(
-            "the new node(s) {0} stay in the cluster as far as they got; delete them with `hookhost cluster delete-nodes {cluster} --nodes {0}`",
+            "the new node(s) {0} stay in the cluster as far as they got (`cluster show` marks them not joined); delete them with `hookhost cluster delete-nodes {cluster} --nodes {0}`",
             web[2]
         )),
         "{error}"
     );
+    let shown = String::from_utf8(host.run(&["cluster", "show", &cluster]).stdout).unwrap();
+    let line = shown.lines().find(|l| l.starts_with(&web[2])).unwrap();
+    assert!(
+        line.ends_with("not joined: its add-nodes did not finish (delete-nodes removes it)"),
+        "{line}"
+    );
+    let record = host.cluster(&cluster);
+    let joining: Vec<&Value> = record["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["joining"] == true)
+        .collect();
+    assert_eq!(joining.len(), 1);
     let events = host.events(doc["operation"].as_str().unwrap());
     assert!(
         of(&events, "scale_out").iter().all(|e| e["step"] == 0),
@@ -777,7 +791,16 @@ fn bad_input_to_every_scaling_command_exits_2_and_changes_nothing() {
             vec!["resize", &cluster, "--role", "db", "--memory", "-5"],
             "unexpected argument",
         ),
-        (vec!["update-env", &cluster, "a/b=1"], "without '/'"),
+        (vec!["update-env", &cluster, "a/b=1"], "\"a/b\" cannot be a key"),
+        (
+            vec!["update-env", &cluster, r#"o={"..":1}"#],
+            "env.o...: \"..\" cannot be a key",
+        ),
+        (vec!["update-env", &cluster, "a=1", "a=2"], "key \"a\" is given twice"),
+        (
+            vec!["update-env", &cluster, r#"o={"a":{"b":1}}"#],
+            "values are strings, numbers, booleans",
+        ),
         (vec!["update-env", &cluster, "novalue"], "is not KEY=VALUE"),
     ];
     for (args, says) in cases {
@@ -790,13 +813,13 @@ fn bad_input_to_every_scaling_command_exits_2_and_changes_nothing() {
         assert!(stderr.len() < 2000, "the error stays short: {}", stderr.len());
     }
     assert_eq!(snapshot(&host), before, "nothing changed");
-    // Every operation on a stopped cluster is refused the same way.
+    // Every scaling operation on a stopped cluster is refused the same way
+    // (an env update is not: the nodes render it when they start).
     op_ok(&host, &["cluster", "stop", &cluster], 0);
     for args in [
         vec!["add-nodes", &cluster, "--role", "web"],
         vec!["delete-nodes", &cluster, "--nodes", &db[0]],
         vec!["resize", &cluster, "--role", "db", "--cpu", "2"],
-        vec!["update-env", &cluster, "a=1"],
     ] {
         let mut all = vec!["cluster"];
         all.extend(&args);
@@ -992,4 +1015,187 @@ fn zookeeper_refuses_to_lose_its_leader() {
         .collect();
     assert_eq!(servers.len(), 3, "{servers:?}");
     assert!(servers[0].starts_with("server.3="), "{servers:?}");
+}
+
+#[test]
+fn a_failing_scale_out_fails_the_add_at_step_6_and_the_new_nodes_stay_not_joined() {
+    let host = Host::new();
+    let app = scaling_app(|_| {});
+    let (cluster, _) = host.create(&app);
+    let web = host.nodes(&cluster, "web");
+    std::fs::write(host.volume(&cluster, &web[0]).join("fail-scale_out"), "45").unwrap();
+    let doc = op_ok(&host, &["cluster", "add-nodes", &cluster, "--role", "db"], 1);
+    assert_eq!(doc["status"], "failed");
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.contains("scale_out on node") && error.contains("error 45"),
+        "{error}"
+    );
+    let events = host.events(doc["operation"].as_str().unwrap());
+    // The new node ran init and start; db's scale_out ran (order 0), web's failed (order 1).
+    assert_eq!(
+        waves(&events),
+        ["scale_out: db", "start: db", "init: db", "scale_out: db | web"]
+    );
+    let db = host.nodes(&cluster, "db");
+    assert_eq!(db.len(), 3);
+    assert!(absent(&host, &cluster, "/adding-hosts"));
+    let record = host.cluster(&cluster);
+    assert_eq!(record["status"], "active");
+    let new = record["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_id"] == db[2].as_str())
+        .unwrap();
+    assert_eq!(new["joining"], true, "step 6 did not end: not joined");
+}
+
+#[test]
+fn cancelling_before_anything_irreversible_leaves_the_cluster_active() {
+    let host = Host::new();
+    let app = scaling_app(|spec| spec["nodes"][0]["count"] = json!(3));
+    let (cluster, _) = host.create(&app);
+    let db = host.nodes(&cluster, "db");
+    // add-nodes cancelled while its pre-check runs: nothing changed.
+    op_ok(
+        &host,
+        &["cluster", "update-env", &cluster, "sleep_ms_scale_out=1500"],
+        0,
+    );
+    let child = spawn(&host, &["cluster", "add-nodes", &cluster, "--role", "db"]);
+    wait_for("the pre-check to start", || {
+        host.run(&["op", "list", "--json"])
+            .stdout
+            .windows(9)
+            .any(|w| w == b"add-nodes")
+    });
+    let op = last_op(&host, "add-nodes");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let cancel = host.run(&["op", "cancel", &op]);
+    assert!(cancel.status.success(), "{}", String::from_utf8_lossy(&cancel.stderr));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let shown: Value = serde_json::from_slice(&host.run(&["op", "show", &op, "--json"]).stdout).unwrap();
+    assert_eq!(shown["operation"]["status"], "cancelled");
+    assert_eq!(host.cluster(&cluster)["status"], "active", "only a pre-check ran");
+    assert_eq!(host.nodes(&cluster, "db").len(), 3);
+    op_ok(
+        &host,
+        &["cluster", "update-env", &cluster, "sleep_ms_scale_out=null"],
+        0,
+    );
+
+    // delete-nodes cancelled during its guard: the recovery undoes steps 1-2.
+    op_ok(&host, &["cluster", "update-env", &cluster, "sleep_ms_destroy=1500"], 0);
+    let child = spawn(&host, &["cluster", "delete-nodes", &cluster, "--nodes", &db[2]]);
+    wait_for("the guard to begin", || {
+        calls_of(&host, &cluster, &db[2], "destroy").len() == 1
+    });
+    let op = last_op(&host, "delete-nodes");
+    let cancel = host.run(&["op", "cancel", &op]);
+    assert!(cancel.status.success(), "{}", String::from_utf8_lossy(&cancel.stderr));
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(1));
+    let shown: Value = serde_json::from_slice(&host.run(&["op", "show", &op, "--json"]).stdout).unwrap();
+    assert_eq!(shown["operation"]["status"], "cancelled");
+    assert!(shown["operation"]["recovery"].is_object(), "the recovery ran");
+    assert_eq!(
+        host.cluster(&cluster)["status"],
+        "active",
+        "nothing irreversible happened"
+    );
+    assert!(absent(&host, &cluster, "/deleting-hosts"));
+    assert!(calls_of(&host, &cluster, &db[2], "stop").is_empty());
+    assert_eq!(host.nodes(&cluster, "db").len(), 3);
+}
+
+#[test]
+fn a_forced_guard_lets_the_node_go_where_allow_force_permits() {
+    let host = Host::new();
+    let app = scaling_app(|_| {});
+    let (cluster, _) = host.create(&app);
+    let db = host.nodes(&cluster, "db");
+    std::fs::write(host.volume(&cluster, &db[1]).join("fail-destroy"), "21").unwrap();
+    let doc = op_ok(
+        &host,
+        &["cluster", "delete-nodes", &cluster, "--nodes", &db[1], "--force"],
+        0,
+    );
+    let events = host.events(doc["operation"].as_str().unwrap());
+    assert_eq!(
+        waves(&events),
+        ["scale_in: cache", "destroy: db", "scale_in: cache+db | web", "stop: db"]
+    );
+    assert_eq!(
+        of(&events, "destroy")[0]["outcome"],
+        "failed",
+        "refused, then forced past"
+    );
+    assert_eq!(host.nodes(&cluster, "db"), db[..1]);
+}
+
+#[test]
+fn replicas_are_resized_with_their_role_and_sids_stay_within_the_bound() {
+    let host = Host::new();
+    let app = scaling_app(|spec| {
+        spec["nodes"][0]["replica"] = json!(1);
+        spec["nodes"][0]["server_id_upper_bound"] = json!(3);
+    });
+    let (cluster, _) = host.create(&app);
+    op_ok(&host, &["cluster", "resize", &cluster, "--role", "db", "--cpu", "2"], 0);
+    let replicas = host.nodes(&cluster, "db-replica");
+    let stop = calls_of(&host, &cluster, &replicas[0], "stop");
+    assert_eq!(stop.last().unwrap()["vertical"], json!(["db", "db-replica"]));
+    let tree = metadata(&host, &cluster, "/hosts/db-replica");
+    assert_eq!(tree.lines().filter(|l| l.ends_with("/cpu 2")).count(), 2, "{tree}");
+    // sids 1 and 2 are taken, the bound is 3: one more node, not two.
+    let out = host.run(&["cluster", "add-nodes", &cluster, "--role", "db", "--count", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("role db has server_id_upper_bound 3: only 1 sid(s) are free for 2 new node(s)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    op_ok(&host, &["cluster", "add-nodes", &cluster, "--role", "db"], 0);
+    assert_eq!(host.nodes(&cluster, "db-replica").len(), 3);
+}
+
+#[test]
+fn a_bad_env_value_is_fixed_by_another_update_and_a_stopped_cluster_takes_its_env_at_start() {
+    let host = Host::new();
+    let app = scaling_app(|_| {});
+    let (cluster, _) = host.create(&app);
+    // The recorder renders to /env/render_path: a path out of the node fails the render.
+    let doc = op_ok(
+        &host,
+        &["cluster", "update-env", &cluster, "render_path=../../outside"],
+        1,
+    );
+    assert_eq!(doc["status"], "failed");
+    assert_eq!(host.cluster(&cluster)["status"], "failed");
+    op_ok(&host, &["cluster", "update-env", &cluster, "render_path=null"], 0);
+    assert_eq!(host.cluster(&cluster)["status"], "active");
+    // Stopped: the record and the metadata change, nothing renders; it renders at start.
+    op_ok(&host, &["cluster", "stop", &cluster], 0);
+    let doc = op_ok(&host, &["cluster", "update-env", &cluster, "render_mode=self"], 0);
+    let events = host.events(doc["operation"].as_str().unwrap());
+    assert!(events.iter().all(|e| e["outcome"] == "skipped"), "{events:#?}");
+    assert_eq!(host.cluster(&cluster)["status"], "stopped");
+    assert_eq!(
+        metadata(&host, &cluster, "/env/render_mode").trim_end().lines().last(),
+        Some("/env/render_mode self")
+    );
+    op_ok(&host, &["cluster", "start", &cluster], 0);
+    let db = host.nodes(&cluster, "db");
+    let members = std::fs::read_to_string(
+        host.state
+            .path()
+            .join("nodes")
+            .join(&cluster)
+            .join(&db[0])
+            .join("instance/etc/recorder/members"),
+    )
+    .unwrap();
+    assert_eq!(members.lines().count(), 1, "it lists only itself now: {members}");
 }

@@ -68,7 +68,7 @@ pub async fn run(global: &Global, cmd: ClusterCommand) -> anyhow::Result<ExitCod
         ClusterCommand::Operation(op) => {
             let engine = global.engine()?;
             let json = op.json();
-            let op = engine.submit(op.request()).await?;
+            let op = engine.submit(op.request()?).await?;
             foreground(&engine, &op.id, json).await
         }
         ClusterCommand::List { all, json } => list(&global.reader(true)?, all, json),
@@ -149,9 +149,14 @@ fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> 
     );
     for n in &c.nodes {
         let instance = n.instance_id.as_deref().unwrap_or("-");
+        let note = match (n.deleted, n.joining) {
+            (true, _) => "  deleted",
+            (_, true) => "  not joined: its add-nodes did not finish (delete-nodes removes it)",
+            _ => "",
+        };
         let _ = writeln!(
             out,
-            "{:<14} {:<14} {:<12} {:<15} {:>4}",
+            "{:<14} {:<14} {:<12} {:<15} {:>4}{note}",
             n.node_id, n.role, instance, n.ip, n.sid
         );
     }

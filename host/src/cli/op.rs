@@ -97,7 +97,7 @@ pub async fn run(global: &Global, cmd: OpCommand) -> anyhow::Result<ExitCode> {
         OpCommand::Resume { op, json } => {
             let op = engine.operation(&op)?;
             if op.status != OperationStatus::Running {
-                anyhow::bail!("operation {} has already ended: it {}", op.id, op.status);
+                anyhow::bail!("operation {} has already ended: it {}", op.id, op.status.past());
             }
             foreground(&engine, &op.id, json).await
         }
@@ -188,7 +188,9 @@ pub async fn foreground(engine: &Engine, op_id: &str, as_json: bool) -> anyhow::
                 eprintln!("\ncancelling {op_id} at the next step boundary (Ctrl-C again to leave it interrupted)");
                 let _ = engine.cancel(&op_id).await;
                 if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("left {op_id} interrupted: `hookhost op resume {op_id}` finishes it");
+                    eprintln!(
+                        "left {op_id} interrupted, its cancel pending: `hookhost op resume {op_id}` (or `op cancel`) ends it as cancelled"
+                    );
                     std::process::exit(130);
                 }
             }

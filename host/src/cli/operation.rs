@@ -149,9 +149,9 @@ impl OperationCommand {
         }
     }
 
-    /// The request it makes.
-    pub fn request(self) -> OperationRequest {
-        match self {
+    /// The request it makes; a key given twice to `update-env` is bad input.
+    pub fn request(self) -> anyhow::Result<OperationRequest> {
+        Ok(match self {
             OperationCommand::Create { spec, name, .. } => OperationRequest::CreateCluster { spec, name },
             OperationCommand::Delete { cluster, force, .. } => OperationRequest::DeleteCluster { cluster, force },
             OperationCommand::Stop { cluster, .. } => OperationRequest::StopCluster { cluster },
@@ -180,10 +180,15 @@ impl OperationCommand {
                     instance_class,
                 },
             },
-            OperationCommand::UpdateEnv { cluster, pairs, .. } => OperationRequest::UpdateEnv {
-                cluster,
-                env: pairs.into_iter().collect(),
-            },
-        }
+            OperationCommand::UpdateEnv { cluster, pairs, .. } => {
+                let mut env = serde_json::Map::new();
+                for (key, value) in pairs {
+                    if env.insert(key.clone(), value).is_some() {
+                        anyhow::bail!("update-env: key {:?} is given twice", hookhost::text::clip(&key, 64));
+                    }
+                }
+                OperationRequest::UpdateEnv { cluster, env }
+            }
+        })
     }
 }

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 pub async fn run(global: &Global, cmd: OperationCommand) -> anyhow::Result<ExitCode> {
     let engine = global.reader(false)?;
     let json = cmd.json();
-    let request = cmd.request();
+    let request = cmd.request()?;
     let kind = request.kind();
     let (cluster, plan) = engine.plan(&request).await?;
     if json {

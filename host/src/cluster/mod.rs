@@ -33,6 +33,22 @@ pub fn check_name(name: &str) -> Result<(), String> {
     crate::text::check_name(name, MAX_NAME_CHARS).map_err(|why| format!("a cluster name {why}"))
 }
 
+/// `env` with `change` applied: keys set, `null` keys removed.
+pub fn merge_env(
+    env: &serde_json::Map<String, serde_json::Value>,
+    change: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut env = env.clone();
+    for (key, value) in change {
+        if value.is_null() {
+            env.remove(key);
+        } else {
+            env.insert(key.clone(), value.clone());
+        }
+    }
+    env
+}
+
 /// Where a cluster is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -145,6 +161,10 @@ pub struct Node {
     /// record stays for history.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// Added by an add-nodes that has not finished: its `init` or `start`
+    /// may not have run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub joining: bool,
 }
 
 impl Node {
@@ -169,6 +189,7 @@ impl Node {
             },
             image: None,
             deleted: false,
+            joining: false,
         }
     }
 }

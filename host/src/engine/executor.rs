@@ -99,14 +99,7 @@ impl Run<'_> {
             return self.finish(OperationStatus::Succeeded, None, None, false).await;
         };
         // Pre-checks change nothing: a main part they alone ran needs no recovery.
-        let changes = |index: usize| {
-            self.op
-                .plan
-                .step(index)
-                .is_some_and(|s| !matches!(&s.action, Action::RunService(ServiceStep { pre_check: true, .. })))
-        };
-        let main_ran = last.as_ref().is_some_and(|l| changes(l.index))
-            || (0..self.op.plan.steps.len()).any(|i| self.journal.contains_key(&i) && changes(i));
+        let main_ran = self.changed_anything(last.as_ref());
         if self.op.plan.recovery.is_empty() || !main_ran {
             return self.finish(status, Some(reason), last, false).await;
         }
@@ -145,6 +138,18 @@ impl Run<'_> {
                 self.finish(OperationStatus::Failed, Some(reason), last, false).await
             }
         }
+    }
+
+    /// Whether a step that may change something ran (began): any step but a
+    /// pre-check, which only asks. `last`: a step whose end is not journaled yet.
+    fn changed_anything(&self, last: Option<&StepRecord>) -> bool {
+        let changes = |index: usize| {
+            self.op
+                .plan
+                .step(index)
+                .is_some_and(|s| !matches!(&s.action, Action::RunService(ServiceStep { pre_check: true, .. })))
+        };
+        last.is_some_and(|l| changes(l.index)) || self.journal.keys().any(|&i| changes(i))
     }
 
     /// The main part, from its first step that has not ended.
@@ -299,7 +304,14 @@ impl Run<'_> {
             status,
             kind: self.op.kind(),
             prior: self.op.prior_status,
-            any_step_ran: last.is_some() || !self.journal.is_empty(),
+            any_change: self.changed_anything(last.as_ref()),
+            reversed: recovered
+                && self
+                    .journal
+                    .keys()
+                    .chain(last.as_ref().map(|l| &l.index))
+                    .filter(|&&i| !self.op.plan.is_recovery(i))
+                    .all(|&i| i < self.op.plan.reversible),
             recovery_set_status: recovered
                 && self
                     .op
@@ -349,20 +361,24 @@ struct Ending {
     status: OperationStatus,
     kind: OperationKind,
     prior: Option<ClusterStatus>,
-    any_step_ran: bool,
+    any_change: bool,
+    /// The recovery undid all the main part did (it stopped within the plan's reversible steps).
+    reversed: bool,
     recovery_set_status: bool,
 }
 
 /// The cluster after its operation: as planned on success or after a
-/// recovery that set its status; as it was before on a refusal, or on a
-/// cancel before any step ran; failed otherwise (remembering what failed).
+/// recovery that set its status; as it was before on a refusal, on a
+/// cancel before any step but a pre-check ran, or when the recovery undid
+/// everything the main part did; failed otherwise (remembering what failed).
 fn settle(ending: &Ending, cluster: &mut Cluster) {
     let failed = (ClusterStatus::Failed, Some(ending.kind));
     (cluster.status, cluster.failed_during) = match (ending.status, ending.prior) {
         (OperationStatus::Succeeded, _) => (cluster.status, None),
         _ if ending.recovery_set_status => (cluster.status, None),
+        (_, Some(prior)) if ending.reversed => (prior, cluster.failed_during),
         (OperationStatus::Aborted, Some(prior)) => (prior, cluster.failed_during),
-        (OperationStatus::Cancelled, Some(prior)) if !ending.any_step_ran => (prior, cluster.failed_during),
+        (OperationStatus::Cancelled, Some(prior)) if !ending.any_change => (prior, cluster.failed_during),
         _ => failed,
     };
 }

@@ -8,7 +8,7 @@ use super::step::StepRun;
 use super::{Engine, EngineError};
 use crate::cluster::now;
 use crate::store::{Event, InvocationOutcome};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The events of an operation (of one step, when given), hooks a crash cut
 /// off recorded as interrupted: they never end otherwise.
@@ -32,6 +32,9 @@ pub(super) async fn close_cut_off(engine: &Engine, op: &str, step: Option<usize>
 #[derive(Default)]
 pub(super) struct Past {
     by_key: HashMap<(String, String), Tried>,
+    /// Nodes whose last `reload` in an earlier step of the operation was cut
+    /// off: their files were written, the reload never ended.
+    reload_owed: HashSet<String>,
 }
 
 /// One node's tries of one service in the step.
@@ -50,8 +53,20 @@ pub(super) struct Tried {
 impl Past {
     /// Reads the step's events; hooks a crash cut off are recorded as interrupted.
     pub(super) async fn load(run: &StepRun<'_>) -> Result<Past, EngineError> {
-        let events = close_cut_off(run.engine, &run.op.id, Some(run.index)).await?;
+        let mut events = close_cut_off(run.engine, &run.op.id, None).await?;
         let mut past = Past::default();
+        let mut last_reload: HashMap<&str, &Event> = HashMap::new();
+        for e in events.iter().filter(|e| e.step != run.index && e.service == "reload") {
+            if last_reload.get(e.node_id.as_str()).is_none_or(|l| l.seq < e.seq) {
+                last_reload.insert(&e.node_id, e);
+            }
+        }
+        past.reload_owed = last_reload
+            .into_iter()
+            .filter(|(_, e)| e.outcome == InvocationOutcome::Interrupted)
+            .map(|(node, _)| node.to_string())
+            .collect();
+        events.retain(|e| e.step == run.index);
         for e in events {
             let tried = past.by_key.entry((e.node_id.clone(), e.service.clone())).or_default();
             tried.attempts = tried.attempts.max(e.attempt);
@@ -76,6 +91,11 @@ impl Past {
     /// It ran to an end (ok, or a failure the step already dealt with): not again.
     pub(super) fn done(&self, node: &str, service: &str) -> bool {
         self.get(node, service).is_some_and(|t| t.ended)
+    }
+
+    /// Whether the node's last reload, in an earlier step, was cut off.
+    pub(super) fn reload_owed(&self, node: &str) -> bool {
+        self.reload_owed.contains(node)
     }
 
     /// The attempt number of its next run.

@@ -1,7 +1,9 @@
-//! Provider actions: create, start, stop and delete nodes' resources (off
-//! the async threads), and what they change in the record (instance ids,
-//! IP addresses). Every provider method is idempotent: a resumed step may
-//! call it again for the same node.
+//! Provider actions: create, add, start, stop, resize and delete nodes'
+//! resources (off the async threads), and what they change in the record
+//! (instance ids, sizes, new nodes and their IP addresses). Every provider
+//! method is idempotent: a resumed step may call it again for the same
+//! node. When the provider fails on a node, the nodes done before it are
+//! recorded first, so the record never misses what the provider did.
 
 use super::EngineError;
 use super::step::{StepEnd, StepRun};
@@ -11,94 +13,73 @@ use crate::provider::Provider;
 use crate::request::ResourceChange;
 use std::collections::HashSet;
 
-type NodeAction = fn(&dyn Provider, &Cluster, &Node) -> std::io::Result<()>;
+/// The nodes a provider method was done on, in order, and the failure that stopped it.
+struct Done {
+    nodes: Vec<Node>,
+    failure: Option<EngineError>,
+}
 
-/// Runs a provider method on each node of the set.
-async fn on_nodes(run: &StepRun<'_>, nodes: &NodeSet, action: NodeAction) -> Result<Vec<String>, EngineError> {
-    let targets: Vec<Node> = run.nodes(nodes)?.into_iter().cloned().collect();
+impl Done {
+    fn ids(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.node_id.clone()).collect()
+    }
+
+    /// The step's end once what was done is recorded.
+    fn end(self) -> Result<StepEnd, EngineError> {
+        match self.failure {
+            Some(failure) => Err(failure),
+            None => Ok(StepEnd::Ok(None)),
+        }
+    }
+}
+
+/// Runs a provider method on each node, in order, until one fails.
+async fn each_node(
+    run: &StepRun<'_>,
+    targets: Vec<Node>,
+    action: impl Fn(&dyn Provider, &Cluster, &Node) -> std::io::Result<()> + Send + 'static,
+) -> Result<Done, EngineError> {
     let (provider, cluster) = (run.engine.provider.clone(), run.cluster.clone());
-    let ids = targets.iter().map(|n| n.node_id.clone()).collect();
-    tokio::task::spawn_blocking(move || {
-        targets.iter().try_for_each(|node| {
-            action(provider.as_ref(), &cluster, node).map_err(|source| EngineError::Provider {
-                node: node.node_id.clone(),
-                source,
-            })
-        })
+    let done = tokio::task::spawn_blocking(move || {
+        let mut done = Done {
+            nodes: Vec::new(),
+            failure: None,
+        };
+        for node in targets {
+            if let Err(source) = action(provider.as_ref(), &cluster, &node) {
+                done.failure = Some(EngineError::Provider {
+                    node: node.node_id.clone(),
+                    source,
+                });
+                break;
+            }
+            done.nodes.push(node);
+        }
+        done
     })
-    .await??;
-    Ok(ids)
+    .await?;
+    Ok(done)
+}
+
+/// [`each_node`] on the record's nodes of a set.
+async fn on_nodes(
+    run: &StepRun<'_>,
+    nodes: &NodeSet,
+    action: impl Fn(&dyn Provider, &Cluster, &Node) -> std::io::Result<()> + Send + 'static,
+) -> Result<Done, EngineError> {
+    let targets: Vec<Node> = run.nodes(nodes)?.into_iter().cloned().collect();
+    each_node(run, targets, action).await
 }
 
 /// Records what became of each listed node.
-async fn mark(run: &StepRun<'_>, ids: &[String], change: fn(&mut Node)) -> Result<(), EngineError> {
-    let listed: HashSet<String> = ids.iter().cloned().collect();
-    run.engine
-        .store
-        .update_cluster(
-            &run.cluster.id,
-            Box::new(move |c| {
-                c.nodes
-                    .iter_mut()
-                    .filter(|n| listed.contains(&n.node_id))
-                    .for_each(change);
-                Ok(())
-            }),
-        )
-        .await?;
-    Ok(())
-}
-
-/// The nodes' lasting resources (their volumes).
-pub(super) async fn create(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
-    on_nodes(run, nodes, |p, c, n| p.create_node(c, n)).await?;
-    Ok(StepEnd::Ok(None))
-}
-
-/// The nodes' instances stop; the record forgets their instance ids.
-pub(super) async fn stop(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
-    let ids = on_nodes(run, nodes, |p, c, n| p.stop_instance(c, n)).await?;
-    mark(run, &ids, |n| n.instance_id = None).await?;
-    Ok(StepEnd::Ok(None))
-}
-
-/// The nodes boot fresh instances, each with a new instance id.
-pub(super) async fn start(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
-    let ids = on_nodes(run, nodes, |p, c, n| p.start_instance(c, n)).await?;
-    mark(run, &ids, |n| n.instance_id = Some(new_id("i"))).await?;
-    Ok(StepEnd::Ok(None))
-}
-
-/// The nodes are resized, each to its resources with the change; the
-/// record takes them as each node is done (a resumed step resizes again,
-/// to the same size).
-pub(super) async fn resize(
+async fn mark(
     run: &StepRun<'_>,
-    nodes: &NodeSet,
-    change: &ResourceChange,
-) -> Result<StepEnd, EngineError> {
-    let targets: Vec<Node> = run.nodes(nodes)?.into_iter().cloned().collect();
-    let (provider, cluster) = (run.engine.provider.clone(), run.cluster.clone());
-    let resized: Vec<Node> = targets
-        .into_iter()
-        .map(|mut node| {
-            node.resources.apply(change);
-            node
-        })
-        .collect();
-    let ids: Vec<String> = resized.iter().map(|n| n.node_id.clone()).collect();
-    tokio::task::spawn_blocking(move || {
-        resized.iter().try_for_each(|node| {
-            provider
-                .resize_node(&cluster, node)
-                .map_err(|source| EngineError::Provider {
-                    node: node.node_id.clone(),
-                    source,
-                })
-        })
-    })
-    .await??;
-    let change = change.clone();
+    ids: Vec<String>,
+    change: impl Fn(&mut Node) + Send + 'static,
+) -> Result<(), EngineError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     let listed: HashSet<String> = ids.into_iter().collect();
     run.engine
         .store
@@ -108,22 +89,87 @@ pub(super) async fn resize(
                 c.nodes
                     .iter_mut()
                     .filter(|n| listed.contains(&n.node_id))
-                    .for_each(|n| n.resources.apply(&change));
+                    .for_each(&change);
                 Ok(())
             }),
         )
         .await?;
-    Ok(StepEnd::Ok(None))
+    Ok(())
+}
+
+/// The nodes' lasting resources (their volumes).
+pub(super) async fn create(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
+    on_nodes(run, nodes, |p, c, n| p.create_node(c, n)).await?.end()
+}
+
+/// New nodes: each one's resources are created, then it joins the record
+/// (once; the store gives it an IP address). A node whose resources could
+/// not be created never joins.
+pub(super) async fn add(run: &StepRun<'_>, nodes: &[Node]) -> Result<StepEnd, EngineError> {
+    let done = each_node(run, nodes.to_vec(), |p, c, n| p.create_node(c, n)).await?;
+    let joining = done.nodes.clone();
+    if !joining.is_empty() {
+        run.engine
+            .store
+            .update_cluster(
+                &run.cluster.id,
+                Box::new(move |c| {
+                    let known: HashSet<String> = c.node_ids().into_iter().collect();
+                    c.nodes
+                        .extend(joining.iter().filter(|n| !known.contains(&n.node_id)).cloned());
+                    Ok(())
+                }),
+            )
+            .await?;
+    }
+    done.end()
+}
+
+/// The nodes' instances stop; the record forgets their instance ids.
+pub(super) async fn stop(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
+    let done = on_nodes(run, nodes, |p, c, n| p.stop_instance(c, n)).await?;
+    mark(run, done.ids(), |n| n.instance_id = None).await?;
+    done.end()
+}
+
+/// The nodes boot fresh instances, each with a new instance id.
+pub(super) async fn start(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
+    let done = on_nodes(run, nodes, |p, c, n| p.start_instance(c, n)).await?;
+    mark(run, done.ids(), |n| n.instance_id = Some(new_id("i"))).await?;
+    done.end()
+}
+
+/// The nodes are resized, each to its resources with the change; the record
+/// takes the new sizes of the nodes done (a resumed step resizes again, to
+/// the same size).
+pub(super) async fn resize(
+    run: &StepRun<'_>,
+    nodes: &NodeSet,
+    change: &ResourceChange,
+) -> Result<StepEnd, EngineError> {
+    let resized: Vec<Node> = run
+        .nodes(nodes)?
+        .into_iter()
+        .map(|node| {
+            let mut node = node.clone();
+            node.resources.apply(change);
+            node
+        })
+        .collect();
+    let done = each_node(run, resized, |p, c, n| p.resize_node(c, n)).await?;
+    let change = change.clone();
+    mark(run, done.ids(), move |n| n.resources.apply(&change)).await?;
+    done.end()
 }
 
 /// Everything of the nodes goes, volumes included; the record keeps them,
 /// marked deleted (which gives their IP addresses back).
 pub(super) async fn delete(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
-    let ids = on_nodes(run, nodes, |p, c, n| p.delete_node(c, n)).await?;
-    mark(run, &ids, |n| {
+    let done = on_nodes(run, nodes, |p, c, n| p.delete_node(c, n)).await?;
+    mark(run, done.ids(), |n| {
         n.instance_id = None;
         n.deleted = true;
     })
     .await?;
-    Ok(StepEnd::Ok(None))
+    done.end()
 }

@@ -3,7 +3,7 @@
 
 use super::EngineError;
 use super::step::{StepEnd, StepRun};
-use crate::cluster::{Cluster, ClusterStatus, Image, Node};
+use crate::cluster::{Cluster, ClusterStatus, Image};
 use crate::plan::NodeSet;
 use crate::store::StoreError;
 use std::collections::HashSet;
@@ -25,23 +25,36 @@ pub(super) async fn set_status(run: &StepRun<'_>, status: ClusterStatus) -> Resu
     .await
 }
 
-/// The nodes join the record (once), and get IP addresses.
-pub(super) async fn add_nodes(run: &StepRun<'_>, nodes: &[Node]) -> Result<StepEnd, EngineError> {
-    let nodes = nodes.to_vec();
-    change(run, move |c| {
-        let known: HashSet<String> = c.node_ids().into_iter().collect();
-        c.nodes
-            .extend(nodes.iter().filter(|n| !known.contains(&n.node_id)).cloned());
-        Ok(())
-    })
-    .await
-}
-
 /// The nodes leave the record.
 pub(super) async fn remove_nodes(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
     let leaving: HashSet<String> = run.node_ids(nodes)?.into_iter().collect();
     change(run, move |c| {
         c.nodes.retain(|n| !leaving.contains(&n.node_id));
+        Ok(())
+    })
+    .await
+}
+
+/// The nodes have joined.
+pub(super) async fn joined(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
+    let listed: HashSet<String> = run.node_ids(nodes)?.into_iter().collect();
+    change(run, move |c| {
+        for node in c.nodes.iter_mut().filter(|n| listed.contains(&n.node_id)) {
+            node.joining = false;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// The cluster's env takes the keys (`null` removes one); done again, the same env.
+pub(super) async fn set_env(
+    run: &StepRun<'_>,
+    env: &serde_json::Map<String, serde_json::Value>,
+) -> Result<StepEnd, EngineError> {
+    let env = env.clone();
+    change(run, move |c| {
+        c.spec.env = crate::cluster::merge_env(&c.spec.env, &env);
         Ok(())
     })
     .await

@@ -1,7 +1,8 @@
 //! Render steps, the confd equivalent: every listed node's component
 //! renders its config files from one snapshot of the cluster, the files that
 //! changed are written, and the node's `reload` service runs where
-//! something changed (if its role defines `reload`).
+//! something changed (if its role defines `reload`). A node without a
+//! running instance has no confd: it is skipped, and renders when it starts.
 
 use super::EngineError;
 use super::invocation::{Invocations, spawn_all};
@@ -41,6 +42,14 @@ pub(super) async fn run(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, E
 /// One node: its render (unless an earlier run finished it), then its
 /// reload where files changed; whether all went well.
 async fn render_and_reload(ctx: &Invocations, past: &Past, node: &Node, render_seq: u64) -> Result<bool, EngineError> {
+    // No instance, no confd: a stopped node renders when it starts.
+    if node.instance_id.is_none() || !ctx.engine.provider.instance_exists(&ctx.cluster, node) {
+        if !past.done(&node.node_id, "render") {
+            ctx.skipped(render_seq, node, "render", "the node has no running instance")
+                .await?;
+        }
+        return Ok(true);
+    }
     let Some(component) = ctx.component(node) else {
         ctx.skipped(render_seq, node, "render", "its role has no component")
             .await?;
@@ -53,9 +62,10 @@ async fn render_and_reload(ctx: &Invocations, past: &Past, node: &Node, render_s
         // It finished in an earlier run: what it changed then.
         Some(t) if t.ended => t.changed.clone(),
         _ => {
-            // A render cut off may have written its files already: then
-            // nothing looks changed now, yet the reload never ran.
-            let cut_off = earlier.is_some_and(|t| t.cut_off);
+            // A render cut off may have written its files already, and a
+            // reload cut off in an earlier step (then cancelled) never ran:
+            // then nothing looks changed now, yet a reload is owed.
+            let cut_off = earlier.is_some_and(|t| t.cut_off) || past.reload_owed(&node.node_id);
             let attempt = past.next_attempt(&node.node_id, "render");
             match render_one(ctx, component.as_ref(), node, render_seq, attempt, cut_off).await? {
                 Some(changed) => changed,

@@ -12,10 +12,11 @@
 //! new node's `init` or `start`, an existing node's `scale_out`, ...), the
 //! operation fails and its recovery part removes `/adding-hosts`, lets the
 //! existing nodes re-render (as confd would on that change) and leaves the
-//! cluster active; the new nodes stay, as they are, and the failure
-//! message lists them so that the user deletes them with `delete-nodes`
-//! (nothing is deleted behind the user's back: a half-joined node may hold
-//! data the app already relies on).
+//! cluster active; the new nodes stay, as they are, marked as not joined in
+//! the record until step 6 is done, and the failure message names them so
+//! that the user deletes them with `delete-nodes` (nothing is deleted behind
+//! the user's back: a half-joined node may hold data the app already relies
+//! on). A node whose resources could not be created never joins the record.
 
 use super::Flow;
 use super::admit::{Refusal, by_status, role_spec, scales_horizontally};
@@ -25,6 +26,9 @@ use crate::plan::{Action, OnFailure, Plan, ServiceStep, TempEntry, TempTree};
 use crate::request::OperationKind;
 use crate::spec::{AdvancedAction, MAX_CLUSTER_NODES};
 use std::collections::HashSet;
+
+/// Most new node ids a failure message lists.
+const SHOWN_IDS: usize = 8;
 
 /// Adding `count` nodes (and their replicas) to `role`.
 pub(super) struct AddNodes {
@@ -51,7 +55,7 @@ impl Flow for AddNodes {
             &[AdvancedAction::ScaleHorizontal, AdvancedAction::AddNodes],
         ) {
             return refuse(format!(
-                "role {} does not scale horizontally: neither the app's nor the role's advanced_actions has scale_horizontal",
+                "role {} does not scale horizontally: neither the app's nor the role's advanced_actions has scale_horizontal (or add_nodes)",
                 role.role
             ));
         }
@@ -67,16 +71,11 @@ impl Flow for AddNodes {
             ));
         }
         if let Some(bound) = role.server_id_upper_bound {
-            let used: HashSet<u32> = cluster
-                .nodes
-                .iter()
-                .filter(|n| n.role == role.role && n.sid <= bound)
-                .map(|n| n.sid)
-                .collect();
-            let free = bound as usize - used.len();
-            if free < self.count as usize {
+            let new = cluster.new_nodes(role, self.count);
+            let within = new.iter().filter(|n| n.role == role.role && n.sid <= bound).count();
+            if within < self.count as usize {
                 return refuse(format!(
-                    "role {} has server_id_upper_bound {bound}: only {free} sid(s) are free for {} new node(s)",
+                    "role {} has server_id_upper_bound {bound}: only {within} sid(s) are free for {} new node(s)",
                     role.role, self.count
                 ));
             }
@@ -88,7 +87,8 @@ impl Flow for AddNodes {
         let Some(role) = cluster.spec.role(&self.role) else {
             return Plan::default();
         };
-        let new: Vec<Node> = cluster.new_nodes(role, self.count);
+        let mut new: Vec<Node> = cluster.new_nodes(role, self.count);
+        new.iter_mut().for_each(|n| n.joining = true);
         let new_ids = ids(&new);
         let existing: HashSet<String> = cluster.live_node_ids().into_iter().collect();
         let is_existing = |n: &Node| existing.contains(&n.node_id);
@@ -111,13 +111,7 @@ impl Flow for AddNodes {
         );
         plan.push(
             Action::AddNodes { nodes: new.clone() },
-            "add 1: the new nodes join the cluster record (IP addresses from the network's pool)",
-        );
-        plan.push(
-            Action::CreateResources {
-                nodes: new_ids.clone().into(),
-            },
-            "add 1: create the new nodes' resources",
+            "add 1: create the new nodes' resources; each joins the cluster record (IP addresses from the network's pool)",
         );
         plan.push(Action::RegisterMetadata, "add 2: register the new nodes under /hosts");
         plan.push(
@@ -169,6 +163,12 @@ impl Flow for AddNodes {
             "add 6: the existing nodes run scale_out, roles in ascending order (nodes_to_execute_on keeps some)",
         );
         plan.push(
+            Action::NodesJoined {
+                nodes: new_ids.clone().into(),
+            },
+            "add 6: the new nodes have joined the cluster",
+        );
+        plan.push(
             Action::ClearTemp {
                 tree: TempTree::AddingHosts,
             },
@@ -204,11 +204,20 @@ impl Flow for AddNodes {
             },
             "add (failed): the cluster is active, with the new nodes as far as they got",
         );
-        plan.recovery_note = Some(format!(
-            "the new node(s) {list} stay in the cluster as far as they got; delete them with `hookhost cluster delete-nodes {} --nodes {list}`",
-            cluster.id,
-            list = new_ids.join(",")
-        ));
+        plan.recovery_note = Some(if new_ids.len() <= SHOWN_IDS {
+            format!(
+                "the new node(s) {list} stay in the cluster as far as they got (`cluster show` marks them not joined); delete them with `hookhost cluster delete-nodes {} --nodes {list}`",
+                cluster.id,
+                list = new_ids.join(",")
+            )
+        } else {
+            format!(
+                "the {} new nodes ({}, ...) stay in the cluster as far as they got, marked not joined in `hookhost cluster show {}`; delete them with `cluster delete-nodes`",
+                new_ids.len(),
+                new_ids[..SHOWN_IDS].join(", "),
+                cluster.id
+            )
+        });
         plan
     }
 }

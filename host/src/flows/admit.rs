@@ -43,7 +43,12 @@ pub(super) fn by_status(kind: OperationKind, cluster: &Cluster) -> Refusal {
         (ClusterStatus::Deleted, _) => "it is deleted".to_string(),
         (ClusterStatus::Failed, Some(OperationKind::CreateCluster) | None) => "its creation failed; delete it".into(),
         (ClusterStatus::Failed, Some(OperationKind::DeleteCluster)) => "its deletion failed; delete it again".into(),
-        (ClusterStatus::Failed, Some(failed)) => format!("a {failed} failed; stop it (or delete it) first"),
+        (ClusterStatus::Failed, Some(OperationKind::UpdateEnv)) => {
+            "its last update-env failed; fix the env with update-env, stop it, or delete it".into()
+        }
+        (ClusterStatus::Failed, Some(failed)) => {
+            format!("its last operation ({failed}) failed; stop it (or delete it) first")
+        }
         (status, _) => format!("it is {status}"),
     };
     Refusal::new(kind, Some(cluster), reason)

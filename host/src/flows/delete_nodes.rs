@@ -16,7 +16,11 @@
 //! A guard that refuses, without `--force` or where `allow_force: false`,
 //! aborts the operation (step 8): the recovery part removes
 //! `/deleting-hosts` and every node re-renders, so every node is as it was,
-//! running. A node's replicas leave with it. A role keeps at least one node.
+//! running. The same recovery runs when the operation fails or is
+//! cancelled: stopped before `scale_in`, the cluster stays active; later
+//! (a node may be half scaled in, stopped or gone), it is failed: stop it to
+//! settle it, or delete it. A node's replicas leave with it. A role keeps at
+//! least one node.
 
 use super::Flow;
 use super::admit::{Refusal, by_status, scales_horizontally};
@@ -43,15 +47,21 @@ impl DeleteNodes {
             .filter(|n| named.contains(n.node_id.as_str()))
             .map(|n| (n.role.as_str(), n.gid))
             .collect();
-        let replica_of = |n: &Node| {
-            let role = n.role.strip_suffix(crate::spec::REPLICA_SUFFIX)?;
-            groups.contains(&(role, n.gid)).then_some(())
+        let primary_leaves = |n: &Node| {
+            n.role
+                .strip_suffix(crate::spec::REPLICA_SUFFIX)
+                .is_some_and(|role| groups.contains(&(role, n.gid)))
         };
         cluster
             .live_nodes()
-            .filter(|n| named.contains(n.node_id.as_str()) || (is_replica_role(&n.role) && replica_of(n).is_some()))
+            .filter(|n| named.contains(n.node_id.as_str()) || primary_leaves(n))
             .collect()
     }
+}
+
+/// Whether `node` is one of `primary`'s replicas (its role's replica role, its gid).
+fn replica_of(node: &Node, primary: &Node) -> bool {
+    node.role.strip_suffix(crate::spec::REPLICA_SUFFIX) == Some(primary.role.as_str()) && node.gid == primary.gid
 }
 
 impl Flow for DeleteNodes {
@@ -83,10 +93,7 @@ impl Flow for DeleteNodes {
             if is_replica_role(&node.role) {
                 let primary = cluster
                     .live_nodes()
-                    .find(|n| {
-                        Some(n.role.as_str()) == node.role.strip_suffix(crate::spec::REPLICA_SUFFIX)
-                            && n.gid == node.gid
-                    })
+                    .find(|n| replica_of(node, n))
                     .map_or_else(|| "its node".to_string(), |n| format!("node {}", n.node_id));
                 return refuse(format!(
                     "node {shown} is a replica (role {}): it leaves with its node; name {primary}",
@@ -169,6 +176,8 @@ impl Flow for DeleteNodes {
             ),
             "delete-nodes 7-8: the nodes to delete run destroy (post_stop_service false), roles in ascending order; a failure stops the task unless forced",
         );
+        // Up to here the recovery undoes everything: stopped before this, the cluster stays active.
+        plan.reversible = plan.steps.len();
         push_service(
             &mut plan,
             ServiceStep::new(

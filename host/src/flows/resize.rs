@@ -3,8 +3,9 @@
 //! replicas:
 //!
 //! 1. `/vertical-scaling-roles` = the role (`db,db-replica` with replicas).
-//! 2. Only the volume grows: every node's volume grows online, at once; no
-//!    hook runs (then 6, 7).
+//! 2. Only the volume grows (what really changes: sizes a node already has
+//!    do not count): every node's volume grows online, at once; no hook
+//!    runs (then 6, 7).
 //! 3. The role defines `stop`: step 4; else step 5.
 //! 4. By `vertical_scaling_policy`, `sequential` (one node at a time:
 //!    `stop` → resize → `start`, in the order `get_nodes_order` replies to
@@ -20,7 +21,10 @@
 //! The seed's note: when scaling fails midway, `/vertical-scaling-roles` is
 //! removed too. The recovery part registers what was resized (those nodes
 //! show their new size), removes it, and every node re-renders; the cluster
-//! is failed (a node may be stopped): stop and start it, or delete it.
+//! is failed when a node was touched (it may be stopped): stop and start
+//! it, or delete it; stopped before that, it stays active.
+//! Hooks read the new sizes in `/host` from step 6 on: a `start` during
+//! step 4 still sees the old ones (as the seed orders it).
 //! Instances keep their ids across a resize (as a cloud's resize does).
 
 use super::Flow;
@@ -51,11 +55,34 @@ impl Resize {
         cluster.live_nodes().filter(|n| roles.contains(&n.role)).collect()
     }
 
+    /// What really changes: the sizes asked for that some node does not have yet.
+    fn effective(&self, nodes: &[&Node]) -> ResourceChange {
+        let c = &self.change;
+        let differs = |has: fn(&crate::cluster::Resources) -> u64, wants: Option<u64>| {
+            wants.filter(|w| nodes.iter().any(|n| has(&n.resources) != *w))
+        };
+        ResourceChange {
+            cpu: differs(|r| u64::from(r.cpu), c.cpu.map(u64::from)).map(|v| v as u32),
+            memory: differs(|r| r.memory, c.memory),
+            volume_size: differs(|r| r.volume_size, c.volume_size),
+            instance_class: differs(|r| u64::from(r.instance_class), c.instance_class.map(u64::from)).map(|v| v as u32),
+        }
+    }
+
     /// Bad sizes, in the request's words.
-    fn check_sizes(&self, nodes: &[&Node]) -> Result<(), String> {
+    fn check_sizes(&self, role: &RoleSpec, nodes: &[&Node]) -> Result<(), String> {
         let c = &self.change;
         if c.is_empty() {
             return Err("name what changes: --cpu, --memory, --volume-size or --instance-class".into());
+        }
+        if nodes.is_empty() {
+            return Err(format!("role {} has no nodes to resize", role.role));
+        }
+        if c.volume_size.is_some() && role.volume.is_none() {
+            return Err(format!(
+                "--volume-size: role {} has no data volume (its spec names none)",
+                role.role
+            ));
         }
         if let Some(cpu) = c.cpu
             && !(1..=MAX_CPU).contains(&cpu)
@@ -78,12 +105,7 @@ impl Resize {
                 ));
             }
         }
-        let changes = |n: &&&Node| {
-            let mut r = n.resources.clone();
-            r.apply(c);
-            r != n.resources
-        };
-        if !nodes.iter().any(|n| changes(&n)) {
+        if self.effective(nodes).is_empty() {
             return Err(format!("nothing changes: every node of the role already has {c}"));
         }
         Ok(())
@@ -100,7 +122,7 @@ impl Flow for Resize {
             return Err(by_status(self.kind(), cluster));
         }
         let role = role_spec(self.kind(), cluster, &self.role)?;
-        self.check_sizes(&Resize::nodes(cluster, role))
+        self.check_sizes(role, &Resize::nodes(cluster, role))
             .map_err(|why| Refusal::new(self.kind(), Some(cluster), why))?;
         Ok(ClusterStatus::Resizing)
     }
@@ -109,7 +131,12 @@ impl Flow for Resize {
         let Some(role) = cluster.spec.role(&self.role) else {
             return Plan::default();
         };
-        let nodes = ids(Resize::nodes(cluster, role));
+        let targets = Resize::nodes(cluster, role);
+        let change = self.effective(&targets);
+        let nodes = ids(targets);
+        let Some(first) = nodes.first().cloned() else {
+            return Plan::default();
+        };
         let mut plan = Plan::default();
         plan.push(
             Action::WriteTemp {
@@ -121,9 +148,11 @@ impl Flow for Resize {
         );
         let resize = |nodes: NodeSet| Action::ResizeNodes {
             nodes,
-            change: self.change.clone(),
+            change: change.clone(),
         };
-        if self.change.only_volume() {
+        // Stopped before a node is touched, the recovery undoes everything.
+        plan.reversible = plan.steps.len();
+        if change.only_volume() {
             plan.push(
                 resize(nodes.clone().into()),
                 "resize 2: only the volumes grow: expand them online, every node at once",
@@ -137,7 +166,7 @@ impl Flow for Resize {
                     params.insert("event".into(), "scale_vertical".into());
                     plan.push_output(
                         Action::RunService(
-                            ServiceStep::new("get_nodes_order", nodes[..1].to_vec(), OnFailure::Fail)
+                            ServiceStep::new("get_nodes_order", vec![first], OnFailure::Fail)
                                 .params(params)
                                 .reply(Reply::NodeOrder { of: nodes.clone() }),
                         ),
@@ -154,6 +183,7 @@ impl Flow for Resize {
                 }
                 ScalingPolicy::Sequential => nodes.iter().map(|id| vec![id.clone()].into()).collect(),
             };
+            plan.reversible = plan.steps.len();
             let one_by_one = batches.len() > 1 || role.vertical_scaling_policy == ScalingPolicy::Sequential;
             let how = if one_by_one {
                 "one node after another"

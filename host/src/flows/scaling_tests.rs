@@ -17,7 +17,7 @@ use std::path::Path;
 /// scale_in with a pre-check), `web` (2 nodes, order 1, no destroy).
 fn cluster() -> Cluster {
     cluster_of(json!({"advanced_actions": ["scale_horizontal"], "nodes": [
-        {"role": "db", "count": 2, "plugin": "app.wasm", "services": {
+        {"role": "db", "count": 2, "plugin": "app.wasm", "volume": {"size": 10}, "services": {
             "init": {"post_start_service": true}, "start": {}, "stop": {}, "destroy": {},
             "scale_out": {"pre_check": true}, "scale_in": {}}},
         {"role": "cache", "count": 1, "plugin": "app.wasm", "services": {
@@ -139,7 +139,6 @@ fn add_nodes_pre_checks_then_follows_steps_1_to_8() {
         [
             "pre-check scale_out[db] refuse",
             "add-nodes",
-            "create-resources",
             "register-metadata",
             "write-temp",
             "render[5]",
@@ -147,6 +146,7 @@ fn add_nodes_pre_checks_then_follows_steps_1_to_8() {
             "init[web]",
             "start[web]",
             "scale_out[db,web]",
+            "nodes-joined",
             "clear-temp",
             "render[7]",
             "set-status"
@@ -169,13 +169,14 @@ fn add_nodes_pre_checks_then_follows_steps_1_to_8() {
     assert_eq!(sids, [(3, 3), (4, 4)]);
     let new: Vec<String> = nodes.iter().map(|n| n.node_id.clone()).collect();
     // scale_out runs on the existing nodes only; /adding-hosts lists the new ones.
-    let Action::RunService(scale_out) = &plan.steps[9].action else {
+    let Action::RunService(scale_out) = &plan.steps[8].action else {
         panic!()
     };
     let NodeSet::Ids(ran) = &scale_out.nodes else { panic!() };
     assert!(ran.iter().all(|id| !new.contains(id)) && ran.len() == 4, "{ran:?}");
+    assert!(nodes.iter().all(|n| n.joining), "not joined until step 6 is done");
     assert!(
-        matches!(&plan.steps[4].action, Action::WriteTemp { entry: TempEntry::AddingHosts { nodes: NodeSet::Ids(n) } } if *n == new)
+        matches!(&plan.steps[3].action, Action::WriteTemp { entry: TempEntry::AddingHosts { nodes: NodeSet::Ids(n) } } if *n == new)
     );
     let note = plan.recovery_note.unwrap();
     assert!(note.contains(&new.join(",")) && note.contains("delete-nodes"), "{note}");
@@ -447,6 +448,16 @@ fn resize_picks_the_seeds_branch_and_the_policys_order() {
         ]
     );
     assert_eq!(recovery, ["register-metadata", "clear-temp", "render[5]"]);
+    // A size the nodes already have does not count: still step 2.
+    let same_cpu = ResourceChange {
+        cpu: Some(1),
+        volume_size: Some(50),
+        ..Default::default()
+    };
+    let plan = resize("db", same_cpu).plan(&c);
+    assert_eq!(shapes(&c, &plan).0[..2], ["write-temp", "resize[2]"]);
+    assert!(matches!(&plan.steps[1].action, Action::ResizeNodes { change, .. } if change.cpu.is_none()));
+    assert_eq!(plan.reversible, 1, "stopped before a node is touched, it is undone");
     // Step 4, parallel (the default policy): stop all, resize, start all.
     let (main, _) = shapes(&c, &resize("db", cpu.clone()).plan(&c));
     assert_eq!(main[..4], ["write-temp", "stop[db]", "resize[2]", "start[db]"]);
@@ -573,6 +584,17 @@ fn resize_refuses_shrinking_volumes_absurd_sizes_and_no_change() {
             format!("cannot resize cluster {id}: {why}")
         );
     }
+    let web_volume = Resize {
+        role: "web".into(),
+        change: ResourceChange {
+            volume_size: Some(5),
+            ..Default::default()
+        },
+    };
+    assert_eq!(
+        refusal(&web_volume, &c),
+        format!("cannot resize cluster {id}: --volume-size: role web has no data volume (its spec names none)")
+    );
 }
 
 #[test]
@@ -605,14 +627,32 @@ fn the_scaling_flows_run_only_on_an_active_cluster() {
         ] {
             let mut other = c.clone();
             other.status = status;
-            assert!(
-                flow.admit(&other).is_err(),
-                "{:?} admitted on a {status} cluster",
-                flow.kind()
-            );
+            // The env of a stopped cluster may change: it renders when it starts.
+            if flow.kind() == OperationKind::UpdateEnv && status == Stopped {
+                assert_eq!(flow.admit(&other), Ok(Updating));
+                continue;
+            }
+            let err = flow.admit(&other).unwrap_err().to_string();
+            let why = match status {
+                Deleted => "it is deleted".to_string(),
+                Failed => "its creation failed; delete it".to_string(),
+                other => format!("it is {other}"),
+            };
+            assert!(err.ends_with(&why), "{:?} on a {status} cluster: {err}", flow.kind());
         }
         assert_eq!(flow.plan(&c).check(), Ok(()));
     }
+    // A failed update-env can be fixed by another.
+    let mut broken = c.clone();
+    (broken.status, broken.failed_during) = (Failed, Some(OperationKind::UpdateEnv));
+    assert_eq!(flows[3].admit(&broken), Ok(Updating));
+    assert!(
+        flows[0]
+            .admit(&broken)
+            .unwrap_err()
+            .to_string()
+            .ends_with("its last update-env failed; fix the env with update-env, stop it, or delete it")
+    );
     // A failed scaling is settled by stopping the cluster.
     let mut failed = c.clone();
     failed.status = Failed;
@@ -621,7 +661,7 @@ fn the_scaling_flows_run_only_on_an_active_cluster() {
     assert_eq!(
         flows[0].admit(&failed).unwrap_err().to_string(),
         format!(
-            "cannot add nodes to cluster {}: a resize failed; stop it (or delete it) first",
+            "cannot add nodes to cluster {}: its last operation (resize) failed; stop it (or delete it) first",
             c.id
         )
     );
@@ -637,22 +677,60 @@ fn update_env_sets_and_removes_keys_and_refuses_bad_ones() {
     };
     let flow = update(json!({"a": 5, "b": null, "c": "new"}));
     assert_eq!(flow.admit(&c), Ok(ClusterStatus::Updating));
-    let prepared = flow.prepare(c.clone()).unwrap();
     assert_eq!(
-        serde_json::Value::Object(prepared.spec.env),
+        serde_json::Value::Object(crate::cluster::merge_env(&c.spec.env, &flow.env)),
         json!({"a": 5, "c": "new"})
     );
-    let (main, _) = shapes(&c, &flow.plan(&c));
-    assert_eq!(main, ["register-metadata", "render[5]", "set-status"]);
+    let plan = flow.plan(&c);
+    let (main, _) = shapes(&c, &plan);
+    assert_eq!(main, ["set-env", "register-metadata", "render[5]", "set-status"]);
+    assert!(matches!(
+        &plan.steps[3].action,
+        Action::SetStatus {
+            status: ClusterStatus::Active
+        }
+    ));
+    // On a stopped cluster only the record and the metadata change; it stays stopped.
+    let mut stopped = c.clone();
+    stopped.status = ClusterStatus::Stopped;
+    stopped.nodes.iter_mut().for_each(|n| n.instance_id = None);
+    let plan = flow.plan(&stopped);
+    assert!(matches!(
+        &plan.steps[3].action,
+        Action::SetStatus {
+            status: ClusterStatus::Stopped
+        }
+    ));
     let id = &c.id;
     let cases = [
         (json!({}), "name at least one KEY=VALUE".to_string()),
-        (json!({"a": "1"}), "nothing changes: the env already has these values".to_string()),
-        (json!({"x/y": 1}), "env key \"x/y\": a key is one name, without '/'".to_string()),
-        (json!({"..": 1}), "env key \"..\": a key is one name, without '/'".to_string()),
+        (
+            json!({"a": "1"}),
+            "nothing changes: the env already has these values".to_string(),
+        ),
+        (
+            json!({"x/y": 1}),
+            "env.x/y: \"x/y\" cannot be a key (no '/', '.', '..', nor empty)".to_string(),
+        ),
+        (
+            json!({"..": null}),
+            "env...: \"..\" cannot be a key (no '/', '.', '..', nor empty)".to_string(),
+        ),
+        (
+            json!({"o": {"..": "1"}}),
+            "env.o...: \"..\" cannot be a key (no '/', '.', '..', nor empty)".to_string(),
+        ),
+        (
+            json!({"o": {"a": {"b": "1"}}}),
+            "env.o: values are strings, numbers, booleans or objects of those".to_string(),
+        ),
+        (
+            json!({"l": [1]}),
+            "env.l: values are strings, numbers, booleans or objects of those".to_string(),
+        ),
         (
             json!({"obj": 1}),
-            "env key obj: role db has it as an object, so it cannot be a value (the role's env and the cluster's merge)"
+            "env.obj: role db has it as an object, so it cannot be a value (the role's env and the cluster's merge)"
                 .to_string(),
         ),
     ];
@@ -662,7 +740,11 @@ fn update_env_sets_and_removes_keys_and_refuses_bad_ones() {
             format!("cannot update the env of cluster {id}: {why}")
         );
     }
-    assert!(refusal(&update(json!({"": 1})), &c).contains("env key \"\": a key has 1 to 128 characters"));
+    assert!(refusal(&update(json!({"": 1})), &c).contains("cannot be a key"));
+    let many: serde_json::Map<String, serde_json::Value> = (0..300).map(|i| (format!("k{i}"), json!(i))).collect();
+    assert!(refusal(&UpdateEnv { env: many }, &c).ends_with("300 keys in one update; at most 256"));
+    let huge = update(json!({"big": "x".repeat(2 << 20)}));
+    assert!(refusal(&huge, &c).contains("bytes; at most 1048576"));
 }
 
 #[test]

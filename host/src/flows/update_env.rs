@@ -1,55 +1,65 @@
 //! Update env — the original platform's "modify configuration parameters"
-//! (`notes/appcenter-spec.md` §3.2, §5.15): the cluster's `/env` takes the
-//! new values, and, as confd does on any metadata change, every node
-//! re-renders its configuration and reloads where the files really changed.
-//! The change is in the record from the start: a failed render leaves the
-//! new env in place (the nodes that rendered it use it).
+//! (`notes/appcenter-spec.md` §3.2, §5.15): the record's env takes the new
+//! values (a journaled step: a cancel before it leaves the env as it was),
+//! the metadata takes them, and, as confd does on any metadata change, every
+//! node re-renders its configuration and reloads where the files really
+//! changed. The values follow the spec's env rules (keys are path segments;
+//! values are scalars or objects of scalars). A failed render leaves the new
+//! env in place (the nodes that rendered it use it) and the cluster failed;
+//! another update-env may then fix the value. On a stopped cluster only the
+//! record and the metadata change: its nodes render when it starts.
 
 use super::Flow;
 use super::admit::{Refusal, by_status};
-use crate::cluster::{Cluster, ClusterStatus};
+use crate::cluster::{Cluster, ClusterStatus, merge_env};
 use crate::plan::{Action, Plan};
 use crate::request::OperationKind;
 use serde_json::{Map, Value};
 
-/// Longest env key, in characters.
-const MAX_KEY_CHARS: usize = 128;
+/// Most keys one update may change.
+pub const MAX_ENV_KEYS: usize = 256;
+/// Largest env a cluster may have, as JSON text (bytes).
+pub const MAX_ENV_BYTES: usize = 1 << 20;
 
 /// Setting (or, with `null`, removing) keys of the cluster's env.
 pub(super) struct UpdateEnv {
     pub(super) env: Map<String, Value>,
 }
 
-impl Flow for UpdateEnv {
-    fn kind(&self) -> OperationKind {
-        OperationKind::UpdateEnv
-    }
-
-    fn admit(&self, cluster: &Cluster) -> Result<ClusterStatus, Refusal> {
-        if cluster.status != ClusterStatus::Active {
-            return Err(by_status(self.kind(), cluster));
-        }
-        let refuse = |why: String| Err(Refusal::new(self.kind(), Some(cluster), why));
+impl UpdateEnv {
+    /// Why the change is bad input, if it is.
+    fn check(&self, cluster: &Cluster) -> Result<(), String> {
         if self.env.is_empty() {
-            return refuse("name at least one KEY=VALUE".into());
+            return Err("name at least one KEY=VALUE".into());
         }
-        for key in self.env.keys() {
-            let shown = crate::text::clip(key, 64);
-            if let Err(why) = crate::text::check_name(key, MAX_KEY_CHARS) {
-                return refuse(format!("env key {shown:?}: a key {why}"));
-            }
-            if key.contains('/') || key == "." || key == ".." {
-                return refuse(format!("env key {shown:?}: a key is one name, without '/'"));
-            }
+        if self.env.len() > MAX_ENV_KEYS {
+            return Err(format!("{} keys in one update; at most {MAX_ENV_KEYS}", self.env.len()));
+        }
+        let set: Map<String, Value> = self
+            .env
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let removed: Map<String, Value> = self
+            .env
+            .iter()
+            .filter(|(_, v)| v.is_null())
+            .map(|(k, _)| (k.clone(), Value::Bool(true)))
+            .collect();
+        let problems = crate::spec::env_problems("env", &set)
+            .into_iter()
+            .chain(crate::spec::env_problems("env", &removed));
+        if let Some((place, what)) = problems.into_iter().next() {
+            return Err(format!("{}: {what}", crate::text::clip(&place, 80)));
         }
         for role in &cluster.spec.nodes {
-            for (key, value) in &self.env {
+            for (key, value) in &set {
                 if let Some(own) = role.env.get(key)
-                    && !value.is_null()
                     && own.is_object() != value.is_object()
                 {
-                    return refuse(format!(
-                        "env key {}: role {} has it as {}, so it cannot be {} (the role's env and the cluster's merge)",
+                    return Err(format!(
+                        "env.{}: role {} has it as {}, so it cannot be {} (the role's env and the cluster's merge)",
                         crate::text::clip(key, 64),
                         role.role,
                         if own.is_object() { "an object" } else { "a value" },
@@ -58,19 +68,41 @@ impl Flow for UpdateEnv {
                 }
             }
         }
-        if self.apply(&cluster.spec.env) == cluster.spec.env {
-            return refuse("nothing changes: the env already has these values".into());
+        let merged = merge_env(&cluster.spec.env, &self.env);
+        if merged == cluster.spec.env {
+            return Err("nothing changes: the env already has these values".into());
         }
-        Ok(ClusterStatus::Updating)
+        let bytes = Value::Object(merged).to_string().len();
+        if bytes > MAX_ENV_BYTES {
+            return Err(format!("the env would take {bytes} bytes; at most {MAX_ENV_BYTES}"));
+        }
+        Ok(())
+    }
+}
+
+impl Flow for UpdateEnv {
+    fn kind(&self) -> OperationKind {
+        OperationKind::UpdateEnv
     }
 
-    fn prepare(&self, mut cluster: Cluster) -> Result<Cluster, Refusal> {
-        cluster.spec.env = self.apply(&cluster.spec.env);
-        Ok(cluster)
+    /// An active or stopped cluster (whose nodes render when it starts), or
+    /// one whose last update-env failed: a bad value can be fixed.
+    fn admit(&self, cluster: &Cluster) -> Result<ClusterStatus, Refusal> {
+        let fixing = cluster.status == ClusterStatus::Failed && cluster.failed_during == Some(OperationKind::UpdateEnv);
+        if !matches!(cluster.status, ClusterStatus::Active | ClusterStatus::Stopped) && !fixing {
+            return Err(by_status(self.kind(), cluster));
+        }
+        self.check(cluster)
+            .map_err(|why| Refusal::new(self.kind(), Some(cluster), why))?;
+        Ok(ClusterStatus::Updating)
     }
 
     fn plan(&self, cluster: &Cluster) -> Plan {
         let mut plan = Plan::default();
+        plan.push(
+            Action::SetEnv { env: self.env.clone() },
+            "update-env 1: the cluster record takes the new env",
+        );
         plan.push(
             Action::RegisterMetadata,
             "update-env 1: register the new env in the metadata service",
@@ -81,30 +113,16 @@ impl Flow for UpdateEnv {
             },
             "update-env 2: every node refreshes its configuration; reload where it really changed",
         );
+        // A stopped cluster (or one whose update-env failed while stopped) stays stopped.
+        let after = if cluster.live_nodes().all(|n| n.instance_id.is_none()) {
+            ClusterStatus::Stopped
+        } else {
+            ClusterStatus::Active
+        };
         plan.push(
-            Action::SetStatus {
-                status: ClusterStatus::Active,
-            },
-            "update-env: the cluster is active",
+            Action::SetStatus { status: after },
+            format!("update-env: the cluster is {after} again"),
         );
         plan
-    }
-}
-
-impl UpdateEnv {
-    /// `env` with the change: keys set, `null` keys removed.
-    fn apply(&self, env: &Map<String, Value>) -> Map<String, Value> {
-        let mut env = env.clone();
-        for (key, value) in &self.env {
-            match value {
-                Value::Null => {
-                    env.remove(key);
-                }
-                value => {
-                    env.insert(key.clone(), value.clone());
-                }
-            }
-        }
-        env
     }
 }

@@ -86,6 +86,12 @@ impl fmt::Display for Action {
             Action::SetStatus { status } => write!(f, "mark the cluster {status}"),
             Action::AddNodes { nodes } => write!(f, "add {} to the cluster record", count(nodes.len())),
             Action::RemoveNodes { nodes } => write!(f, "remove {nodes} from the cluster record"),
+            Action::NodesJoined { nodes } => write!(f, "mark {nodes} as joined in the cluster record"),
+            Action::SetEnv { env } => {
+                let keys: Vec<&str> = env.keys().map(String::as_str).take(5).collect();
+                let more = if env.len() > 5 { ", ..." } else { "" };
+                write!(f, "set the env keys {}{more} in the cluster record", keys.join(", "))
+            }
             Action::SwitchVersion { nodes, image } => match image {
                 Some(image) => write!(f, "switch {nodes} to version {}", image.version),
                 None => write!(f, "switch {nodes} back to their role's version"),

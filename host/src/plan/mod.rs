@@ -40,6 +40,15 @@ pub struct Plan {
     /// (what stays behind, and how to remove it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_note: Option<String>,
+    /// How many first steps of the main part the recovery part undoes
+    /// entirely: when the main part stopped within them and the recovery ran
+    /// to its end, the cluster is as it was, and takes its prior status back.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reversible: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One step and where it comes from in the seed.
@@ -395,7 +404,9 @@ pub enum Action {
         /// The status.
         status: ClusterStatus,
     },
-    /// Record: new nodes join the cluster (IPs are allocated for them).
+    /// Provider and record: each new node's resources are created, then it
+    /// joins the cluster record (IPs are allocated for it); a node whose
+    /// resources could not be created never joins.
     AddNodes {
         /// The nodes, as the flow prepared them.
         nodes: Vec<Node>,
@@ -406,6 +417,17 @@ pub enum Action {
     RemoveNodes {
         /// The nodes.
         nodes: NodeSet,
+    },
+    /// Record: added nodes have joined (their add-nodes got past their
+    /// `init`, `start` and the others' `scale_out`).
+    NodesJoined {
+        /// The nodes.
+        nodes: NodeSet,
+    },
+    /// Record: the cluster's env takes these keys (`null` removes one).
+    SetEnv {
+        /// The keys changed.
+        env: Map<String, Value>,
     },
     /// Record: nodes switch app version (`None`: back to their role's spec).
     SwitchVersion {
@@ -426,6 +448,7 @@ impl Action {
             | Action::DeleteResources { nodes }
             | Action::RenderConfig { nodes }
             | Action::RemoveNodes { nodes }
+            | Action::NodesJoined { nodes }
             | Action::ResizeNodes { nodes, .. }
             | Action::SwitchVersion { nodes, .. }
             | Action::RunService(ServiceStep { nodes, .. })

@@ -82,7 +82,11 @@ impl Provider for LocalProvider {
     }
 
     fn resize_node(&self, cluster: &Cluster, node: &Node) -> io::Result<()> {
-        let had = self.resources(&cluster.id, &node.node_id)?;
+        // A node made before sizes were kept has none on file: its record's size stands.
+        let had = match self.resources(&cluster.id, &node.node_id) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Resources::default(),
+            other => other?,
+        };
         if node.resources.volume_size < had.volume_size {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

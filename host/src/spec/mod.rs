@@ -8,7 +8,7 @@ mod model;
 mod validate;
 
 pub use model::*;
-pub use validate::{DEFAULT_ROLE, MAX_CLUSTER_NODES};
+pub use validate::{DEFAULT_ROLE, MAX_CLUSTER_NODES, env_problems};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -330,6 +330,15 @@ fn check_volume(at: &str, volume: &Volume, report: &mut impl FnMut(String, Strin
     }
 }
 
+/// The problems of an env by the spec's rules (keys that are path
+/// segments, values that are scalars or objects of scalars), each as
+/// (where, what); `at` names the env (`env`).
+pub fn env_problems(at: &str, env: &Map<String, Value>) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    check_env(at, env, &mut |place, what| found.push((place, what)));
+    found
+}
+
 /// Env values are scalars, or objects of scalars (access keys).
 fn check_env(at: &str, env: &Map<String, Value>, report: &mut impl FnMut(String, String)) {
     check_tree(at, env, report);

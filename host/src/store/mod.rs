@@ -67,7 +67,7 @@ pub enum StoreError {
         id: String,
     },
     /// The operation has ended; it cannot change any more.
-    #[error("operation {operation} has already ended: it {status}")]
+    #[error("operation {operation} has already ended: it {}", status.past())]
     Ended {
         /// The operation.
         operation: String,

@@ -25,6 +25,19 @@ pub enum OperationStatus {
     Cancelled,
 }
 
+impl OperationStatus {
+    /// As a verb after "it" (`it succeeded`, `it was cancelled`).
+    pub fn past(self) -> &'static str {
+        match self {
+            OperationStatus::Running => "is running",
+            OperationStatus::Succeeded => "succeeded",
+            OperationStatus::Failed => "failed",
+            OperationStatus::Aborted => "was aborted",
+            OperationStatus::Cancelled => "was cancelled",
+        }
+    }
+}
+
 impl fmt::Display for OperationStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&kebab_name(self))
