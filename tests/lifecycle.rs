@@ -482,7 +482,7 @@ fn plan_prints_the_steps_without_running_them() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success());
     assert!(
-        text.starts_with("create-cluster · 5 nodes · 7 steps (nothing is run)\n"),
+        text.starts_with("create-cluster · a cluster of 5 nodes · 7 steps (nothing is run)\n"),
         "{text}"
     );
     assert!(

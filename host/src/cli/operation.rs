@@ -52,6 +52,9 @@ pub enum OperationCommand {
     /// New nodes for a role (scale_horizontal): scale_out pre-check, resources,
     /// /adding-hosts, config, init/start on the new nodes, scale_out on the others.
     ///
+    /// Runs on an active cluster. A failure leaves the new nodes in place, marked not
+    /// joined: delete them with delete-nodes.
+    ///
     /// Example: hookhost cluster add-nodes cl-abc --role zk_node --count 2
     AddNodes {
         /// The cluster id (cl-...).
@@ -69,6 +72,9 @@ pub enum OperationCommand {
     /// Nodes leave (scale_horizontal): scale_in pre-check, /deleting-hosts, destroy
     /// (the data-loss guard), scale_in on the others, stop, then their resources go.
     ///
+    /// Runs on an active cluster. --force overrides a refusing destroy where the role's
+    /// allow_force permits, never a refusing scale_in pre-check.
+    ///
     /// Example: hookhost cluster delete-nodes cl-abc --nodes cln-a,cln-b
     DeleteNodes {
         /// The cluster id (cl-...).
@@ -85,6 +91,9 @@ pub enum OperationCommand {
     },
     /// A role's new size (vertical scaling): volume-only growth online; otherwise
     /// stop, resize, start, node after node or all at once (vertical_scaling_policy).
+    ///
+    /// Runs on an active cluster. Hooks see the new sizes in /host once every node is
+    /// done.
     ///
     /// Example: hookhost cluster resize cl-abc --role zk_node --cpu 2 --memory 4096
     Resize {
@@ -110,6 +119,10 @@ pub enum OperationCommand {
         json: bool,
     },
     /// New env values; every node re-renders its config and reloads where it changed.
+    ///
+    /// Runs on an active or stopped cluster (a stopped one renders when it starts), and
+    /// fixes a cluster whose last update-env failed. A role's own env key shadows the
+    /// cluster's for that role's nodes.
     ///
     /// Example: hookhost cluster update-env cl-abc tickTime=3000 debug=null
     UpdateEnv {

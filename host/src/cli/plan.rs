@@ -24,7 +24,7 @@ pub async fn run(global: &Global, cmd: OperationCommand) -> anyhow::Result<ExitC
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = format!(
-        "{kind} · {} nodes · {} steps (nothing is run)\n",
+        "{kind} · a cluster of {} nodes · {} steps (nothing is run)\n",
         cluster.nodes.len(),
         plan.steps.len()
     );

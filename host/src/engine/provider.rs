@@ -104,23 +104,31 @@ pub(super) async fn create(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd
 
 /// New nodes: each one's resources are created, then it joins the record
 /// (once; the store gives it an IP address). A node whose resources could
-/// not be created never joins.
+/// not be created never joins; nodes that cannot join lose their resources.
 pub(super) async fn add(run: &StepRun<'_>, nodes: &[Node]) -> Result<StepEnd, EngineError> {
     let done = each_node(run, nodes.to_vec(), |p, c, n| p.create_node(c, n)).await?;
     let joining = done.nodes.clone();
-    if !joining.is_empty() {
-        run.engine
-            .store
-            .update_cluster(
-                &run.cluster.id,
-                Box::new(move |c| {
-                    let known: HashSet<String> = c.node_ids().into_iter().collect();
-                    c.nodes
-                        .extend(joining.iter().filter(|n| !known.contains(&n.node_id)).cloned());
-                    Ok(())
-                }),
-            )
-            .await?;
+    if joining.is_empty() {
+        return done.end();
+    }
+    let joined = run
+        .engine
+        .store
+        .update_cluster(
+            &run.cluster.id,
+            Box::new(move |c| {
+                let known: HashSet<String> = c.node_ids().into_iter().collect();
+                c.nodes
+                    .extend(joining.iter().filter(|n| !known.contains(&n.node_id)).cloned());
+                Ok(())
+            }),
+        )
+        .await;
+    if let Err(e) = joined {
+        // Nodes that cannot join (the network's pool is exhausted) leave no
+        // resources behind; at worst a resumed step deletes them again.
+        let _ = each_node(run, done.nodes, |p, c, n| p.delete_node(c, n)).await;
+        return Err(e.into());
     }
     done.end()
 }

@@ -4,6 +4,7 @@
 use super::testing::{Harness, Script, Seen, THREE_ROLES};
 use crate::cluster::{ClusterStatus, Image, Node};
 use crate::plan::{Action, NodeSet, OnFailure, Plan, Reply, ServiceStep, TempEntry, TempTree};
+use crate::provider::LocalProvider;
 use crate::request::ResourceChange;
 use crate::store::{InvocationOutcome, OperationStatus, StepOutcome};
 use serde_json::json;
@@ -911,4 +912,116 @@ async fn a_refresh_of_many_nodes_takes_one_snapshot_per_step() {
     let taken = h.snapshots.load(std::sync::atomic::Ordering::SeqCst) - before;
     assert_eq!(taken, 2, "one to register what differs, one shared by the 60 renders");
     assert_eq!(h.tree_at(&cluster, "/env/k").await, Some(json!("v")));
+}
+
+#[tokio::test]
+async fn record_and_provider_steps_cut_off_by_a_crash_run_again_to_the_same_end() {
+    let h = Harness::new(THREE_ROLES);
+    let cluster = h.create().await;
+    let db = h.role(&cluster, "db");
+    let web = h.role(&cluster, "web");
+    let mut added = cluster.new_nodes(cluster.spec.role("db").unwrap(), 1);
+    added[0].joining = true;
+    let new = vec![added[0].node_id.clone()];
+    let grow = ResourceChange {
+        cpu: Some(6),
+        ..ResourceChange::default()
+    };
+    let mut plan = Plan::default();
+    plan.push(Action::AddNodes { nodes: added.clone() }, "add 1");
+    plan.push(
+        Action::ResizeNodes {
+            nodes: ids(&db),
+            change: grow.clone(),
+        },
+        "resize 4",
+    );
+    plan.push(Action::NodesJoined { nodes: ids(&new) }, "add 6");
+    plan.push(
+        Action::SetEnv {
+            env: json!({"k": "v"}).as_object().unwrap().clone(),
+        },
+        "update-env 1",
+    );
+    plan.push(Action::DeleteResources { nodes: ids(&web[..1]) }, "delete-nodes 10");
+    plan.push(Action::RemoveNodes { nodes: ids(&web[..1]) }, "delete-nodes 11");
+    plan.push(run_service("start", ids(&db[..1])), "a hook to crash in");
+    h.runner.script(&db[0], "start", Script::hangs());
+    let op = h.begin(&cluster, plan).await;
+    h.crash_when(&op, |seen| seen.iter().any(|s| s.service == "start"))
+        .await;
+    // As if the process died after each step did its work, before its end was journaled.
+    for record in h
+        .engine
+        .store()
+        .steps(&op.id)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.index < 6)
+    {
+        let cut = crate::store::StepRecord {
+            ended_at: None,
+            outcome: None,
+            message: None,
+            ..record
+        };
+        h.engine.store().put_step(&op.id, cut).await.unwrap();
+    }
+    h.runner.script(&db[0], "start", Script::default());
+    let ended = h.run(&op).await;
+    assert_eq!(ended.status, OperationStatus::Succeeded, "{:?}", ended.error);
+    let after = h.engine.cluster(&cluster.id).unwrap();
+    assert_eq!(
+        after.nodes.iter().filter(|n| n.node_id == new[0]).count(),
+        1,
+        "added once"
+    );
+    let joined = after.node(&new[0]).unwrap();
+    assert!(!joined.joining && !joined.ip.is_empty());
+    assert!(db.iter().all(|id| after.node(id).unwrap().resources.cpu == 6));
+    assert_eq!(after.spec.env.get("k"), Some(&json!("v")));
+    assert!(after.node(&web[0]).is_none(), "removed");
+    let provider = LocalProvider::new(&h.dir.path().join("state"));
+    assert_eq!(provider.resources(&cluster.id, &db[0]).unwrap().cpu, 6);
+    assert!(!provider.node_dir(&cluster.id, &web[0]).exists());
+    assert!(provider.node_dir(&cluster.id, &new[0]).join("volume").is_dir());
+}
+
+#[tokio::test]
+async fn a_node_that_cannot_join_the_record_leaves_no_resources_behind() {
+    let h = Harness::new(THREE_ROLES);
+    let cluster = h.create().await;
+    // Fill the network's pool (192.168.0.2 to .255.254, no .0 or .255): 65,023 addresses.
+    let free = 65_023 - cluster.nodes.len();
+    let filler = cluster.nodes[0].clone();
+    h.engine
+        .store()
+        .update_cluster(
+            &cluster.id,
+            Box::new(move |c| {
+                c.nodes.extend((0..free).map(|i| Node {
+                    node_id: format!("cln-fill{i}"),
+                    ip: String::new(),
+                    instance_id: None,
+                    ..filler.clone()
+                }));
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+    let full = h.engine.cluster(&cluster.id).unwrap();
+    let new = full.new_nodes(full.spec.role("db").unwrap(), 1);
+    let mut plan = Plan::default();
+    plan.push(Action::AddNodes { nodes: new.clone() }, "add 1");
+    let op = h.begin(&full, plan).await;
+    let ended = h.run(&op).await;
+    assert_eq!(ended.status, OperationStatus::Failed);
+    assert!(ended.error.unwrap().contains("vxnet"), "the pool is named");
+    assert!(h.engine.cluster(&cluster.id).unwrap().node(&new[0].node_id).is_none());
+    let provider = LocalProvider::new(&h.dir.path().join("state"));
+    assert!(
+        !provider.node_dir(&cluster.id, &new[0].node_id).exists(),
+        "its resources went with the failed join"
+    );
 }

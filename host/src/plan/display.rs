@@ -84,7 +84,16 @@ impl fmt::Display for Action {
             Action::RunService(step) => step.fmt(f),
             Action::RenderConfig { nodes } => write!(f, "render config on {nodes}, reload where it changed"),
             Action::SetStatus { status } => write!(f, "mark the cluster {status}"),
-            Action::AddNodes { nodes } => write!(f, "add {} to the cluster record", count(nodes.len())),
+            Action::AddNodes { nodes } => {
+                let mut roles: Vec<&str> = nodes.iter().map(|n| n.role.as_str()).collect();
+                roles.dedup();
+                write!(
+                    f,
+                    "create {} ({}) and add them to the cluster record",
+                    count(nodes.len()),
+                    roles.join(", ")
+                )
+            }
             Action::RemoveNodes { nodes } => write!(f, "remove {nodes} from the cluster record"),
             Action::NodesJoined { nodes } => write!(f, "mark {nodes} as joined in the cluster record"),
             Action::SetEnv { env } => {
