@@ -83,6 +83,19 @@ fn metadata(host: &Host, cluster: &str, path: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// A file a node's render wrote, by its path in the node (without the leading `/`).
+fn rendered(host: &Host, cluster: &str, node: &str, path: &str) -> String {
+    let file = host
+        .state
+        .path()
+        .join("nodes")
+        .join(cluster)
+        .join(node)
+        .join("instance")
+        .join(path);
+    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
 /// Whether the cluster's tree has nothing at `path`.
 fn absent(host: &Host, cluster: &str, path: &str) -> bool {
     let out = host.run(&["cluster", "metadata", cluster, path]);
@@ -180,15 +193,7 @@ fn add_nodes_runs_the_pre_check_then_steps_1_to_8_and_hooks_see_adding_hosts_unt
         "{} is still there",
         "/adding-hosts"
     );
-    let members = std::fs::read_to_string(
-        host.state
-            .path()
-            .join("nodes")
-            .join(&cluster)
-            .join(&db[0])
-            .join("instance/etc/recorder/members"),
-    )
-    .unwrap();
+    let members = rendered(&host, &cluster, &db[0], "etc/recorder/members");
     assert_eq!(members.lines().count(), 8, "{members}");
     let c = host.cluster(&cluster);
     assert_eq!(c["status"], "active");
@@ -937,18 +942,6 @@ fn kind_wit(kind: &str) -> String {
     .to_string()
 }
 
-/// The id of the last operation of a kind.
-fn last_op(host: &Host, kind: &str) -> String {
-    let out = host.run(&["op", "list", "--json"]);
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .rfind(|o| o["kind"] == kind)
-        .map(|o| o["id"].as_str().unwrap().to_string())
-        .unwrap()
-}
-
 #[test]
 fn zookeeper_refuses_to_lose_its_leader() {
     let host = Host::new();
@@ -985,17 +978,7 @@ fn zookeeper_refuses_to_lose_its_leader() {
         error.contains(&format!("node {leader} is the ensemble's leader (sid 5)")),
         "{error}"
     );
-    let zoo = |node: &str| {
-        std::fs::read_to_string(
-            host.state
-                .path()
-                .join("nodes")
-                .join(&cluster)
-                .join(node)
-                .join("instance/opt/zookeeper/conf/zoo.cfg"),
-        )
-        .unwrap()
-    };
+    let zoo = |node: &str| rendered(&host, &cluster, node, "opt/zookeeper/conf/zoo.cfg");
     assert_eq!(zoo(&zk[0]).lines().filter(|l| l.starts_with("server.")).count(), 5);
     op_ok(
         &host,
@@ -1188,14 +1171,6 @@ fn a_bad_env_value_is_fixed_by_another_update_and_a_stopped_cluster_takes_its_en
     );
     op_ok(&host, &["cluster", "start", &cluster], 0);
     let db = host.nodes(&cluster, "db");
-    let members = std::fs::read_to_string(
-        host.state
-            .path()
-            .join("nodes")
-            .join(&cluster)
-            .join(&db[0])
-            .join("instance/etc/recorder/members"),
-    )
-    .unwrap();
+    let members = rendered(&host, &cluster, &db[0], "etc/recorder/members");
     assert_eq!(members.lines().count(), 1, "it lists only itself now: {members}");
 }

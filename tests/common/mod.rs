@@ -222,16 +222,26 @@ pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
-/// The id of the only operation of a kind.
-pub fn op_of(host: &Host, kind: &str) -> String {
+/// The ids of the operations of a kind, oldest first.
+pub fn ops_of(host: &Host, kind: &str) -> Vec<String> {
     let out = host.run(&["op", "list", "--json"]);
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|o| o["kind"] == kind)
+        .filter(|o| o["kind"] == kind)
         .map(|o| o["id"].as_str().unwrap().to_string())
-        .unwrap()
+        .collect()
+}
+
+/// The id of the only (the first) operation of a kind.
+pub fn op_of(host: &Host, kind: &str) -> String {
+    ops_of(host, kind).into_iter().next().unwrap()
+}
+
+/// The id of the last operation of a kind.
+pub fn last_op(host: &Host, kind: &str) -> String {
+    ops_of(host, kind).pop().unwrap()
 }
 
 /// The cluster of the only operation.

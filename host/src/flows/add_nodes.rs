@@ -19,8 +19,8 @@
 //! on). A node whose resources could not be created never joins the record.
 
 use super::Flow;
-use super::admit::{Refusal, by_status, role_spec, scales_horizontally};
-use super::select::{ids, nodes_among, nodes_with, push_service};
+use super::admit::{Refusal, active, role_spec, scales_horizontally};
+use super::select::{ids, nodes_among, nodes_with, push_init_and_start, push_service};
 use crate::cluster::{Cluster, ClusterStatus, Node};
 use crate::plan::{Action, OnFailure, Plan, ServiceStep, TempEntry, TempTree};
 use crate::request::OperationKind;
@@ -44,9 +44,7 @@ impl Flow for AddNodes {
     /// An active cluster, a role that scales horizontally, a count that
     /// fits the cluster's bound and the role's `server_id_upper_bound`.
     fn admit(&self, cluster: &Cluster) -> Result<ClusterStatus, Refusal> {
-        if cluster.status != ClusterStatus::Active {
-            return Err(by_status(self.kind(), cluster));
-        }
+        active(self.kind(), cluster)?;
         let refuse = |why: String| Err(Refusal::new(self.kind(), Some(cluster), why));
         let role = role_spec(self.kind(), cluster, &self.role)?;
         if !scales_horizontally(
@@ -134,25 +132,7 @@ impl Flow for AddNodes {
             },
             "add 4: start the new nodes' confd agents: render, reload where it changed",
         );
-        let is_new = |n: &Node| !is_existing(n);
-        let on_new = |service: &str, filter: fn(&crate::spec::ServiceSpec) -> bool| {
-            ServiceStep::new(service, nodes_among(&grown, is_new, service, filter), OnFailure::Fail)
-        };
-        push_service(
-            &mut plan,
-            on_new("init", |s| !s.runs_after_start()),
-            "add 5: the new nodes run init (init.post_start_service false: before start), roles in ascending order",
-        );
-        push_service(
-            &mut plan,
-            on_new("start", |_| true),
-            "add 5: the new nodes run start, roles in ascending order, equal orders in parallel",
-        );
-        push_service(
-            &mut plan,
-            on_new("init", |s| s.runs_after_start()),
-            "add 5: the new nodes run init (init.post_start_service true: after start), roles in ascending order",
-        );
+        push_init_and_start(&mut plan, &grown, |n| !is_existing(n), "add 5", "the new nodes ");
         push_service(
             &mut plan,
             ServiceStep::new(

@@ -54,6 +54,14 @@ pub(super) fn by_status(kind: OperationKind, cluster: &Cluster) -> Refusal {
     Refusal::new(kind, Some(cluster), reason)
 }
 
+/// Refuses, by its status, a cluster that is not active.
+pub(super) fn active(kind: OperationKind, cluster: &Cluster) -> Result<(), Refusal> {
+    match cluster.status {
+        ClusterStatus::Active => Ok(()),
+        _ => Err(by_status(kind, cluster)),
+    }
+}
+
 /// The spec of a role a request names; a replica role is refused (its nodes
 /// come and go with their role's).
 pub(super) fn role_spec<'c>(kind: OperationKind, cluster: &'c Cluster, role: &str) -> Result<&'c RoleSpec, Refusal> {

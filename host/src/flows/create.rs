@@ -2,9 +2,9 @@
 
 use super::Flow;
 use super::admit::{Refusal, by_status};
-use super::select::{nodes_with, push_service};
+use super::select::push_init_and_start;
 use crate::cluster::{Cluster, ClusterStatus, check_name};
-use crate::plan::{Action, OnFailure, Plan, ServiceStep};
+use crate::plan::{Action, Plan};
 use crate::request::OperationKind;
 use crate::spec::Spec;
 use std::path::{Path, PathBuf};
@@ -69,25 +69,7 @@ impl Flow for Create {
             Action::RenderConfig { nodes: all.into() },
             "create 3: start every node's confd agent: render the configuration, run reload where it really changed",
         );
-        // Step 4: `init` and `start`, in the order each role's `init.post_start_service` asks for.
-        let run = |service: &str, filter: fn(&crate::spec::ServiceSpec) -> bool| {
-            ServiceStep::new(service, nodes_with(cluster, service, filter), OnFailure::Fail)
-        };
-        push_service(
-            &mut plan,
-            run("init", |s| !s.runs_after_start()),
-            "create 4: run init (init.post_start_service false: before start), roles in ascending order",
-        );
-        push_service(
-            &mut plan,
-            run("start", |_| true),
-            "create 4: run start, roles in ascending order, equal orders in parallel",
-        );
-        push_service(
-            &mut plan,
-            run("init", |s| s.runs_after_start()),
-            "create 4: run init (init.post_start_service true: after start), roles in ascending order",
-        );
+        push_init_and_start(&mut plan, cluster, |_| true, "create 4", "");
         plan.push(
             Action::SetStatus {
                 status: ClusterStatus::Active,

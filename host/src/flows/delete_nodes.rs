@@ -23,7 +23,7 @@
 //! least one node.
 
 use super::Flow;
-use super::admit::{Refusal, by_status, scales_horizontally};
+use super::admit::{Refusal, active, scales_horizontally};
 use super::select::{ids, nodes_among, push_service};
 use crate::cluster::{Cluster, ClusterStatus, Node};
 use crate::plan::{Action, OnFailure, Plan, ServiceStep, TempEntry, TempTree};
@@ -72,9 +72,7 @@ impl Flow for DeleteNodes {
     /// An active cluster; named nodes that exist in it once each, none a
     /// replica, of roles that scale horizontally; each role keeps a node.
     fn admit(&self, cluster: &Cluster) -> Result<ClusterStatus, Refusal> {
-        if cluster.status != ClusterStatus::Active {
-            return Err(by_status(self.kind(), cluster));
-        }
+        active(self.kind(), cluster)?;
         let refuse = |why: String| Err(Refusal::new(self.kind(), Some(cluster), why));
         if self.nodes.is_empty() {
             return refuse("--nodes names no node".into());

@@ -2,7 +2,7 @@
 //! defines a service, `nodes_to_execute_on` keeping each role's first nodes.
 
 use crate::cluster::{Cluster, Node};
-use crate::plan::{Action, Plan, ServiceStep};
+use crate::plan::{Action, OnFailure, Plan, ServiceStep};
 use crate::spec::{ServiceSpec, is_replica_role};
 use std::collections::{BTreeMap, HashSet};
 
@@ -60,6 +60,37 @@ pub(super) fn push_service(plan: &mut Plan, step: ServiceStep, seed: &str) {
     if !empty {
         plan.push(Action::RunService(step), seed);
     }
+}
+
+/// The seed's `init` and `start` ("create" 4, "add nodes" 5) on the nodes
+/// `among` keeps: `init` before `start` for roles whose
+/// `init.post_start_service` is false, after it for the others; each by
+/// role order. `step` cites the seed's step, `who` says whose hooks they are.
+pub(super) fn push_init_and_start(
+    plan: &mut Plan,
+    cluster: &Cluster,
+    among: impl Fn(&Node) -> bool + Copy,
+    step: &str,
+    who: &str,
+) {
+    let run = |service: &str, filter: fn(&ServiceSpec) -> bool| {
+        ServiceStep::new(service, nodes_among(cluster, among, service, filter), OnFailure::Fail)
+    };
+    push_service(
+        plan,
+        run("init", |s| !s.runs_after_start()),
+        &format!("{step}: {who}run init (init.post_start_service false: before start), roles in ascending order"),
+    );
+    push_service(
+        plan,
+        run("start", |_| true),
+        &format!("{step}: {who}run start, roles in ascending order, equal orders in parallel"),
+    );
+    push_service(
+        plan,
+        run("init", |s| s.runs_after_start()),
+        &format!("{step}: {who}run init (init.post_start_service true: after start), roles in ascending order"),
+    );
 }
 
 /// The ids of `nodes`.
