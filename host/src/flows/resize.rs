@@ -183,25 +183,25 @@ impl Flow for Resize {
             };
             plan.reversible = plan.steps.len();
             let one_by_one = batches.len() > 1 || role.vertical_scaling_policy == ScalingPolicy::Sequential;
-            let how = if one_by_one {
-                "one node after another"
+            let (how, who, runs) = if one_by_one {
+                ("one node after another", "the node", "the node runs")
             } else {
-                "every node at once"
+                ("every node at once", "the nodes", "the nodes run")
             };
             for batch in batches {
                 let service = |name: &str| Action::RunService(ServiceStep::new(name, batch.clone(), OnFailure::Fail));
                 if has_stop {
-                    plan.push(service("stop"), format!("resize 4 ({how}): the node runs stop"));
-                    plan.push(resize(batch.clone()), format!("resize 4 ({how}): resize the node"));
+                    plan.push(service("stop"), format!("resize 4 ({how}): {runs} stop"));
+                    plan.push(resize(batch.clone()), format!("resize 4 ({how}): resize {who}"));
                 } else {
                     plan.push(
                         resize(batch.clone()),
-                        format!("resize 5 ({how}; the role defines no stop): resize the node"),
+                        format!("resize 5 ({how}; the role defines no stop): resize {who}"),
                     );
                 }
                 if role.service("start").is_some() {
                     let seed = if has_stop { "resize 4" } else { "resize 5" };
-                    plan.push(service("start"), format!("{seed} ({how}): the node runs start"));
+                    plan.push(service("start"), format!("{seed} ({how}): {runs} start"));
                 }
             }
         }
