@@ -272,7 +272,7 @@ fn a_new_node_that_fails_init_fails_the_add_the_recovery_clears_adding_hosts_and
     assert!(error.contains("init on node"), "{error}");
     assert!(
         error.ends_with(&format!(
-            "the new node(s) {0} stay in the cluster as far as they got (`cluster show` marks them not joined); delete them with `hookhost cluster delete-nodes {cluster} --nodes {0}`",
+            "the new nodes it created (of {}) stay in the cluster, marked not joined in `hookhost cluster show {cluster}`; delete them with `hookhost cluster delete-nodes {cluster} --nodes <their ids>`",
             web[2]
         )),
         "{error}"
@@ -302,6 +302,27 @@ fn a_new_node_that_fails_init_fails_the_add_the_recovery_clears_adding_hosts_and
         "/adding-hosts"
     );
     assert_eq!(host.cluster(&cluster)["status"], "active");
+    // Membership is in doubt until it goes: no more nodes, no resize.
+    for args in [
+        vec!["cluster", "add-nodes", &cluster, "--role", "db"],
+        vec!["cluster", "resize", &cluster, "--role", "web", "--cpu", "2"],
+    ] {
+        let out = host.run(&args);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "node {} has not joined it (its add-nodes did not finish)",
+                web[2]
+            )),
+            "{stderr}"
+        );
+    }
+    // A restart boots it but does not start what was never initialised.
+    op_ok(&host, &["cluster", "stop", &cluster], 0);
+    op_ok(&host, &["cluster", "start", &cluster], 0);
+    let starts = calls_of(&host, &cluster, &web[2], "start");
+    assert!(starts.is_empty(), "{starts:#?}");
     // The user removes it as told.
     op_ok(&host, &["cluster", "update-env", &cluster, "fail_init=null"], 0);
     op_ok(&host, &["cluster", "delete-nodes", &cluster, "--nodes", &web[2]], 0);
@@ -1039,7 +1060,6 @@ fn cancelling_before_anything_irreversible_leaves_the_cluster_active() {
     let host = Host::new();
     let app = scaling_app(|spec| spec["nodes"][0]["count"] = json!(3));
     let (cluster, _) = host.create(&app);
-    let db = host.nodes(&cluster, "db");
     // add-nodes cancelled while its pre-check runs: nothing changed.
     op_ok(
         &host,
@@ -1052,9 +1072,12 @@ fn cancelling_before_anything_irreversible_leaves_the_cluster_active() {
             .stdout
             .windows(9)
             .any(|w| w == b"add-nodes")
+            && host
+                .events(&last_op(&host, "add-nodes"))
+                .iter()
+                .any(|e| e["service"] == "scale_out")
     });
     let op = last_op(&host, "add-nodes");
-    std::thread::sleep(std::time::Duration::from_millis(300));
     let cancel = host.run(&["op", "cancel", &op]);
     assert!(cancel.status.success(), "{}", String::from_utf8_lossy(&cancel.stderr));
     let out = child.wait_with_output().unwrap();
@@ -1069,27 +1092,28 @@ fn cancelling_before_anything_irreversible_leaves_the_cluster_active() {
         0,
     );
 
-    // delete-nodes cancelled during its guard: the recovery undoes steps 1-2.
-    op_ok(&host, &["cluster", "update-env", &cluster, "sleep_ms_destroy=1500"], 0);
-    let child = spawn(&host, &["cluster", "delete-nodes", &cluster, "--nodes", &db[2]]);
-    wait_for("the guard to begin", || {
-        calls_of(&host, &cluster, &db[2], "destroy").len() == 1
+    // resize cancelled while get_nodes_order runs: no node was touched, the recovery undoes step 1.
+    let app = scaling_app(|spec| {
+        spec["nodes"][0]["vertical_scaling_policy"] = json!("sequential");
+        spec["nodes"][0]["services"]["get_nodes_order"] = json!({"event": ["scale_vertical"]});
+        spec["nodes"][0]["env"] = json!({"sleep_ms_get_nodes_order": "1500"});
     });
-    let op = last_op(&host, "delete-nodes");
+    let (cluster, _) = host.create(&app);
+    let db = host.nodes(&cluster, "db");
+    let child = spawn(&host, &["cluster", "resize", &cluster, "--role", "db", "--cpu", "2"]);
+    wait_for("get_nodes_order to begin", || {
+        !calls_of(&host, &cluster, &db[0], "get_nodes_order").is_empty()
+    });
+    let op = last_op(&host, "resize");
     let cancel = host.run(&["op", "cancel", &op]);
     assert!(cancel.status.success(), "{}", String::from_utf8_lossy(&cancel.stderr));
     assert_eq!(child.wait_with_output().unwrap().status.code(), Some(1));
     let shown: Value = serde_json::from_slice(&host.run(&["op", "show", &op, "--json"]).stdout).unwrap();
     assert_eq!(shown["operation"]["status"], "cancelled");
     assert!(shown["operation"]["recovery"].is_object(), "the recovery ran");
-    assert_eq!(
-        host.cluster(&cluster)["status"],
-        "active",
-        "nothing irreversible happened"
-    );
-    assert!(absent(&host, &cluster, "/deleting-hosts"));
-    assert!(calls_of(&host, &cluster, &db[2], "stop").is_empty());
-    assert_eq!(host.nodes(&cluster, "db").len(), 3);
+    assert_eq!(host.cluster(&cluster)["status"], "active", "no node was touched");
+    assert!(absent(&host, &cluster, "/vertical-scaling-roles"));
+    assert!(calls_of(&host, &cluster, &db[0], "stop").is_empty());
 }
 
 #[test]

@@ -22,6 +22,7 @@ pub(super) async fn execute(run: &StepRun<'_>, step: &Step) -> Result<StepEnd, E
         Action::RenderConfig { nodes } => render::run(run, nodes).await,
         Action::SetStatus { status } => record::set_status(run, *status).await,
         Action::AddNodes { nodes } => provider::add(run, nodes).await,
+        Action::DiscardUnrecorded { nodes } => provider::discard(run, nodes).await,
         Action::RemoveNodes { nodes } => record::remove_nodes(run, nodes).await,
         Action::NodesJoined { nodes } => record::joined(run, nodes).await,
         Action::SetEnv { env } => record::set_env(run, env).await,

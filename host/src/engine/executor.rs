@@ -368,9 +368,9 @@ struct Ending {
 }
 
 /// The cluster after its operation: as planned on success or after a
-/// recovery that set its status; as it was before on a refusal, on a
-/// cancel before any step but a pre-check ran, or when the recovery undid
-/// everything the main part did; failed otherwise (remembering what failed).
+/// recovery that set its status; as it was before on a refusal, when no
+/// step but a pre-check ran (cancelled, or a pre-check that could not run),
+/// or when the recovery undid everything the main part did; failed otherwise (remembering what failed).
 fn settle(ending: &Ending, cluster: &mut Cluster) {
     let failed = (ClusterStatus::Failed, Some(ending.kind));
     (cluster.status, cluster.failed_during) = match (ending.status, ending.prior) {
@@ -378,7 +378,7 @@ fn settle(ending: &Ending, cluster: &mut Cluster) {
         _ if ending.recovery_set_status => (cluster.status, None),
         (_, Some(prior)) if ending.reversed => (prior, cluster.failed_during),
         (OperationStatus::Aborted, Some(prior)) => (prior, cluster.failed_during),
-        (OperationStatus::Cancelled, Some(prior)) if !ending.any_change => (prior, cluster.failed_during),
+        (_, Some(prior)) if !ending.any_change => (prior, cluster.failed_during),
         _ => failed,
     };
 }

@@ -28,6 +28,35 @@ pub(super) async fn close_cut_off(engine: &Engine, op: &str, step: Option<usize>
     Ok(events)
 }
 
+/// The nodes whose config changed, by the events of earlier steps (of roles
+/// that reload), with no
+/// reload ended since: a render cut off (it may have written its files), a
+/// render that changed files but whose reload never came (the host died
+/// between them), or a reload cut off. A render that changed files is
+/// followed by its reload in the same step, so only a crash leaves one owed.
+fn reloads_owed<'a>(events: impl Iterator<Item = &'a Event>) -> HashSet<String> {
+    let mut events: Vec<&Event> = events
+        .filter(|e| e.service == "render" || e.service == "reload")
+        .collect();
+    events.sort_by_key(|e| e.seq);
+    let mut owed = HashSet::new();
+    for e in events {
+        let changed = match (e.service.as_str(), e.outcome) {
+            (_, InvocationOutcome::Interrupted) => true,
+            ("render", InvocationOutcome::Ok) => !e.changed.is_empty(),
+            ("render", _) => owed.contains(&e.node_id),
+            // A reload that ended (ok or not) was the reload of those changes.
+            _ => false,
+        };
+        if changed {
+            owed.insert(e.node_id.clone());
+        } else {
+            owed.remove(&e.node_id);
+        }
+    }
+    owed
+}
+
 /// The hooks a step has run so far.
 #[derive(Default)]
 pub(super) struct Past {
@@ -55,17 +84,8 @@ impl Past {
     pub(super) async fn load(run: &StepRun<'_>) -> Result<Past, EngineError> {
         let mut events = close_cut_off(run.engine, &run.op.id, None).await?;
         let mut past = Past::default();
-        let mut last_reload: HashMap<&str, &Event> = HashMap::new();
-        for e in events.iter().filter(|e| e.step != run.index && e.service == "reload") {
-            if last_reload.get(e.node_id.as_str()).is_none_or(|l| l.seq < e.seq) {
-                last_reload.insert(&e.node_id, e);
-            }
-        }
-        past.reload_owed = last_reload
-            .into_iter()
-            .filter(|(_, e)| e.outcome == InvocationOutcome::Interrupted)
-            .map(|(node, _)| node.to_string())
-            .collect();
+        let reloads = |role: &str| run.cluster.service(role, "reload").is_some();
+        past.reload_owed = reloads_owed(events.iter().filter(|e| e.step != run.index && reloads(&e.role)));
         events.retain(|e| e.step == run.index);
         for e in events {
             let tried = past.by_key.entry((e.node_id.clone(), e.service.clone())).or_default();

@@ -104,33 +104,53 @@ pub(super) async fn create(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd
 
 /// New nodes: each one's resources are created, then it joins the record
 /// (once; the store gives it an IP address). A node whose resources could
-/// not be created never joins; nodes that cannot join lose their resources.
+/// not be created never joins and leaves nothing behind; nodes that cannot
+/// join (the network's pool is exhausted) lose their resources.
 pub(super) async fn add(run: &StepRun<'_>, nodes: &[Node]) -> Result<StepEnd, EngineError> {
+    let known: HashSet<String> = run.cluster.node_ids().into_iter().collect();
     let done = each_node(run, nodes.to_vec(), |p, c, n| p.create_node(c, n)).await?;
-    let joining = done.nodes.clone();
-    if joining.is_empty() {
-        return done.end();
+    let joining: Vec<Node> = done
+        .nodes
+        .iter()
+        .filter(|n| !known.contains(&n.node_id))
+        .cloned()
+        .collect();
+    if !joining.is_empty() {
+        let adding = joining.clone();
+        let joined = run
+            .engine
+            .store
+            .update_cluster(
+                &run.cluster.id,
+                Box::new(move |c| {
+                    let known: HashSet<String> = c.node_ids().into_iter().collect();
+                    c.nodes
+                        .extend(adding.iter().filter(|n| !known.contains(&n.node_id)).cloned());
+                    Ok(())
+                }),
+            )
+            .await;
+        if let Err(e) = joined {
+            // At worst a resumed step deletes them again.
+            let _ = each_node(run, joining, |p, c, n| p.delete_node(c, n)).await;
+            return Err(e.into());
+        }
     }
-    let joined = run
-        .engine
-        .store
-        .update_cluster(
-            &run.cluster.id,
-            Box::new(move |c| {
-                let known: HashSet<String> = c.node_ids().into_iter().collect();
-                c.nodes
-                    .extend(joining.iter().filter(|n| !known.contains(&n.node_id)).cloned());
-                Ok(())
-            }),
-        )
-        .await;
-    if let Err(e) = joined {
-        // Nodes that cannot join (the network's pool is exhausted) leave no
-        // resources behind; at worst a resumed step deletes them again.
-        let _ = each_node(run, done.nodes, |p, c, n| p.delete_node(c, n)).await;
-        return Err(e.into());
+    if done.failure.is_some()
+        && let Some(failed) = nodes.get(done.nodes.len()).filter(|n| !known.contains(&n.node_id))
+    {
+        // Whatever its creation left goes too (best effort: the failure is what counts).
+        let _ = each_node(run, vec![failed.clone()], |p, c, n| p.delete_node(c, n)).await;
     }
     done.end()
+}
+
+/// The resources of the nodes the record does not hold are deleted: an
+/// add cut off between creating a node and recording it leaves nothing.
+pub(super) async fn discard(run: &StepRun<'_>, nodes: &[Node]) -> Result<StepEnd, EngineError> {
+    let known: HashSet<String> = run.cluster.node_ids().into_iter().collect();
+    let strays: Vec<Node> = nodes.iter().filter(|n| !known.contains(&n.node_id)).cloned().collect();
+    each_node(run, strays, |p, c, n| p.delete_node(c, n)).await?.end()
 }
 
 /// The nodes' instances stop; the record forgets their instance ids.

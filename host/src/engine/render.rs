@@ -42,8 +42,9 @@ pub(super) async fn run(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, E
 /// One node: its render (unless an earlier run finished it), then its
 /// reload where files changed; whether all went well.
 async fn render_and_reload(ctx: &Invocations, past: &Past, node: &Node, render_seq: u64) -> Result<bool, EngineError> {
-    // No instance, no confd: a stopped node renders when it starts.
-    if node.instance_id.is_none() || !ctx.engine.provider.instance_exists(&ctx.cluster, node) {
+    // No instance, no confd: a stopped node renders when it starts. (A node
+    // the record says runs, but the provider lacks, fails below.)
+    if node.instance_id.is_none() {
         if !past.done(&node.node_id, "render") {
             ctx.skipped(render_seq, node, "render", "the node has no running instance")
                 .await?;

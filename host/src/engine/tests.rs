@@ -129,6 +129,18 @@ async fn a_refusing_pre_check_needs_no_recovery_and_the_note_follows_a_recovery(
     assert!(!ended.error.unwrap().contains("the new nodes stay"));
     assert_eq!(h.engine.cluster(&cluster.id).unwrap().status, ClusterStatus::Active);
 
+    // A pre-check that cannot even run (its component is gone) fails the
+    // operation, but nothing changed: the cluster keeps its status.
+    let plugin = cluster.plugin_of(cluster.node(&db[0]).unwrap()).unwrap().to_path_buf();
+    let kept = std::fs::read(&plugin).unwrap();
+    std::fs::remove_file(&plugin).unwrap();
+    let op = h.begin(&cluster, plan.clone()).await;
+    let ended = h.run(&op).await;
+    assert_eq!(ended.status, OperationStatus::Failed);
+    assert!(ended.recovery.is_none());
+    assert_eq!(h.engine.cluster(&cluster.id).unwrap().status, ClusterStatus::Active);
+    std::fs::write(&plugin, kept).unwrap();
+
     // A failure past the pre-check runs the recovery, and the note is told.
     h.runner.script(&db[0], "stop", Script::replies(""));
     h.runner.script(&db[1], "init", Script::fails(7));
@@ -1024,4 +1036,43 @@ async fn a_node_that_cannot_join_the_record_leaves_no_resources_behind() {
         !provider.node_dir(&cluster.id, &new[0].node_id).exists(),
         "its resources went with the failed join"
     );
+}
+
+#[tokio::test]
+async fn a_reload_cut_off_then_cancelled_is_owed_to_the_next_render() {
+    for cut in ["reload", "render"] {
+        let h = Harness::new(THREE_ROLES);
+        let cluster = h.create().await;
+        let db = h.role(&cluster, "db");
+        if cut == "reload" {
+            // The node's config file goes: the render rewrites it, its reload is cut off.
+            let provider = LocalProvider::new(&h.dir.path().join("state"));
+            let file = provider.node_dir(&cluster.id, &db[0]).join("instance/etc/fake/hosts");
+            std::fs::remove_file(&file).unwrap();
+        }
+        h.runner.script(&db[0], cut, Script::hangs());
+        let mut plan = Plan::default();
+        plan.push(Action::RenderConfig { nodes: ids(&db[..1]) }, "render");
+        plan.recover(Action::RenderConfig { nodes: ids(&db[..1]) }, "render again");
+        let op = h.begin(&cluster, plan).await;
+        h.crash_when(&op, |seen| seen.iter().any(|s| s.service == cut)).await;
+        h.runner.script(&db[0], cut, Script::default());
+        let ended = h.engine.cancel(&op.id).await.unwrap();
+        assert_eq!(ended.status, OperationStatus::Cancelled, "{:?}", ended.error);
+        assert!(ended.recovery.is_some());
+        let events = h.engine.store().events(&op.id).unwrap();
+        let recovery_render = events.iter().find(|e| e.step == 1 && e.service == "render").unwrap();
+        assert_eq!(recovery_render.outcome, InvocationOutcome::Ok);
+        let reloads: Vec<(usize, InvocationOutcome)> = events
+            .iter()
+            .filter(|e| e.service == "reload")
+            .map(|e| (e.step, e.outcome))
+            .collect();
+        let expected = if cut == "reload" {
+            vec![(0, InvocationOutcome::Interrupted), (1, InvocationOutcome::Ok)]
+        } else {
+            vec![(1, InvocationOutcome::Ok)]
+        };
+        assert_eq!(reloads, expected, "cut off in the {cut}: the recovery's render reloads");
+    }
 }

@@ -19,7 +19,7 @@
 //! on). A node whose resources could not be created never joins the record.
 
 use super::Flow;
-use super::admit::{Refusal, active, role_spec, scales_horizontally};
+use super::admit::{Refusal, active, all_joined, role_spec, scales_horizontally};
 use super::select::{ids, nodes_among, nodes_with, push_init_and_start, push_service};
 use crate::cluster::{Cluster, ClusterStatus, Node};
 use crate::plan::{Action, OnFailure, Plan, ServiceStep, TempEntry, TempTree};
@@ -45,6 +45,7 @@ impl Flow for AddNodes {
     /// fits the cluster's bound and the role's `server_id_upper_bound`.
     fn admit(&self, cluster: &Cluster) -> Result<ClusterStatus, Refusal> {
         active(self.kind(), cluster)?;
+        all_joined(self.kind(), cluster)?;
         let refuse = |why: String| Err(Refusal::new(self.kind(), Some(cluster), why));
         let role = role_spec(self.kind(), cluster, &self.role)?;
         if !scales_horizontally(
@@ -167,10 +168,14 @@ impl Flow for AddNodes {
             "add: the cluster is active",
         );
         plan.recover(
+            Action::DiscardUnrecorded { nodes: new.clone() },
+            "add (failed): a new node created but never recorded (a crash cut step 1 off) leaves nothing",
+        );
+        plan.recover(
             Action::ClearTemp {
                 tree: TempTree::AddingHosts,
             },
-            "add (failed): remove /adding-hosts; the new nodes stay",
+            "add (failed): remove /adding-hosts; the new nodes in the record stay",
         );
         plan.recover(
             Action::RenderConfig {
@@ -184,20 +189,15 @@ impl Flow for AddNodes {
             },
             "add (failed): the cluster is active, with the new nodes as far as they got",
         );
-        plan.recovery_note = Some(if new_ids.len() <= SHOWN_IDS {
-            format!(
-                "the new node(s) {list} stay in the cluster as far as they got (`cluster show` marks them not joined); delete them with `hookhost cluster delete-nodes {} --nodes {list}`",
-                cluster.id,
-                list = new_ids.join(",")
-            )
+        let planned = if new_ids.len() <= SHOWN_IDS {
+            new_ids.join(", ")
         } else {
-            format!(
-                "the {} new nodes ({}, ...) stay in the cluster as far as they got, marked not joined in `hookhost cluster show {}`; delete them with `cluster delete-nodes`",
-                new_ids.len(),
-                new_ids[..SHOWN_IDS].join(", "),
-                cluster.id
-            )
-        });
+            format!("{}, ... ({} in all)", new_ids[..SHOWN_IDS].join(", "), new_ids.len())
+        };
+        plan.recovery_note = Some(format!(
+            "the new nodes it created (of {planned}) stay in the cluster, marked not joined in `hookhost cluster show {0}`; delete them with `hookhost cluster delete-nodes {0} --nodes <their ids>`",
+            cluster.id
+        ));
         plan
     }
 }

@@ -62,6 +62,22 @@ pub(super) fn active(kind: OperationKind, cluster: &Cluster) -> Result<(), Refus
     }
 }
 
+/// Refuses while a node has not joined (its add-nodes failed or was
+/// cancelled): the cluster's membership is in doubt until it is deleted.
+pub(super) fn all_joined(kind: OperationKind, cluster: &Cluster) -> Result<(), Refusal> {
+    match cluster.live_nodes().find(|n| n.joining) {
+        Some(node) => Err(Refusal::new(
+            kind,
+            Some(cluster),
+            format!(
+                "node {0} has not joined it (its add-nodes did not finish): delete it first with `hookhost cluster delete-nodes {1} --nodes {0}`",
+                node.node_id, cluster.id
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The spec of a role a request names; a replica role is refused (its nodes
 /// come and go with their role's).
 pub(super) fn role_spec<'c>(kind: OperationKind, cluster: &'c Cluster, role: &str) -> Result<&'c RoleSpec, Refusal> {

@@ -17,9 +17,9 @@
 //! aborts the operation (step 8): the recovery part removes
 //! `/deleting-hosts` and every node re-renders, so every node is as it was,
 //! running. The same recovery runs when the operation fails or is
-//! cancelled: stopped before `scale_in`, the cluster stays active; later
-//! (a node may be half scaled in, stopped or gone), it is failed: stop it to
-//! settle it, or delete it. A node's replicas leave with it. A role keeps at
+//! cancelled: stopped before the guard, the cluster stays active; later
+//! (a `destroy` may have cleaned up, a node may be half scaled in, stopped
+//! or gone), it is failed: stop it to settle it, or delete it. A node's replicas leave with it. A role keeps at
 //! least one node.
 
 use super::Flow;
@@ -110,10 +110,13 @@ impl Flow for DeleteNodes {
                     role.role
                 ));
             }
-            *leaving_by_role.entry(node.role.as_str()).or_default() += 1;
+            // Nodes that never joined may all go; a role keeps one node that did.
+            if !node.joining {
+                *leaving_by_role.entry(node.role.as_str()).or_default() += 1;
+            }
         }
         for (role, leaving) in leaving_by_role {
-            let has = cluster.live_nodes().filter(|n| n.role == role).count();
+            let has = cluster.live_nodes().filter(|n| n.role == role && !n.joining).count();
             if leaving >= has {
                 return refuse(format!(
                     "it would delete every node of role {role} ({has}); a role keeps at least one node (delete the cluster instead)"
@@ -165,6 +168,9 @@ impl Flow for DeleteNodes {
                 .map(|n| n.node_id.clone())
                 .collect::<Vec<_>>()
         };
+        // Up to here the recovery undoes everything: stopped before this, the
+        // cluster stays active. A destroy that ran may have cleaned up.
+        plan.reversible = plan.steps.len();
         push_service(
             &mut plan,
             ServiceStep::new(
@@ -174,8 +180,6 @@ impl Flow for DeleteNodes {
             ),
             "delete-nodes 7-8: the nodes to delete run destroy (post_stop_service false), roles in ascending order; a failure stops the task unless forced",
         );
-        // Up to here the recovery undoes everything: stopped before this, the cluster stays active.
-        plan.reversible = plan.steps.len();
         push_service(
             &mut plan,
             ServiceStep::new(

@@ -28,7 +28,7 @@
 //! Instances keep their ids across a resize (as a cloud's resize does).
 
 use super::Flow;
-use super::admit::{Refusal, active, role_spec};
+use super::admit::{Refusal, active, all_joined, role_spec};
 use super::select::ids;
 use crate::cluster::{Cluster, ClusterStatus, Node};
 use crate::plan::{Action, NodeSet, OnFailure, Plan, Reply, ServiceStep, TempEntry, TempTree};
@@ -119,6 +119,7 @@ impl Flow for Resize {
 
     fn admit(&self, cluster: &Cluster) -> Result<ClusterStatus, Refusal> {
         active(self.kind(), cluster)?;
+        all_joined(self.kind(), cluster)?;
         let role = role_spec(self.kind(), cluster, &self.role)?;
         self.check_sizes(role, &Resize::nodes(cluster, role))
             .map_err(|why| Refusal::new(self.kind(), Some(cluster), why))?;

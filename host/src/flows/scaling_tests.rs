@@ -152,7 +152,10 @@ fn add_nodes_pre_checks_then_follows_steps_1_to_8() {
             "set-status"
         ]
     );
-    assert_eq!(recovery, ["clear-temp", "render[5]", "set-status"]);
+    assert_eq!(
+        recovery,
+        ["discard-unrecorded", "clear-temp", "render[5]", "set-status"]
+    );
     assert_eq!(plan.check(), Ok(()));
     // The pre-check is told what is coming; the new nodes take the next sids.
     let Action::RunService(check) = &plan.steps[0].action else {
@@ -179,7 +182,10 @@ fn add_nodes_pre_checks_then_follows_steps_1_to_8() {
         matches!(&plan.steps[3].action, Action::WriteTemp { entry: TempEntry::AddingHosts { nodes: NodeSet::Ids(n) } } if *n == new)
     );
     let note = plan.recovery_note.unwrap();
-    assert!(note.contains(&new.join(",")) && note.contains("delete-nodes"), "{note}");
+    assert!(
+        note.contains(&new.join(", ")) && note.contains("delete-nodes"),
+        "{note}"
+    );
     assert!(plan.steps.iter().all(|s| s.seed.starts_with("add")));
 }
 
@@ -646,6 +652,18 @@ fn the_scaling_flows_run_only_on_an_active_cluster() {
     let mut broken = c.clone();
     (broken.status, broken.failed_during) = (Failed, Some(OperationKind::UpdateEnv));
     assert_eq!(flows[3].admit(&broken), Ok(Updating));
+    // ... with the very values that failed (a reload may have failed for a while).
+    broken.spec.env.insert("k".into(), json!("v"));
+    assert_eq!(flows[3].admit(&broken), Ok(Updating));
+    let mut fine = broken.clone();
+    fine.status = Active;
+    assert!(
+        flows[3]
+            .admit(&fine)
+            .unwrap_err()
+            .to_string()
+            .contains("nothing changes")
+    );
     assert!(
         flows[0]
             .admit(&broken)

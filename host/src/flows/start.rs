@@ -1,11 +1,13 @@
 //! Start / resume cluster — a picture in the seed; the steps follow
 //! `notes/appcenter-spec.md` §5.4: new instances (new instance ids) on the
 //! kept volumes, registered in the metadata, config rendered, then `start`
-//! by order. `init` ran once, at creation, and does not run again.
+//! by order. `init` ran once, at creation, and does not run again; a node
+//! that never joined (its add-nodes failed before its `init` and `start`
+//! were done) boots, but runs no `start`: it waits to be deleted.
 
 use super::Flow;
 use super::admit::{Refusal, by_status};
-use super::select::{nodes_with, push_service};
+use super::select::{nodes_among, push_service};
 use crate::cluster::{Cluster, ClusterStatus};
 use crate::plan::{Action, OnFailure, Plan, ServiceStep};
 use crate::request::OperationKind;
@@ -45,7 +47,11 @@ impl Flow for Start {
         );
         push_service(
             &mut plan,
-            ServiceStep::new("start", nodes_with(cluster, "start", |_| true), OnFailure::Fail),
+            ServiceStep::new(
+                "start",
+                nodes_among(cluster, |n| !n.joining, "start", |_| true),
+                OnFailure::Fail,
+            ),
             "start 4: run start, roles in ascending order, equal orders in parallel",
         );
         plan.push(

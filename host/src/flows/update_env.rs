@@ -27,8 +27,9 @@ pub(super) struct UpdateEnv {
 }
 
 impl UpdateEnv {
-    /// Why the change is bad input, if it is.
-    fn check(&self, cluster: &Cluster) -> Result<(), String> {
+    /// Why the change is bad input, if it is. Fixing a cluster whose last
+    /// update-env failed, the same values may be given again.
+    fn check(&self, cluster: &Cluster, fixing: bool) -> Result<(), String> {
         if self.env.is_empty() {
             return Err("name at least one KEY=VALUE".into());
         }
@@ -69,7 +70,7 @@ impl UpdateEnv {
             }
         }
         let merged = merge_env(&cluster.spec.env, &self.env);
-        if merged == cluster.spec.env {
+        if merged == cluster.spec.env && !fixing {
             return Err("nothing changes: the env already has these values".into());
         }
         let bytes = Value::Object(merged).to_string().len();
@@ -92,7 +93,7 @@ impl Flow for UpdateEnv {
         if !matches!(cluster.status, ClusterStatus::Active | ClusterStatus::Stopped) && !fixing {
             return Err(by_status(self.kind(), cluster));
         }
-        self.check(cluster)
+        self.check(cluster, fixing)
             .map_err(|why| Refusal::new(self.kind(), Some(cluster), why))?;
         Ok(ClusterStatus::Updating)
     }

@@ -67,6 +67,11 @@ impl fmt::Display for Action {
             Action::StartInstances { nodes } => write!(f, "start new instances of {nodes}"),
             Action::DeleteResources { nodes } => write!(f, "delete the resources of {nodes}"),
             Action::ResizeNodes { nodes, change } => write!(f, "resize {nodes} to {change}"),
+            Action::DiscardUnrecorded { nodes } => write!(
+                f,
+                "delete the resources of any planned new node the record lacks ({} planned)",
+                nodes.len()
+            ),
             Action::RegisterMetadata => f.write_str("register the cluster in the metadata"),
             Action::DeregisterMetadata => f.write_str("deregister the cluster from the metadata"),
             Action::WriteTemp { entry } => match entry {

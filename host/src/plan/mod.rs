@@ -348,6 +348,12 @@ impl TempEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Action {
+    /// Provider: the resources of these nodes that the record does not hold
+    /// are deleted (an add cut off between creating a node and recording it).
+    DiscardUnrecorded {
+        /// The nodes an add planned.
+        nodes: Vec<Node>,
+    },
     /// Provider: create the nodes' resources (volume, instance, IP).
     CreateResources {
         /// The nodes.
