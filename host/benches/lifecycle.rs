@@ -7,13 +7,10 @@
 //! `lifecycle: create_1000_s=<s> delete_1000_s=<s> create_5000_over_1000=<ratio>`
 
 use hookhost::cluster::ClusterStatus;
-use hookhost::engine::Engine;
 use hookhost::request::OperationRequest;
-use hookhost::runtime::{Runtime, RuntimeConfig};
 use hookhost::store::OperationStatus;
 use hookhost_test_support as support;
 use serde_json::json;
-use std::path::Path;
 use std::time::Instant;
 
 const SIZES: [u32; 3] = [100, 1000, 5000];
@@ -50,17 +47,9 @@ fn main() {
 /// One fresh state directory; returns (create seconds, delete seconds, hook calls).
 async fn create_then_delete(nodes: u32) -> (f64, f64, usize) {
     let app = tempfile::tempdir().expect("a temp dir");
-    let spec = app.path().join("spec.json");
-    write_spec(&spec, nodes);
-    std::fs::copy(support::guest(support::NOOP), app.path().join("noop_hooks.wasm")).expect("copy the component");
+    let spec = support::noop_app(app.path(), &spec(nodes));
     let state = tempfile::tempdir().expect("a temp dir");
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(support::cache_dir()),
-        max_instances: 64,
-        ..RuntimeConfig::default()
-    })
-    .expect("the runtime starts");
-    let engine = Engine::open(state.path(), runtime).expect("the engine opens");
+    let engine = support::bench_engine(state.path());
 
     let started = Instant::now();
     let op = engine
@@ -95,16 +84,16 @@ async fn create_then_delete(nodes: u32) -> (f64, f64, usize) {
 }
 
 /// Three roles splitting `nodes`: two at order 0, one at order 1.
-fn write_spec(path: &Path, nodes: u32) {
+fn spec(nodes: u32) -> String {
     let third = nodes / 3;
     let services = |order: u32| json!({"init": {"order": order}, "start": {"order": order}, "stop": {"order": order}, "destroy": {"order": order}});
-    let spec = json!({
+    json!({
         "name": "bench",
         "nodes": [
             {"role": "a", "count": nodes - 2 * third, "plugin": "noop_hooks.wasm", "services": services(0)},
             {"role": "b", "count": third, "plugin": "noop_hooks.wasm", "services": services(0)},
             {"role": "c", "count": third, "plugin": "noop_hooks.wasm", "services": services(1)},
         ],
-    });
-    std::fs::write(path, spec.to_string()).expect("write the spec");
+    })
+    .to_string()
 }

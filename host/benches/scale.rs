@@ -14,11 +14,9 @@
 
 use hookhost::engine::Engine;
 use hookhost::request::OperationRequest;
-use hookhost::runtime::{Runtime, RuntimeConfig};
 use hookhost::store::OperationStatus;
 use hookhost_test_support as support;
 use serde_json::json;
-use std::path::Path;
 use std::time::Instant;
 
 /// Runs of each measurement; the median is reported.
@@ -92,17 +90,9 @@ struct Bench {
 impl Bench {
     async fn new(nodes: u32) -> Bench {
         let app = tempfile::tempdir().expect("a temp dir");
-        let spec = app.path().join("spec.json");
-        write_spec(&spec, nodes);
-        std::fs::copy(support::guest(support::NOOP), app.path().join("noop_hooks.wasm")).expect("copy the component");
+        let spec = support::noop_app(app.path(), &spec(nodes));
         let state = tempfile::tempdir().expect("a temp dir");
-        let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: Some(support::cache_dir()),
-            max_instances: 64,
-            ..RuntimeConfig::default()
-        })
-        .expect("the runtime starts");
-        let engine = Engine::open(state.path(), runtime).expect("the engine opens");
+        let engine = support::bench_engine(state.path());
         let started = Instant::now();
         let cluster = run(&engine, OperationRequest::CreateCluster { spec, name: None }).await;
         Bench {
@@ -174,14 +164,14 @@ async fn run(engine: &Engine, request: OperationRequest) -> String {
 }
 
 /// One role of `nodes` that scales horizontally, with every hook a no-op.
-fn write_spec(path: &Path, nodes: u32) {
-    let spec = json!({
+fn spec(nodes: u32) -> String {
+    json!({
         "name": "bench",
         "advanced_actions": ["scale_horizontal"],
         "nodes": [
             {"role": "a", "count": nodes, "plugin": "noop_hooks.wasm",
              "services": {"init": {}, "start": {}, "stop": {}, "destroy": {}, "scale_out": {}, "scale_in": {}}},
         ],
-    });
-    std::fs::write(path, spec.to_string()).expect("write the spec");
+    })
+    .to_string()
 }

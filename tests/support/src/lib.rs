@@ -89,3 +89,24 @@ pub fn call(view: ClusterView, operation: Operation, workdir: &Path, limits: Lim
         limits,
     }
 }
+
+/// A benchmark's app: `spec` (JSON text) written as `spec.json` in `dir`,
+/// beside the no-op component its roles name as `noop_hooks.wasm`; the spec's path.
+pub fn noop_app(dir: &Path, spec: &str) -> PathBuf {
+    let file = dir.join("spec.json");
+    std::fs::write(&file, spec).expect("write the spec");
+    std::fs::copy(guest(NOOP), dir.join("noop_hooks.wasm")).expect("copy the component");
+    file
+}
+
+/// A benchmark's engine on the embedded stores of `state_dir`, with room
+/// for 64 hooks at once.
+pub fn bench_engine(state_dir: &Path) -> hookhost::engine::Engine {
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache_dir()),
+        max_instances: 64,
+        ..RuntimeConfig::default()
+    })
+    .expect("the runtime starts");
+    hookhost::engine::Engine::open(state_dir, runtime).expect("the engine opens")
+}
