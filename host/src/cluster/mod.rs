@@ -4,7 +4,7 @@
 
 mod tree;
 
-pub use tree::{cluster_tree, host_writes, tree_changes};
+pub use tree::{OWNED_KEYS, cluster_tree, host_writes, tree_changes};
 
 use crate::request::{OperationKind, kebab_name};
 use crate::spec::Spec;

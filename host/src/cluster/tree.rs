@@ -15,22 +15,32 @@ use std::collections::BTreeMap;
 
 /// The top-level keys the record owns: registering replaces them, and
 /// leaves the temporary subtrees of a running operation (`/adding-hosts`, ...) alone.
-const OWNED_KEYS: &[&str] = &["cluster", "hosts", "env", "role-env", "links"];
+pub const OWNED_KEYS: &[&str] = &["cluster", "hosts", "env", "role-env", "links"];
 
 /// The writes that make the tree describe `cluster`, replacing what it said before.
 pub fn cluster_tree(cluster: &Cluster) -> Vec<Write> {
     let root = cluster_root(&cluster.id);
-    let mut writes: Vec<Write> = OWNED_KEYS
+    OWNED_KEYS
         .iter()
         .map(|key| Write::DeleteTree {
             path: path::join(&root, [*key]),
         })
-        .collect();
+        .chain(
+            leaves(cluster, OWNED_KEYS)
+                .into_iter()
+                .map(|(path, value)| Write::Put { path, value }),
+        )
+        .collect()
+}
+
+/// The leaves (full path, value) the record puts under the top-level `keys`.
+fn leaves(cluster: &Cluster, keys: &[&str]) -> Vec<(String, String)> {
+    let root = cluster_root(&cluster.id);
+    let mut out = Vec::new();
     let mut put = |rel: &[&str], value: String| {
-        writes.push(Write::Put {
-            path: path::join(&root, rel.iter().copied()),
-            value,
-        });
+        if keys.contains(&rel[0]) {
+            out.push((path::join(&root, rel.iter().copied()), value));
+        }
     };
     let spec = &cluster.spec;
     put(&["cluster", "cluster_id"], cluster.id.clone());
@@ -48,28 +58,32 @@ pub fn cluster_tree(cluster: &Cluster) -> Vec<Write> {
     for (name, linked) in &spec.links {
         put(&["links", name], linked.clone());
     }
-    let machine = machine();
-    for node in &cluster.nodes {
-        writes.extend(host_entry(&root, "hosts", node, &machine));
+    if keys.contains(&"hosts") {
+        let machine = machine();
+        for node in &cluster.nodes {
+            out.extend(
+                host_entry(&root, "hosts", node, &machine)
+                    .into_iter()
+                    .filter_map(|w| match w {
+                        Write::Put { path, value } => Some((path, value)),
+                        Write::DeleteTree { .. } => None,
+                    }),
+            );
+        }
     }
-    writes
+    out
 }
 
-/// The writes that make a tree now holding `current` (a snapshot of the
-/// cluster's root) describe `cluster`: only what differs, so that a change
-/// of one env key writes one leaf, not the whole tree, and watchers see
-/// only what changed. The temporary subtrees are left alone.
-pub fn tree_changes(cluster: &Cluster, current: &Snapshot) -> Vec<Write> {
+/// The writes that make the top-level `keys` of a tree now holding
+/// `current` (a snapshot of the cluster's root, or of its one key) describe
+/// `cluster`: only what differs, so that a change of one env key writes one
+/// leaf, not the whole tree, and watchers see only what changed. The
+/// temporary subtrees are left alone.
+pub fn tree_changes(cluster: &Cluster, current: &Snapshot, keys: &[&str]) -> Vec<Write> {
     let root = cluster_root(&cluster.id);
-    let desired: BTreeMap<String, String> = cluster_tree(cluster)
-        .into_iter()
-        .filter_map(|w| match w {
-            Write::Put { path, value } => Some((path, value)),
-            Write::DeleteTree { .. } => None,
-        })
-        .collect();
+    let desired: BTreeMap<String, String> = leaves(cluster, keys).into_iter().collect();
     // Deletions first: a leaf may become a directory (an env value an object).
-    let mut writes: Vec<Write> = OWNED_KEYS
+    let mut writes: Vec<Write> = keys
         .iter()
         .flat_map(|key| {
             current
@@ -78,8 +92,7 @@ pub fn tree_changes(cluster: &Cluster, current: &Snapshot) -> Vec<Write> {
                 .collect::<Vec<_>>()
         })
         .chain(
-            OWNED_KEYS
-                .iter()
+            keys.iter()
                 .map(|key| path::join(&root, [*key]))
                 .filter(|p| current.get(p).is_some()),
         )
@@ -268,19 +281,22 @@ mod tests {
         let store = MemoryStore::new();
         let root = cluster_root(&cluster.id);
         let snapshot = |store: &MemoryStore| store.snapshot_now(&root);
-        let first = tree_changes(&cluster, &snapshot(&store));
+        let first = tree_changes(&cluster, &snapshot(&store), OWNED_KEYS);
         assert!(first.iter().all(|w| matches!(w, Write::Put { .. })));
         store.apply_now(&first).unwrap();
         store
             .apply_now(&host_writes(&cluster, "adding-hosts", &cluster.nodes[..1]))
             .unwrap();
-        assert!(tree_changes(&cluster, &snapshot(&store)).is_empty(), "nothing changed");
+        assert!(
+            tree_changes(&cluster, &snapshot(&store), OWNED_KEYS).is_empty(),
+            "nothing changed"
+        );
         // One env key: one leaf; a value that becomes an object: the leaf goes first.
         cluster.spec.env.insert("a".into(), serde_json::json!("9"));
         cluster.spec.env.insert("b".into(), serde_json::json!({"x": "1"}));
         let env = |k: &str| path::join(&root, ["env", k]);
         assert_eq!(
-            tree_changes(&cluster, &snapshot(&store)),
+            tree_changes(&cluster, &snapshot(&store), OWNED_KEYS),
             [
                 Write::DeleteTree { path: env("b") },
                 Write::Put {
@@ -295,7 +311,7 @@ mod tests {
         );
         // A node that leaves: its leaves go, the temporary subtree stays.
         let gone = cluster.nodes.remove(2);
-        let writes = tree_changes(&cluster, &snapshot(&store));
+        let writes = tree_changes(&cluster, &snapshot(&store), OWNED_KEYS);
         store.apply_now(&writes).unwrap();
         let after = snapshot(&store);
         let iid = gone.instance_id.unwrap();

@@ -15,6 +15,7 @@ pub(super) async fn execute(run: &StepRun<'_>, step: &Step) -> Result<StepEnd, E
         Action::DeleteResources { nodes } => provider::delete(run, nodes).await,
         Action::ResizeNodes { nodes, change } => provider::resize(run, nodes, change).await,
         Action::RegisterMetadata => metadata::register(run).await,
+        Action::RegisterEnv => metadata::register_env(run).await,
         Action::DeregisterMetadata => metadata::deregister(run).await,
         Action::WriteTemp { entry } => metadata::write_temp(run, entry).await,
         Action::ClearTemp { tree } => metadata::clear_temp(run, *tree).await,

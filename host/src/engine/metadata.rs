@@ -5,7 +5,7 @@
 
 use super::EngineError;
 use super::step::{StepEnd, StepRun};
-use crate::cluster::{host_writes, tree_changes};
+use crate::cluster::{OWNED_KEYS, host_writes, tree_changes};
 use crate::metadata::{Write, cluster_root, path};
 use crate::plan::{TempEntry, TempTree};
 
@@ -17,8 +17,23 @@ async fn apply(run: &StepRun<'_>, writes: Vec<Write>) -> Result<StepEnd, EngineE
 /// The tree describes the record (the temporary subtrees are left alone);
 /// only what differs is written.
 pub(super) async fn register(run: &StepRun<'_>) -> Result<StepEnd, EngineError> {
-    let current = run.engine.tree.snapshot(&cluster_root(&run.cluster.id)).await?;
-    let writes = tree_changes(&run.cluster, &current);
+    register_keys(run, OWNED_KEYS).await
+}
+
+/// The tree's `/env` describes the record's env (what differs is written):
+/// only it is read and compared, however many nodes the cluster has.
+pub(super) async fn register_env(run: &StepRun<'_>) -> Result<StepEnd, EngineError> {
+    register_keys(run, &["env"]).await
+}
+
+async fn register_keys(run: &StepRun<'_>, keys: &[&str]) -> Result<StepEnd, EngineError> {
+    let root = cluster_root(&run.cluster.id);
+    let read = match keys {
+        [one] => path::join(&root, [*one]),
+        _ => root,
+    };
+    let current = run.engine.tree.snapshot(&read).await?;
+    let writes = tree_changes(&run.cluster, &current, keys);
     if writes.is_empty() {
         return Ok(StepEnd::Ok(None));
     }

@@ -701,7 +701,7 @@ fn update_env_sets_and_removes_keys_and_refuses_bad_ones() {
     );
     let plan = flow.plan(&c);
     let (main, _) = shapes(&c, &plan);
-    assert_eq!(main, ["set-env", "register-metadata", "render[5]", "set-status"]);
+    assert_eq!(main, ["set-env", "register-env", "render[5]", "set-status"]);
     assert!(matches!(
         &plan.steps[3].action,
         Action::SetStatus {

@@ -105,7 +105,7 @@ impl Flow for UpdateEnv {
             "update-env 1: the cluster record takes the new env",
         );
         plan.push(
-            Action::RegisterMetadata,
+            Action::RegisterEnv,
             "update-env 1: register the new env in the metadata service",
         );
         plan.push(

@@ -73,6 +73,7 @@ impl fmt::Display for Action {
                 nodes.len()
             ),
             Action::RegisterMetadata => f.write_str("register the cluster in the metadata"),
+            Action::RegisterEnv => f.write_str("register the cluster's env in the metadata"),
             Action::DeregisterMetadata => f.write_str("deregister the cluster from the metadata"),
             Action::WriteTemp { entry } => match entry {
                 TempEntry::AddingHosts { nodes } => write!(f, "list {nodes} under /adding-hosts"),

@@ -385,6 +385,9 @@ pub enum Action {
     /// Metadata: the cluster's tree is written from its record (the
     /// temporary subtrees are left alone).
     RegisterMetadata,
+    /// Metadata: the tree's `/env` is written from the record's env (only
+    /// it is compared: an env change costs the same on any number of nodes).
+    RegisterEnv,
     /// Metadata: the cluster's tree is removed.
     DeregisterMetadata,
     /// Metadata: a temporary subtree is written (replacing what it held).
