@@ -370,7 +370,8 @@ struct Ending {
 /// The cluster after its operation: as planned on success or after a
 /// recovery that set its status; as it was before on a refusal, when no
 /// step but a pre-check ran (cancelled, or a pre-check that could not run),
-/// or when the recovery undid everything the main part did; failed otherwise (remembering what failed).
+/// or when the recovery undid everything the main part did; failed
+/// otherwise (remembering what failed).
 fn settle(ending: &Ending, cluster: &mut Cluster) {
     let failed = (ClusterStatus::Failed, Some(ending.kind));
     (cluster.status, cluster.failed_during) = match (ending.status, ending.prior) {

@@ -29,10 +29,9 @@ pub(super) async fn close_cut_off(engine: &Engine, op: &str, step: Option<usize>
 }
 
 /// The nodes whose config changed, by the events of earlier steps (of roles
-/// that reload), with no
-/// reload ended since: a render cut off (it may have written its files), a
-/// render that changed files but whose reload never came (the host died
-/// between them), or a reload cut off. A render that changed files is
+/// that reload), with no reload ended since: a render cut off (it may have
+/// written its files), a render that changed files but whose reload never
+/// came (the host died between them), or a reload cut off. A render that changed files is
 /// followed by its reload in the same step, so only a crash leaves one owed.
 fn reloads_owed<'a>(events: impl Iterator<Item = &'a Event>) -> HashSet<String> {
     let mut events: Vec<&Event> = events
@@ -61,8 +60,7 @@ fn reloads_owed<'a>(events: impl Iterator<Item = &'a Event>) -> HashSet<String> 
 #[derive(Default)]
 pub(super) struct Past {
     by_key: HashMap<(String, String), Tried>,
-    /// Nodes whose last `reload` in an earlier step of the operation was cut
-    /// off: their files were written, the reload never ended.
+    /// Nodes owed a reload by earlier steps of the operation ([`reloads_owed`]).
     reload_owed: HashSet<String>,
 }
 
@@ -113,7 +111,7 @@ impl Past {
         self.get(node, service).is_some_and(|t| t.ended)
     }
 
-    /// Whether the node's last reload, in an earlier step, was cut off.
+    /// Whether earlier steps left the node owed a reload.
     pub(super) fn reload_owed(&self, node: &str) -> bool {
         self.reload_owed.contains(node)
     }
