@@ -265,6 +265,52 @@ async fn zookeeper_destroy_refuses_to_lose_unreplicated_data() {
 }
 
 #[tokio::test]
+async fn a_report_says_where_the_time_went_and_a_kept_instance_gives_the_floor() {
+    let store = support::store(&[&zk_fixture()]);
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = support::runtime();
+    let zk = support::plugin(support::ZOOKEEPER).await;
+    let call = support::call(
+        support::view(&store, CLUSTER, "cln-zk3"),
+        Operation::HealthCheck,
+        dir.path(),
+        Limits::default(),
+    );
+    let outcome = runtime.run(&zk, &call, &request(Service::HealthCheck)).await;
+    assert_eq!(outcome.result, Ok(None));
+    let (report, p) = (&outcome.report, outcome.report.phases);
+    assert!(
+        [p.setup, p.instantiate, p.call, p.teardown]
+            .iter()
+            .all(|d| !d.is_zero()),
+        "{p:?}"
+    );
+    // The phases up to the hook's return are the elapsed time; teardown comes after.
+    let until_return = p.setup + p.instantiate + p.call;
+    let gap = until_return.abs_diff(report.elapsed);
+    assert!(
+        gap < std::time::Duration::from_micros(2),
+        "{p:?} vs {:?}",
+        report.elapsed
+    );
+    let json = serde_json::to_value(report).unwrap();
+    for key in ["setup_us", "instantiate_us", "call_us", "teardown_us"] {
+        assert!(json["phases"][key].is_u64(), "{json}");
+    }
+    // The floor: one instance, called again and again.
+    let times = runtime
+        .time_reused(&zk, &call, &request(Service::HealthCheck), 5)
+        .await
+        .unwrap();
+    assert_eq!(times.len(), 5);
+    let refused = runtime
+        .time_reused(&zk, &call, &request(Service::Backup), 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Failure::NotImplemented { .. }), "{refused:?}");
+}
+
+#[tokio::test]
 async fn zookeeper_health_check_reads_three_keys() {
     let store = support::store(&[&zk_fixture()]);
     let dir = tempfile::tempdir().unwrap();

@@ -5,12 +5,18 @@
 //! and its `health_check` hook, which reads three metadata keys. The baseline
 //! is fork+exec of `/bin/true`, what a shell-command hook would cost at least.
 //!
+//! In the same run it measures where a call's time goes (the runtime's
+//! phase timings: store and WASI context, instantiation, the call with its
+//! metadata reads, teardown), the floor (the same call on one instance kept
+//! from call to call, which the engine never does), and how throughput
+//! scales from one task on one thread to two tasks on two threads.
+//!
 //! `cargo bench --bench dispatch` (release). `HOOKHOST_BENCH_CALLS` sets the
 //! number of hook calls (default 10000). The last line is:
-//! `dispatch: median_us=<x> p99_us=<y> fork_exec_median_us=<z> ratio=<z/x>`
+//! `dispatch: median_us=<x> p99_us=<y> fork_exec_median_us=<z> ratio=<z/x> floor_us=<f> threads2_speedup=<s>`
 
 use hookhost::hook::{Operation, Service};
-use hookhost::runtime::{Limits, Request};
+use hookhost::runtime::{Limits, Phases, Request};
 use hookhost_test_support as support;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -55,7 +61,7 @@ fn main() {
         let outcome = runtime.run(&zk, &call, &request).await;
         let elapsed = started.elapsed();
         assert_eq!(outcome.result, Ok(None), "the benchmarked hook must succeed");
-        elapsed
+        (elapsed, outcome.report.phases)
     };
 
     tokio.block_on(async {
@@ -64,13 +70,22 @@ fn main() {
         }
     });
     let mut hook_samples = Vec::with_capacity(calls);
+    let mut phases: Vec<Phases> = Vec::with_capacity(calls);
+    let mut floor_samples = Vec::with_capacity(calls);
     let mut fork_samples = Vec::with_capacity(ROUNDS * FORKS_PER_ROUND);
     for round in 0..ROUNDS {
         let n = calls / ROUNDS + usize::from(round < calls % ROUNDS);
         tokio.block_on(async {
             for _ in 0..n {
-                hook_samples.push(one_call().await);
+                let (elapsed, phase) = one_call().await;
+                hook_samples.push(elapsed);
+                phases.push(phase);
             }
+            let reused = runtime
+                .time_reused(&zk, &call, &request, n)
+                .await
+                .expect("the reused instance answers");
+            floor_samples.extend(reused);
         });
         for _ in 0..FORKS_PER_ROUND {
             let started = Instant::now();
@@ -80,7 +95,28 @@ fn main() {
         }
     }
 
-    let throughput = parallel_throughput(&runtime, &zk, &call, &request, calls);
+    let one_thread = throughput(&runtime, &zk, &call, &request, calls, 1);
+    let two_threads = throughput(&runtime, &zk, &call, &request, calls, 2);
+    let floor = percentile(&mut floor_samples, 50.0);
+    let phase = |pick: fn(&Phases) -> Duration| {
+        let mut all: Vec<Duration> = phases.iter().map(pick).collect();
+        percentile(&mut all, 50.0)
+    };
+    let table = [
+        ("store + WASI context + host state", phase(|p| p.setup)),
+        ("instantiate", phase(|p| p.instantiate)),
+        ("call (with its metadata reads)", phase(|p| p.call)),
+        ("teardown (slot back to the pool)", phase(|p| p.teardown)),
+    ];
+    println!("phase medians of a fresh-instance call:");
+    for (name, d) in &table {
+        println!("  {name:<36} {:>7.1} us", us(*d));
+    }
+    println!(
+        "  {:<36} {:>7.1} us (the same call on an instance kept between calls)",
+        "floor",
+        us(floor)
+    );
     let median = percentile(&mut hook_samples, 50.0);
     let p99 = percentile(&mut hook_samples, 99.0);
     let fork_median = percentile(&mut fork_samples, 50.0);
@@ -98,46 +134,52 @@ fn main() {
         us(fork_median),
         us(percentile(&mut fork_samples, 99.0))
     );
-    println!("throughput with 2 tasks on 2 worker threads: {throughput:.0} calls/s");
     println!(
-        "dispatch: median_us={:.1} p99_us={:.1} fork_exec_median_us={:.1} ratio={:.1}",
+        "throughput: {one_thread:.0} calls/s with 1 task on 1 worker thread, {two_threads:.0} calls/s with 2 tasks on 2"
+    );
+    println!(
+        "dispatch: median_us={:.1} p99_us={:.1} fork_exec_median_us={:.1} ratio={:.1} floor_us={:.1} threads2_speedup={:.2}",
         us(median),
         us(p99),
         us(fork_median),
-        us(fork_median) / us(median)
+        us(fork_median) / us(median),
+        us(floor),
+        two_threads / one_thread
     );
 }
 
-/// Calls per second with two tasks calling at once on a 2-worker runtime.
-fn parallel_throughput(
+/// Calls per second with `tasks` tasks calling at once on as many worker threads.
+fn throughput(
     runtime: &hookhost::runtime::Runtime,
     zk: &hookhost::runtime::Plugin,
     call: &hookhost::runtime::Call,
     request: &Request,
     calls: usize,
+    tasks: usize,
 ) -> f64 {
     let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(tasks)
         .enable_all()
         .build()
         .expect("tokio");
+    let per_task = calls / tasks;
     let started = Instant::now();
     tokio.block_on(async {
-        let tasks: Vec<_> = (0..2)
+        let running: Vec<_> = (0..tasks)
             .map(|_| {
                 let (runtime, zk, call, request) = (runtime.clone(), zk.clone(), call.clone(), request.clone());
                 tokio::spawn(async move {
-                    for _ in 0..calls / 2 {
+                    for _ in 0..per_task {
                         assert_eq!(runtime.run(&zk, &call, &request).await.result, Ok(None));
                     }
                 })
             })
             .collect();
-        for task in tasks {
+        for task in running {
             task.await.expect("task finishes");
         }
     });
-    (calls / 2 * 2) as f64 / started.elapsed().as_secs_f64()
+    (per_task * tasks) as f64 / started.elapsed().as_secs_f64()
 }
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {

@@ -131,6 +131,25 @@ pub struct Report {
     pub fuel_consumed: Option<u64>,
     /// The metadata revision the hook read.
     pub revision: u64,
+    /// Where the time of the invocation went.
+    pub phases: Phases,
+}
+
+/// Where one invocation's wall-clock time went, phase by phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Phases {
+    /// The store, its WASI context (the node's directories opened) and host state.
+    #[serde(rename = "setup_us", serialize_with = "micros")]
+    pub setup: Duration,
+    /// The component instantiated in the store (a pooled slot taken).
+    #[serde(rename = "instantiate_us", serialize_with = "micros")]
+    pub instantiate: Duration,
+    /// The hook itself, its metadata reads included.
+    #[serde(rename = "call_us", serialize_with = "micros")]
+    pub call: Duration,
+    /// The store dropped: the instance's slot back in the pool.
+    #[serde(rename = "teardown_us", serialize_with = "micros")]
+    pub teardown: Duration,
 }
 
 fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -341,6 +360,60 @@ impl Runtime {
         outcome
     }
 
+    /// Times `calls` runs of a service on one instance kept from call to
+    /// call: the floor that a fresh instance per call is measured against.
+    /// For benchmarks only: the engine never reuses an instance, so that
+    /// nothing a hook leaves behind is seen by the next one.
+    pub async fn time_reused(
+        &self,
+        plugin: &Plugin,
+        call: &Call,
+        request: &Request,
+        calls: usize,
+    ) -> Result<Vec<Duration>, Failure> {
+        let sandbox = |message: String| Failure::Sandbox { message };
+        if !plugin.services().contains(&request.service) {
+            return Err(Failure::NotImplemented {
+                service: service_name(&request.service),
+            });
+        }
+        let Ok(_slot) = self.inner.slots.acquire().await else {
+            unreachable!("the slot semaphore is never closed")
+        };
+        let deadline = Instant::now() + call.limits.timeout;
+        let stdout = Capture::new(Stream::Stdout, call.limits.output);
+        let stderr = Capture::new(Stream::Stderr, call.limits.output);
+        let (mut store, _) = self.new_store(call, deadline, &stdout, &stderr).map_err(sandbox)?;
+        let hooks = plugin
+            .pre()
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| sandbox(e.to_string()))?;
+        let ctx = HookContext {
+            service: request.service.clone(),
+            pre_check: request.pre_check,
+            service_params: request.params.clone(),
+            node: call.node.clone(),
+        };
+        let mut times = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let started = Instant::now();
+            let result = hooks.hookhost_hooks_hooks().call_run(&mut store, &ctx).await;
+            times.push(started.elapsed());
+            match result {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    return Err(Failure::HookError {
+                        code: e.code.max(1),
+                        message: e.message,
+                    });
+                }
+                Err(e) => return Err(sandbox(e.to_string())),
+            }
+        }
+        Ok(times)
+    }
+
     /// Asks a component for the call's node's config files.
     pub async fn render(&self, plugin: &Plugin, call: &Call) -> Outcome<Vec<ConfigFile>> {
         let node = call.node.clone();
@@ -422,18 +495,23 @@ impl Runtime {
             Ok(made) => made,
             Err(message) => return Outcome::early(plugin, name, Failure::Sandbox { message }),
         };
+        let set_up = Instant::now();
 
         let deadline_ms = deadline_unix_ms(limits.timeout);
+        let mut instantiated = None;
         let call_hook = async {
             let hooks = match plugin.pre().instantiate_async(&mut store).await {
                 Ok(hooks) => hooks,
                 Err(e) => return Err((Phase::Instantiate, e)),
             };
+            instantiated = Some(Instant::now());
             f(&mut store, &hooks, deadline_ms).await.map_err(|e| (Phase::Call, e))
         };
         // Epoch interruption stops busy guests; this stops guests blocked in the host.
         let finished = tokio::time::timeout_at(deadline.into(), call_hook).await;
-        let elapsed = started.elapsed();
+        let ended = Instant::now();
+        let elapsed = ended - started;
+        let instantiated = instantiated.unwrap_or(ended);
 
         let stderr_bytes = stderr.take();
         let result = match finished {
@@ -450,14 +528,23 @@ impl Runtime {
         };
         let fuel_consumed = fuel.and_then(|f| store.get_fuel().ok().map(|left| f - left));
         let state = store.data_mut();
+        let (logs, peak_memory) = (std::mem::take(&mut state.logs.lines), state.limiter.peak);
+        let tearing_down = Instant::now();
+        drop(store);
         let report = Report {
             stdout: stdout.take(),
             stderr: stderr_bytes,
-            logs: std::mem::take(&mut state.logs.lines),
+            logs,
             elapsed,
-            peak_memory: state.limiter.peak,
+            peak_memory,
             fuel_consumed,
             revision: call.view.revision(),
+            phases: Phases {
+                setup: set_up - started,
+                instantiate: instantiated.saturating_duration_since(set_up),
+                call: ended.saturating_duration_since(instantiated),
+                teardown: tearing_down.elapsed(),
+            },
         };
         Outcome {
             plugin: plugin.path().to_path_buf(),
