@@ -272,7 +272,7 @@ fn a_new_node_that_fails_init_fails_the_add_the_recovery_clears_adding_hosts_and
     assert!(error.contains("init on node"), "{error}");
     assert!(
         error.ends_with(&format!(
-            "the new nodes it created (of {}) stay in the cluster, marked not joined in `hookhost cluster show {cluster}`; delete them with `hookhost cluster delete-nodes {cluster} --nodes <their ids>`",
+            "the new nodes that were created stay in the cluster, marked not joined in `hookhost cluster show {cluster}`; delete them with `hookhost cluster delete-nodes {cluster} --nodes <ids>` (the nodes planned: {})",
             web[2]
         )),
         "{error}"
@@ -827,6 +827,10 @@ fn bad_input_to_every_scaling_command_exits_2_and_changes_nothing() {
             vec!["update-env", &cluster, r#"o={"a":{"b":1}}"#],
             "values are strings, numbers, booleans",
         ),
+        (
+            vec!["update-env", &cluster, "o={}"],
+            "an empty object sets nothing; give null",
+        ),
         (vec!["update-env", &cluster, "novalue"], "is not KEY=VALUE"),
     ];
     for (args, says) in cases {
@@ -1183,6 +1187,31 @@ fn a_bad_env_value_is_fixed_by_another_update_and_a_stopped_cluster_takes_its_en
     assert_eq!(host.cluster(&cluster)["status"], "failed");
     op_ok(&host, &["cluster", "update-env", &cluster, "render_path=null"], 0);
     assert_eq!(host.cluster(&cluster)["status"], "active");
+    // Values stay as typed: JSON that would change a number is kept as text.
+    op_ok(
+        &host,
+        &[
+            "cluster",
+            "update-env",
+            &cluster,
+            "v=1.10",
+            "n=3000",
+            "big=123456789012345678901234567890",
+            "on=true",
+        ],
+        0,
+    );
+    let env = metadata(&host, &cluster, "/env");
+    for line in [
+        "/env/v 1.10",
+        "/env/n 3000",
+        "/env/big 123456789012345678901234567890",
+        "/env/on true",
+    ] {
+        assert!(env.lines().any(|l| l == line), "{line} in {env}");
+    }
+    let record = host.cluster(&cluster);
+    assert_eq!(record["spec"]["env"]["n"], 3000, "a number that survives JSON is one");
     // Stopped: the record and the metadata change, nothing renders; it renders at start.
     op_ok(&host, &["cluster", "stop", &cluster], 0);
     let doc = op_ok(&host, &["cluster", "update-env", &cluster, "render_mode=self"], 0);

@@ -128,8 +128,8 @@ pub enum OperationCommand {
     UpdateEnv {
         /// The cluster id (cl-...).
         cluster: String,
-        /// KEY=VALUE pairs; VALUE is JSON when it parses (3000, true, {"a":1}),
-        /// else text; `null` removes the key.
+        /// KEY=VALUE pairs; VALUE is JSON when it parses as written (3000, true,
+        /// {"a":1}), else text (1.10 stays 1.10); `null` removes the key.
         #[arg(required = true, value_parser = env_pair)]
         pairs: Vec<(String, serde_json::Value)>,
         /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
@@ -143,7 +143,11 @@ fn env_pair(text: &str) -> Result<(String, serde_json::Value), String> {
     let (key, value) = text
         .split_once('=')
         .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
-    let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+    // A number that JSON would change (1.10, a 30-digit id) stays text.
+    let parsed = serde_json::from_str::<serde_json::Value>(value)
+        .ok()
+        .filter(|v| !v.is_number() || v.to_string() == value);
+    let value = parsed.unwrap_or_else(|| serde_json::Value::String(value.to_string()));
     Ok((key.to_string(), value))
 }
 

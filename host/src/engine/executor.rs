@@ -168,7 +168,8 @@ impl Run<'_> {
             if self.ended(index) {
                 continue;
             }
-            if self.engine.operation(&self.op.id)?.cancel_requested {
+            let committed = self.op.plan.no_cancel_from.is_some_and(|from| index >= from);
+            if !committed && self.engine.operation(&self.op.id)?.cancel_requested {
                 let reason = if self.journal.contains_key(&index) {
                     format!(
                         "cancelled at step {} of {total}, which the host stopped in: it did not run again",

@@ -1076,3 +1076,33 @@ async fn a_reload_cut_off_then_cancelled_is_owed_to_the_next_render() {
         assert_eq!(reloads, expected, "cut off in the {cut}: the recovery's render reloads");
     }
 }
+
+#[tokio::test]
+async fn a_cancel_past_the_point_of_no_return_is_not_honoured() {
+    let h = Harness::new(THREE_ROLES);
+    let cluster = h.create().await;
+    let db = h.role(&cluster, "db");
+    h.runner.script(&db[0], "stop", Script::hangs());
+    let mut plan = Plan::default();
+    plan.push(
+        Action::ClearTemp {
+            tree: TempTree::AddingHosts,
+        },
+        "before",
+    );
+    plan.push(run_service("stop", ids(&db)), "the guard said yes: past here, finish");
+    plan.push(
+        Action::SetStatus {
+            status: ClusterStatus::Stopped,
+        },
+        "the end",
+    );
+    plan.no_cancel_from = Some(1);
+    let op = h.begin(&cluster, plan).await;
+    h.crash_when(&op, |seen| seen.iter().any(|s| s.service == "stop")).await;
+    h.runner.script(&db[0], "stop", Script::default());
+    // Nobody runs it: the cancel runs it, and it runs to its end.
+    let ended = h.engine.cancel(&op.id).await.unwrap();
+    assert_eq!(ended.status, OperationStatus::Succeeded, "{:?}", ended.error);
+    assert_eq!(h.engine.cluster(&cluster.id).unwrap().status, ClusterStatus::Stopped);
+}

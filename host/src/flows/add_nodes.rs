@@ -189,13 +189,19 @@ impl Flow for AddNodes {
             },
             "add (failed): the cluster is active, with the new nodes as far as they got",
         );
-        let planned = if new_ids.len() <= SHOWN_IDS {
-            new_ids.join(", ")
+        // Replicas leave with their node: the user names the primaries.
+        let primaries: Vec<&str> = new
+            .iter()
+            .filter(|n| n.role == role.role)
+            .map(|n| n.node_id.as_str())
+            .collect();
+        let planned = if primaries.len() <= SHOWN_IDS {
+            primaries.join(",")
         } else {
-            format!("{}, ... ({} in all)", new_ids[..SHOWN_IDS].join(", "), new_ids.len())
+            format!("{},... ({} in all)", primaries[..SHOWN_IDS].join(","), primaries.len())
         };
         plan.recovery_note = Some(format!(
-            "the new nodes it created (of {planned}) stay in the cluster, marked not joined in `hookhost cluster show {0}`; delete them with `hookhost cluster delete-nodes {0} --nodes <their ids>`",
+            "the new nodes that were created stay in the cluster, marked not joined in `hookhost cluster show {0}`; delete them with `hookhost cluster delete-nodes {0} --nodes <ids>` (the nodes planned: {planned})",
             cluster.id
         ));
         plan

@@ -19,7 +19,9 @@
 //! running. The same recovery runs when the operation fails or is
 //! cancelled: stopped before the guard, the cluster stays active; later
 //! (a `destroy` may have cleaned up, a node may be half scaled in, stopped
-//! or gone), it is failed: stop it to settle it, or delete it. A node's replicas leave with it. A role keeps at
+//! or gone), it is failed: stop it to settle it, or delete it. A cancel
+//! that comes once the guards said yes is not honoured: the deletion runs
+//! to its end rather than leave a node destroyed but still a member. A node's replicas leave with it. A role keeps at
 //! least one node.
 
 use super::Flow;
@@ -180,6 +182,9 @@ impl Flow for DeleteNodes {
             ),
             "delete-nodes 7-8: the nodes to delete run destroy (post_stop_service false), roles in ascending order; a failure stops the task unless forced",
         );
+        // Once the guards said yes (their destroy ran), a cancel would leave
+        // nodes half gone: the deletion runs to its end.
+        plan.no_cancel_from = Some(plan.steps.len());
         push_service(
             &mut plan,
             ServiceStep::new(

@@ -182,10 +182,7 @@ fn add_nodes_pre_checks_then_follows_steps_1_to_8() {
         matches!(&plan.steps[3].action, Action::WriteTemp { entry: TempEntry::AddingHosts { nodes: NodeSet::Ids(n) } } if *n == new)
     );
     let note = plan.recovery_note.unwrap();
-    assert!(
-        note.contains(&new.join(", ")) && note.contains("delete-nodes"),
-        "{note}"
-    );
+    assert!(note.contains(&new.join(",")) && note.contains("delete-nodes"), "{note}");
     assert!(plan.steps.iter().all(|s| s.seed.starts_with("add")));
 }
 
@@ -315,6 +312,9 @@ fn delete_nodes_takes_each_roles_branch_of_steps_3_to_9() {
         ]
     );
     assert_eq!(recovery, ["clear-temp", "render[5]"]);
+    let plan = delete(vec![db[1].clone()], false).plan(&c);
+    assert_eq!(plan.reversible, 3, "undone before the guard");
+    assert_eq!(plan.no_cancel_from, Some(4), "not cancelled once the guard said yes");
     assert_eq!(
         shapes(&c, &delete(vec![db[1].clone()], true).plan(&c)).0[3],
         "destroy[db] guard+force"

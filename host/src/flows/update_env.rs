@@ -51,6 +51,13 @@ impl UpdateEnv {
         let problems = crate::spec::env_problems("env", &set)
             .into_iter()
             .chain(crate::spec::env_problems("env", &removed));
+        let empty = set.iter().find(|(_, v)| v.as_object().is_some_and(|o| o.is_empty()));
+        if let Some((key, _)) = empty {
+            return Err(format!(
+                "env.{}: an empty object sets nothing; give null to remove the key",
+                crate::text::clip(key, 64)
+            ));
+        }
         if let Some((place, what)) = problems.into_iter().next() {
             return Err(format!("{}: {what}", crate::text::clip(&place, 80)));
         }

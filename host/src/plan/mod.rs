@@ -45,6 +45,11 @@ pub struct Plan {
     /// to its end, the cluster is as it was, and takes its prior status back.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reversible: usize,
+    /// The step from which a cancel is no longer honoured: past it, stopping
+    /// halfway would do more harm than finishing (a guard said yes, data
+    /// went); the operation runs to its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_cancel_from: Option<usize>,
 }
 
 fn is_zero(n: &usize) -> bool {
