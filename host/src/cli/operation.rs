@@ -146,7 +146,7 @@ fn env_pair(text: &str) -> Result<(String, serde_json::Value), String> {
     // A number that JSON would change (1.10, a 30-digit id) stays text.
     let parsed = serde_json::from_str::<serde_json::Value>(value)
         .ok()
-        .filter(|v| !v.is_number() || v.to_string() == value);
+        .filter(|v| !v.is_number() || serde_json::to_string(v).is_ok_and(|text| text == value));
     let value = parsed.unwrap_or_else(|| serde_json::Value::String(value.to_string()));
     Ok((key.to_string(), value))
 }
