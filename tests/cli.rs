@@ -564,3 +564,37 @@ fn a_state_directory_others_may_write_is_refused_and_a_missing_one_is_not_made()
     );
     assert!(out.stderr.len() < 1000, "the id is not echoed whole");
 }
+
+#[test]
+fn a_bad_command_line_asked_for_json_answers_in_json() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().to_str().unwrap();
+    for args in [
+        vec![
+            "--state-dir",
+            dir,
+            "cluster",
+            "add-nodes",
+            "cl-x",
+            "--role",
+            "a",
+            "--count",
+            "abc",
+            "--json",
+        ],
+        vec!["--state-dir", dir, "cluster", "update-env", "cl-x", "--json"],
+        vec!["--state-dir", dir, "cluster", "resize", "cl-x", "--json"],
+    ] {
+        let out = hookhost(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let doc: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout)));
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["kind"], "bad-input");
+        assert!(!doc["error"].as_str().unwrap().is_empty());
+    }
+    // Without --json, clap's own message and exit code.
+    let out = hookhost(&["cluster", "add-nodes", "cl-x", "--role", "a", "--count", "abc"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid value 'abc' for '--count <COUNT>'"));
+}

@@ -67,7 +67,7 @@ struct Global {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create, delete, stop and start clusters; look at them and their metadata.
+    /// Create, delete, stop, start and scale clusters, change their env; look at them and their metadata.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
     /// Operations: their steps, hook events and timeline; resume or cancel them.
@@ -88,7 +88,18 @@ enum Command {
 
 /// Parses the command line, runs it and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Asked for JSON, a bad command line is one JSON line too.
+        Err(e) if e.use_stderr() && std::env::args().any(|a| a == "--json") => {
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            let doc = serde_json::json!({"ok": false, "kind": "bad-input", "error": print::clean(first)});
+            print::emit(&format!("{doc}\n"));
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+        Err(e) => e.exit(),
+    };
     init_logging(cli.global.verbose);
     let json = cli.command.wants_json();
     let tokio = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
