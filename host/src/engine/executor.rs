@@ -169,7 +169,7 @@ impl Run<'_> {
                 continue;
             }
             let committed = self.op.plan.no_cancel_from.is_some_and(|from| index >= from);
-            if !committed && self.engine.operation(&self.op.id)?.cancel_requested {
+            if !committed && self.engine.store.cancel_requested(&self.op.id)? {
                 let reason = if self.journal.contains_key(&index) {
                     format!(
                         "cancelled at step {} of {total}, which the host stopped in: it did not run again",

@@ -44,7 +44,7 @@ impl Invocations {
     pub(super) async fn new(run: &StepRun<'_>, nodes: &[&Node]) -> Result<Arc<Invocations>, EngineError> {
         let engine = run.engine;
         let cluster = &run.cluster;
-        let snapshot = Arc::new(engine.tree.snapshot(&cluster_root(&cluster.id)).await?);
+        let snapshot = engine.snapshot_of(&cluster_root(&cluster.id)).await?;
         let mut components = HashMap::new();
         for node in nodes {
             let Some(path) = cluster.plugin_of(node) else { continue };

@@ -38,7 +38,7 @@ use crate::cluster::{Cluster, ClusterStatus, now};
 use crate::durable::{Db, DbError};
 use crate::flows::{Refusal, flow_of};
 use crate::hook::NameError;
-use crate::metadata::{MetadataStore, RedbStore};
+use crate::metadata::{MetadataStore, RedbStore, Snapshot};
 use crate::plan::{Plan, PlanError};
 use crate::provider::{LocalProvider, Provider};
 use crate::request::OperationRequest;
@@ -139,7 +139,13 @@ pub struct Engine {
     provider: Arc<dyn Provider>,
     runner: Arc<dyn HookRunner>,
     observer: Arc<dyn Observer>,
+    /// The last cluster snapshot hooks read, shared while the store's
+    /// revision stays the same (a rolling operation's many steps read one).
+    shared: Arc<std::sync::Mutex<Option<SharedSnapshot>>>,
 }
+
+/// A snapshot hooks read, by the tree prefix it holds.
+type SharedSnapshot = (String, Arc<Snapshot>);
 
 /// Wires an [`Engine`]: each collaborator given, or the embedded default of
 /// the state directory (the redb file, the local provider under `nodes/`).
@@ -217,6 +223,7 @@ impl EngineBuilder {
             provider,
             runner: self.runner.ok_or(EngineError::Incomplete("a hook runner"))?,
             observer: self.observer.unwrap_or_else(|| Arc::new(Quiet)),
+            shared: Arc::default(),
         })
     }
 }
@@ -246,6 +253,27 @@ impl Engine {
     /// The metadata tree.
     pub fn tree(&self) -> &dyn MetadataStore {
         self.tree.as_ref()
+    }
+
+    /// The snapshot of the tree under `root` at the store's revision now:
+    /// the last one taken, while nothing was written since.
+    async fn snapshot_of(&self, root: &str) -> Result<Arc<Snapshot>, EngineError> {
+        let revision = self.tree.revision().await?;
+        let cached = self
+            .shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some((at, snapshot)) = cached
+            && at == root
+            && snapshot.revision() == revision
+        {
+            return Ok(snapshot);
+        }
+        let snapshot = Arc::new(self.tree.snapshot(root).await?);
+        *self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some((root.to_string(), snapshot.clone()));
+        Ok(snapshot)
     }
 
     /// A cluster, or a clear error.

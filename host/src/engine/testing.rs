@@ -285,6 +285,10 @@ impl MetadataStore for Counting {
         self.tree.snapshot(prefix)
     }
 
+    fn revision(&self) -> StoreFuture<'_, u64> {
+        self.tree.revision()
+    }
+
     fn watch<'a>(&'a self, prefix: &'a str, from_revision: u64) -> StoreFuture<'a, crate::metadata::Watch> {
         self.tree.watch(prefix, from_revision)
     }

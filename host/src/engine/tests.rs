@@ -1106,3 +1106,33 @@ async fn a_cancel_past_the_point_of_no_return_is_not_honoured() {
     assert_eq!(ended.status, OperationStatus::Succeeded, "{:?}", ended.error);
     assert_eq!(h.engine.cluster(&cluster.id).unwrap().status, ClusterStatus::Stopped);
 }
+
+#[tokio::test]
+async fn steps_that_write_no_metadata_share_one_snapshot() {
+    let h = Harness::new(THREE_ROLES);
+    let cluster = h.create().await;
+    let all = cluster.node_ids();
+    let mut plan = Plan::default();
+    plan.push(
+        Action::WriteTemp {
+            entry: TempEntry::AddingHosts { nodes: ids(&all[..1]) },
+        },
+        "a write",
+    );
+    // A rolling operation: one node per step, nothing written to the tree between.
+    for node in &all {
+        plan.push(run_service("stop", ids(std::slice::from_ref(node))), "one node");
+    }
+    plan.push(
+        Action::ClearTemp {
+            tree: TempTree::AddingHosts,
+        },
+        "another write",
+    );
+    plan.push(run_service("start", ids(&all)), "after the write");
+    let before = h.snapshots.load(std::sync::atomic::Ordering::SeqCst);
+    let op = h.begin(&cluster, plan).await;
+    assert_eq!(h.run(&op).await.status, OperationStatus::Succeeded);
+    let taken = h.snapshots.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert_eq!(taken, 2, "one for the {} rolling steps, one after the write", all.len());
+}

@@ -19,6 +19,7 @@ fn delete(p: &str) -> Write {
 pub(crate) async fn metadata_store(store: &dyn MetadataStore) {
     // Batches are atomic and each bumps the one revision.
     assert_eq!(store.snapshot("/").await.unwrap().revision(), 0, "a fresh store");
+    assert_eq!(store.revision().await.unwrap(), 0);
     let r1 = store
         .apply(&[put("/clusters/a/env/x", "1"), put("/clusters/b/env/x", "2")])
         .await
@@ -39,6 +40,7 @@ pub(crate) async fn metadata_store(store: &dyn MetadataStore) {
     ));
     let a = store.snapshot("/clusters/a").await.unwrap();
     assert_eq!(a.revision(), 1, "refused batches change nothing");
+    assert_eq!(store.revision().await.unwrap(), 1, "the revision is the last commit's");
     assert_eq!(a.get("/clusters/a/env/y"), None);
     assert_eq!(a.get("/clusters/a/env/x"), Some("1"));
     assert_eq!(a.get("/clusters/b/env/x"), None, "a snapshot holds only its prefix");

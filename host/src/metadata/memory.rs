@@ -117,6 +117,10 @@ impl MetadataStore for MemoryStore {
         Box::pin(async move { Ok(self.snapshot_now(prefix)) })
     }
 
+    fn revision(&self) -> StoreFuture<'_, u64> {
+        Box::pin(async move { Ok(self.read().revision) })
+    }
+
     fn watch<'a>(&'a self, prefix: &'a str, from_revision: u64) -> StoreFuture<'a, Watch> {
         Box::pin(async move {
             path::segments(prefix)?;

@@ -168,6 +168,10 @@ pub trait MetadataStore: Send + Sync {
     /// One consistent snapshot of every leaf under the full path `prefix`.
     fn snapshot<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, Snapshot>;
 
+    /// The store's revision now (of its last write, 0 before any), read
+    /// without copying anything: a snapshot of that revision may be reused.
+    fn revision(&self) -> StoreFuture<'_, u64>;
+
     /// The changes at or under `prefix` from revision `from_revision` on
     /// (inclusive, as etcd's watch): first those already made, then each new
     /// one as it is applied. A revision older than the store keeps is

@@ -176,6 +176,10 @@ impl MetadataStore for RedbStore {
         })
     }
 
+    fn revision(&self) -> StoreFuture<'_, u64> {
+        Box::pin(async move { self.log.db.read(revision) })
+    }
+
     fn watch<'a>(&'a self, prefix: &'a str, from_revision: u64) -> StoreFuture<'a, Watch> {
         Box::pin(async move {
             path::segments(prefix)?;

@@ -208,6 +208,29 @@ pub(crate) async fn operation_store(store: &dyn OperationStore) -> Operation {
         .await;
     assert!(matches!(refused, Err(StoreError::Ended { .. })));
     assert!(!store.operation("op-1").unwrap().unwrap().cancel_requested);
+    assert!(!store.cancel_requested("op-1").unwrap());
+    store
+        .update_operation(
+            "op-1",
+            Box::new(|op| {
+                op.cancel_requested = true;
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(store.cancel_requested("op-1").unwrap(), "read without the plan");
+    assert!(!store.cancel_requested("op-none").unwrap());
+    store
+        .update_operation(
+            "op-1",
+            Box::new(|op| {
+                op.cancel_requested = false;
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
 
     // Finishing writes the last step, the operation and the cluster at once;
     // the cluster then takes another operation.

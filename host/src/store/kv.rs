@@ -182,6 +182,17 @@ impl<B: Backend> OperationStore for KvStore<B> {
         self.backend.read(|r| get_record(r, Table::Operations, id))
     }
 
+    fn cancel_requested(&self, id: &str) -> Result<bool, StoreError> {
+        /// The one field read; the plan and the rest are skipped unparsed.
+        #[derive(serde::Deserialize)]
+        struct Flag {
+            #[serde(default)]
+            cancel_requested: bool,
+        }
+        let flag: Option<Flag> = self.backend.read(|r| get_record(r, Table::Operations, id))?;
+        Ok(flag.is_some_and(|f| f.cancel_requested))
+    }
+
     fn operations(&self) -> Result<Vec<Operation>, StoreError> {
         self.backend.read(|r| operations(r))
     }

@@ -145,6 +145,12 @@ pub trait OperationStore: Send + Sync {
 
     /// The operation `id`.
     fn operation(&self, id: &str) -> Result<Option<Operation>, StoreError>;
+    /// Whether a cancel was asked of the operation `id` (false when it does
+    /// not exist): what a run checks before each step, without reading the
+    /// whole operation and its plan.
+    fn cancel_requested(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.operation(id)?.is_some_and(|op| op.cancel_requested))
+    }
     /// Every operation, oldest first.
     fn operations(&self) -> Result<Vec<Operation>, StoreError>;
     /// Changes an operation atomically; `change` may refuse.
