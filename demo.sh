@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: a real lifecycle of a three-node ZooKeeper ensemble on the
-# embedded store — create, stop, start, add two nodes, delete the leader
-# (refused by the app), delete two followers, resize, delete (refused by the
-# destroy guard, then forced) — with each operation's hook timeline; then
+# embedded store — register the app's version 1.0, create, stop, start, add
+# two nodes, delete the leader (refused by the app), delete two followers,
+# resize, a rolling upgrade to version 2.0 (leader last), delete (refused by
+# the destroy guard, then forced) — with each operation's hook timeline; then
 # hooks that attack the sandbox. Everything lives under target/demo.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -26,9 +27,11 @@ cargo build -p hookhost
 guests="$target/guests/wasm32-wasip2/release"
 demo="$target/demo"
 rm -rf "$demo"
-mkdir -p "$demo/app"
-# An app is its spec beside its components.
+mkdir -p "$demo/app" "$demo/app-v2"
+# An app is its spec beside its components; version 2.0 is another directory.
 cp example-plugins/zookeeper/spec.json "$guests/zookeeper_hooks.wasm" "$demo/app/"
+cp "$guests/zookeeper_v2_hooks.wasm" "$demo/app-v2/"
+cp example-plugins/zookeeper/spec-v2.json "$demo/app-v2/spec.json"
 hookhost() { "$target/debug/hookhost" --state-dir "$demo/state" "$@"; }
 # The id in the first JSON line hookhost printed (keys are sorted, so "id" is there verbatim).
 first_id() { head -n 1 | sed -n 's/.*"id":"\([^"]*\)".*/\1/p'; }
@@ -40,8 +43,11 @@ hookhost app validate "$demo/app/spec.json"
 step "The plan of creating it (nothing runs)"
 hookhost plan create "$demo/app/spec.json"
 
-step "Creating the cluster"
-hookhost cluster create "$demo/app/spec.json" --name zk-demo
+step "Registering the app as zookeeper 1.0 (its spec and component, immutable)"
+hookhost app add "$demo/app" --app zookeeper --version 1.0
+
+step "Creating the cluster from zookeeper 1.0"
+hookhost cluster create --app zookeeper --version 1.0 --name zk-demo
 cluster=$(hookhost cluster list --json | first_id)
 hookhost op show "$(last_op)"
 
@@ -77,6 +83,18 @@ grep '^server\.' "$demo/state/nodes/$cluster/$(node_of_sid 3)/instance/opt/zooke
 step "Resizing the role: one node after another (vertical_scaling_policy sequential): stop, resize, start"
 hookhost cluster resize "$cluster" --role zk_node --cpu 2 --memory 4096
 hookhost cluster metadata "$cluster" /hosts | grep -E '/(cpu|memory) '
+
+step "Version 2.0: zoo.cfg purges old snapshots, upgrade migrates the data format, the leader goes last"
+hookhost app add "$demo/app-v2" --app zookeeper --version 2.0
+hookhost app list
+
+step "Rolling upgrade to 2.0 (upgrading_policy sequential): one node at a time, in get_nodes_order's order"
+hookhost plan upgrade "$cluster" --version 2.0 | sed -n '1,12p'
+hookhost cluster upgrade "$cluster" --version 2.0
+hookhost op show "$(last_op)" | tail -n 16
+hookhost cluster show "$cluster" | sed -n '1,3p'
+grep '^autopurge' "$demo/state/nodes/$cluster/$(node_of_sid 3)/instance/opt/zookeeper/conf/zoo.cfg"
+echo "data format on the leader: $(cat "$demo/state/nodes/$cluster/$(node_of_sid 5)/volume/zookeeper/format")"
 
 step "A node took transactions: deleting the cluster would lose them, so destroy refuses (exit 1)"
 node=$(ls "$demo/state/nodes/$cluster" | head -n 1)

@@ -53,7 +53,11 @@ async fn create_then_delete(nodes: u32) -> (f64, f64, usize) {
 
     let started = Instant::now();
     let op = engine
-        .submit(OperationRequest::CreateCluster { spec, name: None })
+        .submit(OperationRequest::CreateCluster {
+            spec: Some(spec),
+            app: None,
+            name: None,
+        })
         .await
         .expect("create starts");
     let created = engine.run(&op.id).await.expect("create runs");

@@ -94,7 +94,15 @@ impl Bench {
         let state = tempfile::tempdir().expect("a temp dir");
         let engine = support::bench_engine(state.path());
         let started = Instant::now();
-        let cluster = run(&engine, OperationRequest::CreateCluster { spec, name: None }).await;
+        let cluster = run(
+            &engine,
+            OperationRequest::CreateCluster {
+                spec: Some(spec),
+                app: None,
+                name: None,
+            },
+        )
+        .await;
         Bench {
             _app: app,
             _state: state,

@@ -115,6 +115,116 @@ pub fn read_text_limited(path: &Path, limit: u64) -> std::io::Result<String> {
     String::from_utf8(read_limited(path, limit)?).map_err(|_| std::io::Error::other("not UTF-8 text"))
 }
 
+/// Most entries (files and directories) a copied tree may hold.
+pub const MAX_TREE_ENTRIES: usize = 10_000;
+/// Most bytes a copied tree's files may hold together.
+pub const MAX_TREE_BYTES: u64 = 1 << 30;
+
+/// Copies the directory tree `from` to `to` (made here; its parent must
+/// exist): directories and regular files only, a link, FIFO or device
+/// anywhere is refused by its path, at most [`MAX_TREE_ENTRIES`] entries and
+/// [`MAX_TREE_BYTES`]. Returns the tree's digest: SHA-256 (hex) over each
+/// entry's path, kind and content, in path order. On error `to` may hold
+/// part of the tree; the caller removes it.
+pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<String> {
+    walk_tree(from, Some(to))
+}
+
+/// The digest [`copy_tree`] would return, with the same checks, copying nothing.
+pub fn tree_digest(dir: &Path) -> std::io::Result<String> {
+    walk_tree(dir, None)
+}
+
+fn walk_tree(from: &Path, to: Option<&Path>) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut walk = TreeWalk {
+        hasher: sha2::Sha256::new(),
+        entries: 0,
+        bytes: 0,
+    };
+    if !std::fs::symlink_metadata(from)?.is_dir() {
+        return Err(std::io::Error::other(format!("{}: not a directory", from.display())));
+    }
+    if let Some(to) = to {
+        std::fs::create_dir(to)?;
+    }
+    walk.copy_dir(from, to, Path::new(""))?;
+    Ok(hex(&walk.hasher.finalize()))
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct TreeWalk {
+    hasher: sha2::Sha256,
+    entries: usize,
+    bytes: u64,
+}
+
+impl TreeWalk {
+    fn copy_dir(&mut self, from: &Path, to: Option<&Path>, rel: &Path) -> std::io::Result<()> {
+        use sha2::Digest;
+        let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(from)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
+        names.sort();
+        for name in names {
+            let (src, dst, rel) = (from.join(&name), to.map(|to| to.join(&name)), rel.join(&name));
+            self.entries += 1;
+            if self.entries > MAX_TREE_ENTRIES {
+                return Err(std::io::Error::other(format!(
+                    "more than {MAX_TREE_ENTRIES} files and directories"
+                )));
+            }
+            let meta = std::fs::symlink_metadata(&src)?;
+            let shown = rel.display();
+            if meta.is_dir() {
+                self.hasher.update(format!("d {shown}\n"));
+                if let Some(dst) = &dst {
+                    std::fs::create_dir(dst)?;
+                }
+                self.copy_dir(&src, dst.as_deref(), &rel)?;
+            } else if meta.is_file() {
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+                    .open(&src)?;
+                let len = file.metadata()?.len();
+                self.bytes += len;
+                if self.bytes > MAX_TREE_BYTES {
+                    return Err(std::io::Error::other(format!("more than {MAX_TREE_BYTES} bytes")));
+                }
+                self.hasher.update(format!("f {shown} {len}\n"));
+                let mut out = dst.as_ref().map(std::fs::File::create).transpose()?;
+                let mut reader = file.take(len);
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = reader.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    self.hasher.update(&buf[..n]);
+                    if let Some(out) = &mut out {
+                        std::io::Write::write_all(out, &buf[..n])?;
+                    }
+                }
+            } else {
+                let what = if meta.file_type().is_symlink() {
+                    "a link"
+                } else {
+                    "not a regular file or directory"
+                };
+                return Err(std::io::Error::other(format!(
+                    "{shown}: {what}; only files and directories are copied"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +277,37 @@ mod tests {
             assert_eq!(read(escaping).unwrap_err().to_string(), LEADS_OUT, "{escaping}");
         }
         assert_eq!(read("sub").unwrap_err().to_string(), "not a regular file");
+    }
+
+    #[test]
+    fn a_tree_copies_files_and_directories_and_refuses_links_and_fifos() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("bin")).unwrap();
+        std::fs::write(src.join("bin/run.sh"), "echo hi").unwrap();
+        std::fs::write(src.join("VERSION"), "2").unwrap();
+        let digest = copy_tree(&src, &dir.path().join("a")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("a/bin/run.sh")).unwrap(),
+            "echo hi"
+        );
+        assert_eq!(
+            copy_tree(&src, &dir.path().join("b")).unwrap(),
+            digest,
+            "the same tree, the same digest"
+        );
+        assert_eq!(tree_digest(&src).unwrap(), digest);
+        std::fs::write(src.join("VERSION"), "3").unwrap();
+        assert_ne!(copy_tree(&src, &dir.path().join("c")).unwrap(), digest);
+        std::os::unix::fs::symlink("/etc/passwd", src.join("bin/passwd")).unwrap();
+        let e = copy_tree(&src, &dir.path().join("d")).unwrap_err().to_string();
+        assert!(e.contains("bin/passwd: a link"), "{e}");
+        std::fs::remove_file(src.join("bin/passwd")).unwrap();
+        let c_path = std::ffi::CString::new(src.join("fifo").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let e = copy_tree(&src, &dir.path().join("e")).unwrap_err().to_string();
+        assert!(e.contains("fifo: not a regular file"), "{e}");
+        assert!(copy_tree(&src.join("VERSION"), &dir.path().join("f")).is_err());
     }
 }

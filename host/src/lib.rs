@@ -5,11 +5,12 @@
 //! which admits it and makes a [`plan`]; the [`engine`] runs the plan, and
 //! every hook call goes through the [`runtime`], which reads the cluster
 //! through a scoped [`metadata`] view. Modules, from the leaves up:
-//! `files`, [`durable`], [`metadata`], [`hook`], [`request`], [`spec`],
+//! `files`, [`durable`], [`metadata`], [`hook`], [`spec`], [`apps`], [`request`],
 //! [`cluster`], [`plan`], [`store`], [`runtime`], [`config`], [`provider`],
 //! [`flows`], [`engine`]; no module imports one that imports it back
 //! (checked by a test).
 
+pub mod apps;
 pub mod cluster;
 pub mod config;
 pub mod durable;

@@ -1,6 +1,8 @@
 //! Operation requests: what a user asks for, as data. The request is stored
 //! with its operation, so `op show` and a resumed run see what was asked.
 
+use crate::apps::AppRef;
+use crate::spec::UpgradingPolicy;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -9,10 +11,15 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum OperationRequest {
-    /// Create a cluster from an app spec.
+    /// Create a cluster from an app spec (registered as a version of its
+    /// app when it is new) or from a registered app version.
     CreateCluster {
         /// The app spec file.
-        spec: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spec: Option<PathBuf>,
+        /// The registered app version.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app: Option<AppRef>,
         /// The cluster's name; the spec's name when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
@@ -70,6 +77,32 @@ pub enum OperationRequest {
         /// Keys set (a `null` value removes the key).
         env: serde_json::Map<String, serde_json::Value>,
     },
+    /// Upgrade to another version of the cluster's app, the way that
+    /// version's `upgrading_policy` says; a failed one is run again the same way.
+    Upgrade {
+        /// The cluster id.
+        cluster: String,
+        /// The version upgraded to.
+        version: String,
+        /// The version's `upgrading_policy`, filled in when it is submitted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy: Option<UpgradingPolicy>,
+        /// A rolling upgrade's canaries: nodes upgraded first, one at a time.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        canaries: u32,
+        /// A rolling upgrade's nodes at once after the canaries (1 when 0).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        max_in_flight: u32,
+    },
+    /// Go back from a failed upgrade to the version it started from.
+    Downgrade {
+        /// The cluster id.
+        cluster: String,
+    },
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl OperationRequest {
@@ -84,6 +117,21 @@ impl OperationRequest {
             OperationRequest::DeleteNodes { .. } => OperationKind::DeleteNodes,
             OperationRequest::Resize { .. } => OperationKind::Resize,
             OperationRequest::UpdateEnv { .. } => OperationKind::UpdateEnv,
+            OperationRequest::Upgrade { .. } => OperationKind::Upgrade,
+            OperationRequest::Downgrade { .. } => OperationKind::Downgrade,
+        }
+    }
+
+    /// The WIT operation hooks are told about (an upgrade's, by its policy).
+    pub fn wit(&self) -> crate::hook::Operation {
+        use crate::hook::Operation as W;
+        match self {
+            OperationRequest::Upgrade { policy, .. } => match policy.unwrap_or_default() {
+                UpgradingPolicy::Parallel => W::ParallelUpgrade,
+                UpgradingPolicy::Sequential => W::RollingUpgrade,
+                UpgradingPolicy::InPlaceParallel | UpgradingPolicy::InPlaceSequential => W::InPlaceUpgrade,
+            },
+            other => other.kind().wit(),
         }
     }
 
@@ -97,14 +145,16 @@ impl OperationRequest {
             | OperationRequest::AddNodes { cluster, .. }
             | OperationRequest::DeleteNodes { cluster, .. }
             | OperationRequest::Resize { cluster, .. }
-            | OperationRequest::UpdateEnv { cluster, .. } => Some(cluster),
+            | OperationRequest::UpdateEnv { cluster, .. }
+            | OperationRequest::Upgrade { cluster, .. }
+            | OperationRequest::Downgrade { cluster } => Some(cluster),
         }
     }
 
     /// The app spec it names, if any.
     pub fn spec(&self) -> Option<&Path> {
         match self {
-            OperationRequest::CreateCluster { spec, .. } => Some(spec),
+            OperationRequest::CreateCluster { spec, .. } => spec.as_deref(),
             _ => None,
         }
     }
@@ -178,6 +228,10 @@ pub enum OperationKind {
     Resize,
     /// Change the env.
     UpdateEnv,
+    /// Upgrade to another app version.
+    Upgrade,
+    /// Go back from a failed upgrade.
+    Downgrade,
 }
 
 impl OperationKind {
@@ -192,6 +246,8 @@ impl OperationKind {
             OperationKind::DeleteNodes => "delete nodes of",
             OperationKind::Resize => "resize",
             OperationKind::UpdateEnv => "update the env of",
+            OperationKind::Upgrade => "upgrade",
+            OperationKind::Downgrade => "downgrade",
         }
     }
 
@@ -207,6 +263,8 @@ impl OperationKind {
             OperationKind::DeleteNodes => W::DeleteNodes,
             OperationKind::Resize => W::VerticalScaling,
             OperationKind::UpdateEnv => W::UpdateEnv,
+            OperationKind::Upgrade => W::ParallelUpgrade,
+            OperationKind::Downgrade => W::UpgradeRecovery,
         }
     }
 }
@@ -244,7 +302,8 @@ mod tests {
         assert_eq!(request.kind().to_string(), "delete-cluster");
         assert_eq!(request.cluster_id(), Some("cl-1"));
         let create = OperationRequest::CreateCluster {
-            spec: "app/spec.json".into(),
+            spec: Some("app/spec.json".into()),
+            app: None,
             name: None,
         };
         assert_eq!(

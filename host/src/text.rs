@@ -31,6 +31,26 @@ pub fn check_name(name: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a name that is also a file name and a metadata value (an app id,
+/// a version name): 1 to `max` letters, digits, `.`, `_` or `-`, starting
+/// with a letter or a digit.
+pub fn check_token(name: &str, max: usize) -> Result<(), String> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > max {
+        return Err(format!("has {chars} characters; 1 to {max} are allowed"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err("may hold only letters, digits, '.', '_' and '-'".into());
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err("must start with a letter or a digit".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,9 @@
 //!   `/env/render_path` renders it to another path (a hostile one, for tests).
 //! - `get_nodes_order` replies with its role's nodes by descending `sid`
 //!   (replicas after them), so an order that is followed shows.
+//! - Each line says which build ran (`"version"`: the crate's version; the
+//!   `recorder-v2` crate builds this same source as 2.0.0), with the
+//!   `/cluster/app_version` and `/upgrade-audit` it saw.
 
 use hookhost_sdk::{ConfigFile, Context, Hooks, NodeContext, Result, Service, fail, meta};
 use serde_json::json;
@@ -30,6 +33,7 @@ const SERVICES: &[Service] = &[
     Service::ScaleOut,
     Service::ScaleIn,
     Service::Upgrade,
+    Service::Rollback,
     Service::Reload,
     Service::HealthCheck,
     Service::GetNodesOrder,
@@ -113,6 +117,9 @@ fn record(ctx: &Context, service: &str, phase: &str) -> Result<()> {
         "pre_check": ctx.is_pre_check(),
         "params": serde_json::from_str::<serde_json::Value>(ctx.params_json()).unwrap_or_default(),
         "cpu": meta::get("/host/cpu")?,
+        "version": env!("CARGO_PKG_VERSION"),
+        "app_version": meta::get("/cluster/app_version")?,
+        "audit": [meta::get("/upgrade-audit/from_app_version")?, meta::get("/upgrade-audit/to_app_version")?],
         "revision": meta::revision(),
         "time_ms": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
     });

@@ -14,6 +14,13 @@
 //! The leader is modelled as ZooKeeper elects it among equally up-to-date
 //! servers: the node with the highest `sid` (myid).
 //! - `health-check`: checks this node's identity and port settings.
+//!
+//! Built as version 2 (the `zookeeper-v2` crate builds this source as 2.0.0),
+//! the app changes as a real new release would: `zoo.cfg` purges old
+//! snapshots (`autopurge.*`, from `/env`), the data directory has format 2,
+//! which `upgrade` migrates to (after checking the new `zoo.cfg` is in
+//! place) and `start` requires, and `get_nodes_order` upgrades the
+//! followers first and the leader last.
 
 use hookhost_sdk::meta::{self, Host};
 use hookhost_sdk::{ConfigFile, Context, Hooks, NodeContext, Operation, Result, Service, fail, log};
@@ -25,11 +32,19 @@ const DATA_DIR: &str = "/data/zookeeper";
 const ZOO_CFG: &str = "/opt/zookeeper/conf/zoo.cfg";
 /// ZooKeeper's `myid` is 1..=255.
 const MAX_SID: u32 = 255;
+/// Whether this build is the app's version 2.
+const V2: bool = {
+    let major = env!("CARGO_PKG_VERSION_MAJOR").as_bytes();
+    major.len() == 1 && major[0] == b'2'
+};
+/// The data format version 2 keeps, in `/data/zookeeper/format`.
+const FORMAT: &str = "2";
 
 /// Codes this component fails with (the spec's `err_code<N>`).
 const EC_BAD_SID: u32 = 11;
 const EC_IO: u32 = 12;
 const EC_NOT_INITIALISED: u32 = 13;
+const EC_OLD_FORMAT: u32 = 14;
 const EC_UNREPLICATED_DATA: u32 = 21;
 const EC_LEADER_LEAVES: u32 = 22;
 const EC_UNHEALTHY: u32 = 31;
@@ -38,7 +53,7 @@ struct ZooKeeper;
 
 impl Hooks for ZooKeeper {
     fn services() -> Vec<Service> {
-        vec![
+        let mut services = vec![
             Service::Init,
             Service::Start,
             Service::Stop,
@@ -47,13 +62,26 @@ impl Hooks for ZooKeeper {
             Service::ScaleIn,
             Service::Reload,
             Service::HealthCheck,
-        ]
+        ];
+        if V2 {
+            services.extend([Service::Upgrade, Service::GetNodesOrder]);
+        }
+        services
     }
 
     fn run(ctx: &Context) -> Result<()> {
         match ctx.service() {
             Service::Init => init(),
+            Service::Start if V2 => {
+                check_format()?;
+                set_state("running")
+            }
             Service::Start => set_state("running"),
+            Service::Upgrade if V2 => upgrade(),
+            Service::GetNodesOrder if V2 => {
+                ctx.reply(upgrade_order()?.join(","));
+                Ok(())
+            }
             Service::Stop => set_state("stopped"),
             Service::Destroy => destroy(ctx),
             Service::ScaleOut => {
@@ -79,6 +107,13 @@ impl Hooks for ZooKeeper {
             meta::env_or("syncLimit", "5")?,
             meta::env_or("client_port", "2181")?,
         );
+        if V2 {
+            cfg.push_str(&format!(
+                "autopurge.snapRetainCount={}\nautopurge.purgeInterval={}\n",
+                meta::env_or("autopurge_snap_retain_count", "3")?,
+                meta::env_or("autopurge_purge_interval", "24")?,
+            ));
+        }
         for host in meta::hosts(&meta::this_host()?.role)? {
             let sid = sid_of(&host)?;
             cfg.push_str(&format!("server.{sid}={}:2888:3888\n", host.ip));
@@ -110,7 +145,47 @@ fn init() -> Result<()> {
     fs::create_dir_all(DATA_DIR).map_err(|e| io(DATA_DIR, e))?;
     fs::write(format!("{DATA_DIR}/myid"), format!("{sid}\n")).map_err(|e| io("myid", e))?;
     log::info(&format!("wrote {DATA_DIR}/myid = {sid}"));
+    if V2 {
+        fs::write(format!("{DATA_DIR}/format"), FORMAT).map_err(|e| io("format", e))?;
+    }
     Ok(())
+}
+
+/// Version 2's `start` needs the data in its format.
+fn check_format() -> Result<()> {
+    let format = fs::read_to_string(format!("{DATA_DIR}/format")).unwrap_or_else(|_| "1".into());
+    if format.trim() != FORMAT {
+        return Err(fail(
+            EC_OLD_FORMAT,
+            format!("the data is in format {}: upgrade must migrate it first", format.trim()),
+        ));
+    }
+    Ok(())
+}
+
+/// Migrates the data to format 2, once the new `zoo.cfg` (which purges
+/// old snapshots) is in place.
+fn upgrade() -> Result<()> {
+    let cfg = fs::read_to_string(ZOO_CFG).map_err(|e| io(ZOO_CFG, e))?;
+    if !cfg.contains("autopurge.snapRetainCount=") {
+        return Err(fail(
+            EC_IO,
+            format!("{ZOO_CFG} has no autopurge settings: it was not rendered by 2.0"),
+        ));
+    }
+    let from = meta::get("/upgrade-audit/from_app_version")?.unwrap_or_else(|| "?".into());
+    fs::write(format!("{DATA_DIR}/format"), FORMAT).map_err(|e| io("format", e))?;
+    log::info(&format!("migrated the data of version {from} to format {FORMAT}"));
+    Ok(())
+}
+
+/// The order to upgrade the ensemble in: followers by sid, the leader last
+/// (so it changes once, and the ensemble keeps a quorum throughout).
+fn upgrade_order() -> Result<Vec<String>> {
+    let me = meta::this_host()?;
+    let mut hosts = meta::hosts(&me.role)?;
+    hosts.sort_by_key(|h| h.sid);
+    Ok(hosts.into_iter().map(|h| h.node_id).collect())
 }
 
 /// Records the server state after checking that `myid` matches `/host/sid`.

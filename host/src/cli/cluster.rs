@@ -136,7 +136,21 @@ fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> 
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = format!("cluster   {} ({}) · {}\n", c.id, clean(&c.name), c.status);
+    if !c.app.app.is_empty() {
+        let _ = writeln!(out, "app       {} version {}", c.app.app, c.app.version);
+    }
     let _ = writeln!(out, "spec      {}", c.spec_file.display());
+    if let Some(u) = &c.upgrade {
+        let _ = writeln!(
+            out,
+            "upgrade   {} → {} ({}) did not finish: {} of {} nodes upgraded; upgrade again or downgrade",
+            u.from,
+            u.to,
+            hookhost::request::kebab_name(&u.policy),
+            u.done.len(),
+            c.live_nodes().count()
+        );
+    }
     let _ = writeln!(
         out,
         "network   {} · zone {} · created {}",
@@ -144,7 +158,7 @@ fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> 
     );
     let _ = writeln!(
         out,
-        "\n{:<14} {:<14} {:<12} {:<15} {:>4}",
+        "\n{:<14} {:<14} {:<12} {:<15} {:>4}  VERSION",
         "NODE", "ROLE", "INSTANCE", "IP", "SID"
     );
     for n in &c.nodes {
@@ -154,9 +168,11 @@ fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> 
             (_, true) => "  not joined: its add-nodes did not finish (delete-nodes removes it)",
             _ => "",
         };
+        let version = c.version_of(n);
+        let version = if version.is_empty() { "-" } else { version };
         let _ = writeln!(
             out,
-            "{:<14} {:<14} {:<12} {:<15} {:>4}{note}",
+            "{:<14} {:<14} {:<12} {:<15} {:>4}  {version}{note}",
             n.node_id, n.role, instance, n.ip, n.sid
         );
     }

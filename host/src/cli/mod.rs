@@ -232,6 +232,7 @@ impl Global {
             .operations(Arc::new(MemoryOps::new()))
             .metadata(Arc::new(MemoryStore::new()))
             .provider(Arc::new(LocalProvider::new(&dir)))
+            .catalog(hookhost::apps::Catalog::new(&dir))
             .runner(Arc::new(self.flow_runtime()?))
             .build()?)
     }

@@ -3,18 +3,30 @@
 //! [`OperationRequest`].
 
 use clap::Subcommand;
+use hookhost::apps::AppRef;
 use hookhost::request::{OperationRequest, ResourceChange};
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum OperationCommand {
-    /// A new cluster from an app spec: resources, metadata, config, then init/start by role order.
+    /// A new cluster from an app spec or a registered app version: resources, metadata,
+    /// config, then init/start by role order.
     ///
-    /// Example: hookhost cluster create app/spec.json --name zk
-    /// (and `hookhost plan create app/spec.json` prints its steps without running them)
+    /// A spec file is registered as a version of its app (the directory's name) when its
+    /// content is new. Examples:
+    ///   hookhost cluster create app/spec.json --name zk
+    ///   hookhost cluster create --app zookeeper --version 1.0
+    /// (and `hookhost plan create ...` prints its steps without running them)
     Create {
         /// The app spec (cluster.json keys; each role names its component with "plugin").
-        spec: PathBuf,
+        #[arg(required_unless_present = "app", conflicts_with = "app")]
+        spec: Option<PathBuf>,
+        /// A registered app (see `hookhost app list`); needs --version.
+        #[arg(long, requires = "version")]
+        app: Option<String>,
+        /// The registered version of --app.
+        #[arg(long, requires = "app")]
+        version: Option<String>,
         /// The cluster's name, 1 to 128 characters [default: the spec's name].
         #[arg(long)]
         name: Option<String>,
@@ -118,6 +130,47 @@ pub enum OperationCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Another version of the cluster's app, the way that version's upgrading_policy says.
+    ///
+    /// parallel: on a stopped cluster, every node boots the new version, renders, runs start
+    /// and upgrade. sequential (rolling): on an active cluster, one node at a time (stop,
+    /// boot the new version, render, start and upgrade), in get_nodes_order's order when
+    /// the role asks for it. in-place-parallel / in-place-sequential: on an active cluster,
+    /// no reboot: the version's payload is copied in, then upgrade runs.
+    ///
+    /// A failed upgrade says how to recover: run it again, or `cluster downgrade`.
+    ///
+    /// Example: hookhost cluster upgrade cl-abc --version 2.0 --canaries 1 --max-in-flight 2
+    Upgrade {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// The version of the cluster's app to upgrade to (see `hookhost app show <app>`).
+        #[arg(long)]
+        version: String,
+        /// Rolling upgrades: upgrade this many nodes first, one at a time; the first failure stops.
+        #[arg(long, default_value_t = 0)]
+        canaries: u32,
+        /// Rolling upgrades: after the canaries, upgrade at most this many nodes at once [default: 1].
+        #[arg(long, default_value_t = 0, hide_default_value = true)]
+        max_in_flight: u32,
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Back from a failed upgrade to the version it started from.
+    ///
+    /// After a parallel or rolling upgrade: on the stopped cluster, every node boots the old
+    /// version, renders and runs start. After an in-place upgrade: on the active cluster,
+    /// the new version's rollback hook runs.
+    ///
+    /// Example: hookhost cluster stop cl-abc && hookhost cluster downgrade cl-abc
+    Downgrade {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
+        #[arg(long)]
+        json: bool,
+    },
     /// New env values; every node re-renders its config and reloads where it changed.
     ///
     /// Runs on an active or stopped cluster (a stopped one renders when it starts), and
@@ -162,14 +215,40 @@ impl OperationCommand {
             | OperationCommand::AddNodes { json, .. }
             | OperationCommand::DeleteNodes { json, .. }
             | OperationCommand::Resize { json, .. }
-            | OperationCommand::UpdateEnv { json, .. } => *json,
+            | OperationCommand::UpdateEnv { json, .. }
+            | OperationCommand::Upgrade { json, .. }
+            | OperationCommand::Downgrade { json, .. } => *json,
         }
     }
 
     /// The request it makes; a key given twice to `update-env` is bad input.
     pub fn request(self) -> anyhow::Result<OperationRequest> {
         Ok(match self {
-            OperationCommand::Create { spec, name, .. } => OperationRequest::CreateCluster { spec, name },
+            OperationCommand::Create {
+                spec,
+                app,
+                version,
+                name,
+                ..
+            } => OperationRequest::CreateCluster {
+                spec,
+                app: app.zip(version).map(|(app, version)| AppRef { app, version }),
+                name,
+            },
+            OperationCommand::Upgrade {
+                cluster,
+                version,
+                canaries,
+                max_in_flight,
+                ..
+            } => OperationRequest::Upgrade {
+                cluster,
+                version,
+                policy: None,
+                canaries,
+                max_in_flight,
+            },
+            OperationCommand::Downgrade { cluster, .. } => OperationRequest::Downgrade { cluster },
             OperationCommand::Delete { cluster, force, .. } => OperationRequest::DeleteCluster { cluster, force },
             OperationCommand::Stop { cluster, .. } => OperationRequest::StopCluster { cluster },
             OperationCommand::Start { cluster, .. } => OperationRequest::StartCluster { cluster },

@@ -6,10 +6,11 @@ mod tree;
 
 pub use tree::{OWNED_KEYS, cluster_tree, host_writes, tree_changes};
 
+use crate::apps::AppRef;
 use crate::request::{OperationKind, kebab_name};
-use crate::spec::Spec;
+use crate::spec::{ServiceSpec, Spec, UpgradingPolicy};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -73,6 +74,10 @@ pub enum ClusterStatus {
     Resizing,
     /// Its env being changed.
     Updating,
+    /// Being upgraded to another app version.
+    Upgrading,
+    /// Going back to the app version a failed upgrade left.
+    Downgrading,
     /// Gone; the record stays for history.
     Deleted,
     /// An operation failed half-way; delete it, or start/stop it again.
@@ -85,13 +90,20 @@ impl fmt::Display for ClusterStatus {
     }
 }
 
-/// The app version a node runs when it is not its role's (a role's version switched).
+/// An upgrade a cluster is in: begun, not yet finished or undone. From its
+/// start the cluster's app version is the one upgraded to; a node still
+/// booted from the old version says so (`Node::version`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Image {
-    /// The app version's name.
-    pub version: String,
-    /// The role's component in that version.
-    pub plugin: PathBuf,
+pub struct Upgrade {
+    /// How it runs (the new version's `upgrading_policy`).
+    pub policy: UpgradingPolicy,
+    /// The version upgraded from.
+    pub from: String,
+    /// The version upgraded to.
+    pub to: String,
+    /// The nodes whose upgrade completed (a rolling upgrade run again skips them).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub done: BTreeSet<String>,
 }
 
 /// A node's resources.
@@ -154,9 +166,11 @@ pub struct Node {
     /// Its resources.
     #[serde(flatten)]
     pub resources: Resources,
-    /// The app version it runs, when not its role's spec.
+    /// The app version its instance was booted from, when it is not the
+    /// cluster's (an upgrade has not reached it, or an in-place upgrade's
+    /// new image waits for the next start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<Image>,
+    pub version: Option<String>,
     /// Its resources are deleted (a cluster's deletion got past it); the
     /// record stays for history.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -187,7 +201,7 @@ impl Node {
                 instance_class: spec.instance_class.unwrap_or(0),
                 volume_class: spec.volume.as_ref().and_then(|v| v.class).unwrap_or(0),
             },
-            image: None,
+            version: None,
             deleted: false,
             joining: false,
         }
@@ -217,6 +231,16 @@ impl FreeSids {
     }
 }
 
+/// The spec of a role's service in `spec`, if the role defines it. Replicas
+/// run their role's services, but `backup` and `restore` only with `with_replica`.
+pub fn role_service<'a>(spec: &'a Spec, role: &str, service: &str) -> Option<&'a ServiceSpec> {
+    let found = spec.role(role).and_then(|r| r.service(service))?;
+    let replica_skips = crate::spec::is_replica_role(role)
+        && matches!(service, "backup" | "restore")
+        && found.with_replica != Some(true);
+    (!replica_skips).then_some(found)
+}
+
 /// A cluster, as the engine keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cluster {
@@ -224,7 +248,11 @@ pub struct Cluster {
     pub id: String,
     /// Name (from `--name`, else the spec's).
     pub name: String,
-    /// The spec it was created from, plugins pointing at its images.
+    /// The app version it runs.
+    #[serde(default)]
+    pub app: AppRef,
+    /// That version's spec, plugins pointing at its images, with the
+    /// cluster's own env and network.
     pub spec: Spec,
     /// The spec file it came from.
     pub spec_file: PathBuf,
@@ -244,16 +272,20 @@ pub struct Cluster {
     /// When `status` is failed: the kind of operation that failed.
     #[serde(default)]
     pub failed_during: Option<OperationKind>,
+    /// The upgrade it is in, begun and not finished or undone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<Upgrade>,
 }
 
 impl Cluster {
     /// A new cluster record from a spec: fresh ids, each role's nodes with
     /// `sid` (and `gid`) from 1 and their replicas, a random 9-digit `gsid`,
     /// and an instance id. IPs are allocated when the operation begins.
-    pub fn new(spec: Spec, spec_file: PathBuf, name: String) -> Cluster {
+    pub fn new(app: AppRef, spec: Spec, spec_file: PathBuf, name: String) -> Cluster {
         let mut cluster = Cluster {
             id: new_id("cl"),
             name,
+            app,
             spec,
             spec_file,
             status: ClusterStatus::Creating,
@@ -263,6 +295,7 @@ impl Cluster {
             operation: None,
             global_uuid: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
             failed_during: None,
+            upgrade: None,
         };
         for role in cluster.spec.nodes.clone() {
             let nodes = cluster.new_nodes(&role, role.count);
@@ -307,22 +340,19 @@ impl Cluster {
         counts
     }
 
-    /// The component a node's hooks run: its image's, else its role's.
+    /// The component of a node's role in the cluster's app version.
     pub fn plugin_of<'a>(&'a self, node: &'a Node) -> Option<&'a Path> {
-        match &node.image {
-            Some(image) => Some(&image.plugin),
-            None => self.spec.role(&node.role).map(|r| r.plugin.as_path()),
-        }
+        self.spec.role(&node.role).map(|r| r.plugin.as_path())
     }
 
-    /// The spec of a role's service, if the role defines it. Replicas run
-    /// their role's services, but `backup` and `restore` only with `with_replica`.
-    pub fn service(&self, role: &str, service: &str) -> Option<&crate::spec::ServiceSpec> {
-        let spec = self.spec.role(role).and_then(|r| r.service(service))?;
-        let replica_skips = crate::spec::is_replica_role(role)
-            && matches!(service, "backup" | "restore")
-            && spec.with_replica != Some(true);
-        (!replica_skips).then_some(spec)
+    /// The app version a node's instance runs.
+    pub fn version_of<'a>(&'a self, node: &'a Node) -> &'a str {
+        node.version.as_deref().unwrap_or(&self.app.version)
+    }
+
+    /// The spec of a role's service in the cluster's app version, if the role defines it.
+    pub fn service(&self, role: &str, service: &str) -> Option<&ServiceSpec> {
+        role_service(&self.spec, role, service)
     }
 
     /// The nodes whose resources exist (a failed deletion may have deleted some).
@@ -333,6 +363,23 @@ impl Cluster {
     /// The ids of [`Cluster::live_nodes`].
     pub fn live_node_ids(&self) -> Vec<String> {
         self.live_nodes().map(|n| n.node_id.clone()).collect()
+    }
+
+    /// The cluster takes another app version: its spec (and spec file), keeping the
+    /// cluster's own env values (a key the version adds comes with its
+    /// default; nothing the cluster's env holds is lost) and its network.
+    pub fn take_version(&mut self, version: &crate::apps::AppVersion) {
+        let mut spec = version.spec.clone();
+        spec.env = merge_env(&spec.env, &self.spec.env);
+        for role in &mut spec.nodes {
+            if let Some(old) = self.spec.nodes.iter().find(|r| r.role == role.role) {
+                role.env = merge_env(&role.env, &old.env);
+            }
+        }
+        spec.vxnet = self.spec.vxnet.clone();
+        self.spec = spec;
+        self.app = version.reference();
+        self.spec_file = version.source.clone();
     }
 
     /// The owner key of a node's IP address in its network's pool.

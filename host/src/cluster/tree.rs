@@ -1,7 +1,7 @@
 //! A cluster record as a metadata tree (the seed's "register all information
 //! about the cluster in the metadata service"), laid out as
 //! `notes/appcenter-spec.md` §3.1 describes:
-//! `/cluster/{cluster_id, app_id, name, vxnet, zone, global_uuid, endpoints/..., reserved_ips/...}`,
+//! `/cluster/{cluster_id, app_id, app_version, name, vxnet, zone, global_uuid, endpoints/..., reserved_ips/...}`,
 //! `/hosts/<role>/<instance_id>/{ip, eip, mac, sid, gid, gsid, node_id, instance_id, role, cpu,
 //! memory, volume_size, gpu, instance_class, volume_class, physical_machine}`
 //! for every node with a running instance, `/env/...` from the spec, each
@@ -44,7 +44,12 @@ fn leaves(cluster: &Cluster, keys: &[&str]) -> Vec<(String, String)> {
     };
     let spec = &cluster.spec;
     put(&["cluster", "cluster_id"], cluster.id.clone());
-    put(&["cluster", "app_id"], app_id(&spec.name));
+    if cluster.app.app.is_empty() {
+        put(&["cluster", "app_id"], app_id(&spec.name));
+    } else {
+        put(&["cluster", "app_id"], cluster.app.app.clone());
+        put(&["cluster", "app_version"], cluster.app.version.clone());
+    }
     put(&["cluster", "name"], cluster.name.clone());
     put(&["cluster", "vxnet"], spec.vxnet.clone());
     put(&["cluster", "zone"], cluster.zone.clone());
@@ -208,7 +213,7 @@ mod tests {
             dir.path(),
         )
         .unwrap();
-        let mut cluster = Cluster::new(spec, "spec.json".into(), "zk1".into());
+        let mut cluster = Cluster::new(crate::apps::AppRef::default(), spec, "spec.json".into(), "zk1".into());
         cluster.nodes[1].instance_id = None; // stopped nodes are not listed
         let store = MemoryStore::new();
         store.apply_now(&cluster_tree(&cluster)).unwrap();
@@ -277,7 +282,7 @@ mod tests {
             dir.path(),
         )
         .unwrap();
-        let mut cluster = Cluster::new(spec, "spec.json".into(), "zk".into());
+        let mut cluster = Cluster::new(crate::apps::AppRef::default(), spec, "spec.json".into(), "zk".into());
         let store = MemoryStore::new();
         let root = cluster_root(&cluster.id);
         let snapshot = |store: &MemoryStore| store.snapshot_now(&root);

@@ -1,12 +1,53 @@
 //! Loading an app: its spec, and each role's component checked against it
-//! (it loads, and implements every service the spec gives its role). Once
-//! the operation's flow has admitted the request, the app's components are
-//! kept as images, so that a cluster keeps running what was checked.
+//! (it loads, and implements every service the spec gives its role); and
+//! registering it as an app version: its components kept as images (the
+//! very bytes that were checked), its `payload/` directory kept, the
+//! version recorded in the catalog under its content's digest.
 
 use super::{Engine, EngineError};
+use crate::apps::{AppVersion, check_name};
 use crate::hook::{parse_service, service_name};
 use crate::spec::{Problem, Spec, SpecError};
-use std::path::Path;
+use sha2::Digest;
+use std::path::{Path, PathBuf};
+
+/// The directory beside a spec an app version's payload comes from.
+pub const PAYLOAD_DIR: &str = "payload";
+
+/// The spec file a path names: itself, or `spec.json` in a directory.
+pub fn spec_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("spec.json")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// The app id a spec file's directory gives (its name, made a valid id).
+fn app_id_of(file: &Path) -> String {
+    let dir = file
+        .canonicalize()
+        .ok()
+        .and_then(|f| {
+            f.parent()
+                .and_then(|d| d.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let id: String = dir
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .skip_while(|c| !c.is_ascii_alphanumeric())
+        .take(crate::apps::MAX_NAME_CHARS)
+        .collect();
+    if id.is_empty() { "app".into() } else { id }
+}
 
 fn file_name(path: &Path) -> String {
     path.file_name()
@@ -89,10 +130,84 @@ impl Engine {
         Ok(App { spec, checked })
     }
 
+    /// Registers the app of a spec file (or of a directory holding
+    /// `spec.json`) as version `version` of app `app` (by default: the
+    /// directory's name, and the version with this content, else
+    /// `d-<digest>`). Returns the version and whether it is new; the same
+    /// content under a taken name is no change, other content is refused.
+    pub async fn add_app(
+        &self,
+        path: &Path,
+        app: Option<&str>,
+        version: Option<&str>,
+    ) -> Result<(AppVersion, bool), EngineError> {
+        self.app_version(path, app, version, true).await
+    }
+
+    /// The app version a spec file is (see [`Engine::add_app`]);
+    /// `keep`: register it, else only say what it would be.
+    pub(super) async fn app_version(
+        &self,
+        path: &Path,
+        app: Option<&str>,
+        version: Option<&str>,
+        keep: bool,
+    ) -> Result<(AppVersion, bool), EngineError> {
+        let file = spec_file(path);
+        let app_id = match app {
+            Some(app) => {
+                check_name("app id", app)?;
+                app.to_string()
+            }
+            None => app_id_of(&file),
+        };
+        if let Some(version) = version {
+            check_name("version name", version)?;
+        }
+        let checked = self.check_app(&file).await?;
+        let payload = file
+            .parent()
+            .map(|d| d.join(PAYLOAD_DIR))
+            .filter(|d| std::fs::symlink_metadata(d).is_ok());
+        let payload_digest = match &payload {
+            Some(dir) => crate::files::tree_digest(dir).map_err(|error| SpecError::Read {
+                file: dir.clone(),
+                error,
+            })?,
+            None => String::new(),
+        };
+        let digest = digest(&checked, &payload_digest);
+        let version = match version {
+            Some(v) => v.to_string(),
+            None => match self.catalog.with_digest(&app_id, &digest)? {
+                Some(found) => return Ok((found, false)),
+                None => format!("d-{}", &digest[..12]),
+            },
+        };
+        let source = file.canonicalize().unwrap_or_else(|_| file.clone());
+        let mut found = AppVersion {
+            app: app_id,
+            version,
+            digest,
+            spec: checked.spec.clone(),
+            payload: payload.clone(),
+            source,
+            added_at: crate::cluster::now(),
+        };
+        if !keep {
+            return Ok((found, true));
+        }
+        self.keep_images(&file, &checked, &mut found.spec)?;
+        if let Some(dir) = &payload {
+            found.payload = Some(self.catalog.keep_payload(dir)?.0);
+        }
+        Ok(self.catalog.add(found)?)
+    }
+
     /// Keeps a checked app's components as images (the provider's), the
     /// very bytes that were checked, and points `spec` (a cluster's copy of
     /// the app's) at them.
-    pub(super) fn keep_images(&self, file: &Path, app: &App, spec: &mut Spec) -> Result<(), EngineError> {
+    fn keep_images(&self, file: &Path, app: &App, spec: &mut Spec) -> Result<(), EngineError> {
         for (role, (sha, bytes)) in spec.nodes.iter_mut().zip(&app.checked) {
             role.plugin = self
                 .provider
@@ -104,4 +219,18 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// A checked app's digest: its spec with each plugin named by its
+/// component's SHA-256 (where the files lay does not count), and its payload's digest.
+fn digest(app: &App, payload: &str) -> String {
+    let mut spec = app.spec.clone();
+    for (role, (sha, _)) in spec.nodes.iter_mut().zip(&app.checked) {
+        role.plugin = PathBuf::from(sha);
+    }
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(serde_json::to_vec(&spec).unwrap_or_default());
+    hasher.update(b"\npayload ");
+    hasher.update(payload.as_bytes());
+    crate::files::hex(&hasher.finalize())
 }

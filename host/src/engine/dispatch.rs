@@ -27,6 +27,11 @@ pub(super) async fn execute(run: &StepRun<'_>, step: &Step) -> Result<StepEnd, E
         Action::RemoveNodes { nodes } => record::remove_nodes(run, nodes).await,
         Action::NodesJoined { nodes } => record::joined(run, nodes).await,
         Action::SetEnv { env } => record::set_env(run, env).await,
-        Action::SwitchVersion { nodes, image } => record::switch_version(run, nodes, image).await,
+        Action::SwitchVersion { nodes, version } => record::switch_version(run, nodes, version).await,
+        Action::CopyPayload { nodes, version } => provider::copy_payload(run, nodes, version).await,
+        Action::BeginUpgrade { upgrade } => record::begin_upgrade(run, upgrade).await,
+        Action::UpgradeDone { nodes } => record::upgrade_done(run, nodes).await,
+        Action::EndUpgrade => record::end_upgrade(run).await,
+        Action::RevertUpgrade => record::revert_upgrade(run).await,
     }
 }

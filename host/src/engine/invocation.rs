@@ -7,6 +7,7 @@
 
 use super::runner::Component;
 use super::step::StepRun;
+use super::versions::Versions;
 use super::{Engine, EngineError};
 use crate::cluster::{Cluster, Node, now};
 use crate::hook::{Operation as WitOperation, context_of};
@@ -36,18 +37,25 @@ pub(super) struct Invocations {
     step: usize,
     pub(super) cluster: Cluster,
     snapshot: Arc<Snapshot>,
+    versions: Versions,
     components: HashMap<PathBuf, Arc<dyn Component>>,
 }
 
 impl Invocations {
-    /// Takes the cluster's snapshot and loads the components of `nodes`.
-    pub(super) async fn new(run: &StepRun<'_>, nodes: &[&Node]) -> Result<Arc<Invocations>, EngineError> {
+    /// Takes the cluster's snapshot and loads the components of `nodes`:
+    /// each node's version's, or `version`'s for every node.
+    pub(super) async fn new(
+        run: &StepRun<'_>,
+        nodes: &[&Node],
+        version: Option<&str>,
+    ) -> Result<Arc<Invocations>, EngineError> {
         let engine = run.engine;
         let cluster = &run.cluster;
         let snapshot = engine.snapshot_of(&cluster_root(&cluster.id)).await?;
+        let versions = Versions::of(run, nodes, version)?;
         let mut components = HashMap::new();
         for node in nodes {
-            let Some(path) = cluster.plugin_of(node) else { continue };
+            let Some(path) = versions.plugin(node) else { continue };
             if components.contains_key(path) {
                 continue;
             }
@@ -60,12 +68,18 @@ impl Invocations {
         Ok(Arc::new(Invocations {
             engine: engine.clone(),
             op_id: run.op.id.clone(),
-            operation: run.op.kind().wit(),
+            operation: run.op.request.wit(),
             step: run.index,
             cluster: cluster.clone(),
             snapshot,
+            versions,
             components,
         }))
+    }
+
+    /// The spec of a service a node's hooks run by, if its role defines it.
+    pub(super) fn service(&self, node: &Node, service: &str) -> Option<&crate::spec::ServiceSpec> {
+        self.versions.service(node, service)
     }
 
     /// The operation.
@@ -75,8 +89,8 @@ impl Invocations {
 
     /// The component a node's hooks run.
     pub(super) fn component(&self, node: &Node) -> Option<Arc<dyn Component>> {
-        self.cluster
-            .plugin_of(node)
+        self.versions
+            .plugin(node)
             .and_then(|path| self.components.get(path))
             .cloned()
     }
@@ -91,8 +105,7 @@ impl Invocations {
         };
         let view = ClusterView::with_node(self.snapshot.clone(), &self.cluster.id, node_ref);
         let timeout = self
-            .cluster
-            .service(&node.role, service)
+            .service(node, service)
             .map(|s| s.timeout_secs())
             .unwrap_or(DEFAULT_SERVICE_TIMEOUT);
         Call {
@@ -114,7 +127,7 @@ impl Invocations {
             step: self.step,
             service: service.to_string(),
             role: node.role.clone(),
-            order: self.cluster.service(&node.role, service).map(|s| s.order).unwrap_or(0),
+            order: self.service(node, service).map(|s| s.order).unwrap_or(0),
             node_id: node.node_id.clone(),
             instance_id: node.instance_id.clone().unwrap_or_default(),
             attempt,

@@ -31,9 +31,12 @@ mod step;
 mod testing;
 #[cfg(test)]
 mod tests;
+mod versions;
 
+pub use app::{PAYLOAD_DIR, spec_file};
 pub use runner::{Component, HookRunner, RunnerFuture};
 
+use crate::apps::{AppVersion, Catalog, CatalogError};
 use crate::cluster::{Cluster, ClusterStatus, now};
 use crate::durable::{Db, DbError};
 use crate::flows::{Refusal, flow_of};
@@ -55,6 +58,9 @@ pub enum EngineError {
     /// The spec is unusable.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// The app catalog refused or failed (an unknown version, a taken name).
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
     /// The spec's components do not fit it.
     #[error("{file}: {}", problems.iter().map(Problem::to_string).collect::<Vec<_>>().join(&format!("\n{}: ", file.display())))]
     Components {
@@ -138,6 +144,7 @@ pub struct Engine {
     tree: Arc<dyn MetadataStore>,
     provider: Arc<dyn Provider>,
     runner: Arc<dyn HookRunner>,
+    catalog: Arc<Catalog>,
     observer: Arc<dyn Observer>,
     /// The last cluster snapshot hooks read, shared while the store's
     /// revision stays the same (a rolling operation's many steps read one).
@@ -156,6 +163,7 @@ pub struct EngineBuilder {
     tree: Option<Arc<dyn MetadataStore>>,
     provider: Option<Arc<dyn Provider>>,
     runner: Option<Arc<dyn HookRunner>>,
+    catalog: Option<Arc<Catalog>>,
     observer: Option<Arc<dyn Observer>>,
 }
 
@@ -190,6 +198,12 @@ impl EngineBuilder {
         self
     }
 
+    /// The registered app versions [default: the state directory's].
+    pub fn catalog(mut self, catalog: Catalog) -> Self {
+        self.catalog = Some(Arc::new(catalog));
+        self
+    }
+
     /// Who watches operations run [default: nobody].
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = Some(observer);
@@ -217,10 +231,16 @@ impl EngineBuilder {
             (None, Some(dir)) => Arc::new(LocalProvider::new(dir)),
             (None, None) => return Err(EngineError::Incomplete("a provider")),
         };
+        let catalog = match (self.catalog, &self.state_dir) {
+            (Some(catalog), _) => catalog,
+            (None, Some(dir)) => Arc::new(Catalog::new(dir)),
+            (None, None) => return Err(EngineError::Incomplete("an app catalog")),
+        };
         Ok(Engine {
             store,
             tree,
             provider,
+            catalog,
             runner: self.runner.ok_or(EngineError::Incomplete("a hook runner"))?,
             observer: self.observer.unwrap_or_else(|| Arc::new(Quiet)),
             shared: Arc::default(),
@@ -253,6 +273,11 @@ impl Engine {
     /// The metadata tree.
     pub fn tree(&self) -> &dyn MetadataStore {
         self.tree.as_ref()
+    }
+
+    /// The registered app versions.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// The snapshot of the tree under `root` at the store's revision now:
@@ -306,7 +331,12 @@ impl Engine {
 
     /// Starts an operation; [`Engine::run`] then runs it.
     pub async fn submit(&self, request: OperationRequest) -> Result<Operation, EngineError> {
-        let Admitted { cluster, during, plan } = self.admit(&request, true).await?;
+        let Admitted {
+            cluster,
+            during,
+            plan,
+            request,
+        } = self.admit(&request, true).await?;
         let op = Operation {
             id: crate::cluster::new_id("op"),
             cluster_id: cluster.id.clone(),
@@ -326,22 +356,51 @@ impl Engine {
         Ok(op)
     }
 
+    /// The app version a request names: the one a create makes a cluster
+    /// of (from a spec file: what it would be registered as), the one an
+    /// upgrade goes to, the one a downgrade goes back to.
+    async fn app_of(&self, request: &OperationRequest) -> Result<Option<AppVersion>, EngineError> {
+        let refuse = |why: &str| Refusal::new(request.kind(), None, why);
+        Ok(match request {
+            OperationRequest::CreateCluster { spec, app, .. } => match (spec, app) {
+                (Some(file), None) => Some(self.app_version(file, None, None, false).await?.0),
+                (None, Some(app)) => Some(self.catalog.get(&app.app, &app.version)?),
+                (Some(_), Some(_)) => return Err(refuse("give an app spec or an app version, not both").into()),
+                (None, None) => return Err(refuse("give an app spec, or an app and its version").into()),
+            },
+            OperationRequest::Upgrade { cluster, version, .. } => {
+                let cluster = self.cluster(cluster)?;
+                if cluster.app.app.is_empty() {
+                    return Err(Refusal::new(
+                        request.kind(),
+                        Some(&cluster),
+                        "it was created before app versions were kept; it has no app to upgrade",
+                    )
+                    .into());
+                }
+                Some(self.catalog.get(&cluster.app.app, version)?)
+            }
+            OperationRequest::Downgrade { cluster } => {
+                let cluster = self.cluster(cluster)?;
+                match &cluster.upgrade {
+                    Some(upgrade) => Some(self.catalog.get(&cluster.app.app, &upgrade.from)?),
+                    None => None,
+                }
+            }
+            _ => None,
+        })
+    }
+
     /// Asks the request's flow whether it may run, for the record it starts
-    /// from and for its plan. `keep_images`: keep the app's components as
-    /// images (a real submission, not a dry run).
-    async fn admit(&self, request: &OperationRequest, keep_images: bool) -> Result<Admitted, EngineError> {
-        let app = match request.spec() {
-            // The record keeps where the spec came from, wherever the command ran.
-            Some(file) => Some((
-                self.check_app(file).await?,
-                file.canonicalize().unwrap_or_else(|_| file.to_path_buf()),
-            )),
-            None => None,
-        };
-        let flow = flow_of(
-            request,
-            app.as_ref().map(|(app, file)| (app.spec.clone(), file.as_path())),
-        )?;
+    /// from and for its plan. `keep`: register the app a create names (a
+    /// real submission, not a dry run).
+    async fn admit(&self, request: &OperationRequest, keep: bool) -> Result<Admitted, EngineError> {
+        let app = self.app_of(request).await?;
+        let mut request = request.clone();
+        if let (OperationRequest::Upgrade { policy, .. }, Some(target)) = (&mut request, &app) {
+            *policy = Some(target.spec.upgrading_policy);
+        }
+        let flow = flow_of(&request, app)?;
         let current = match request.cluster_id() {
             Some(id) => {
                 let cluster = self.cluster(id)?;
@@ -354,11 +413,18 @@ impl Engine {
         let mut cluster = flow.prepare(current)?;
         let plan = flow.plan(&cluster);
         plan.check()?;
-        // Only an admitted request keeps anything.
-        if keep_images && let Some((app, file)) = &app {
-            self.keep_images(file, app, &mut cluster.spec)?;
+        // Only an admitted request registers its app.
+        if keep && let OperationRequest::CreateCluster { spec: Some(file), .. } = &request {
+            let kept = self.app_version(file, None, None, true).await?.0;
+            cluster.app = kept.reference();
+            cluster.spec = kept.spec;
         }
-        Ok(Admitted { cluster, during, plan })
+        Ok(Admitted {
+            cluster,
+            during,
+            plan,
+            request,
+        })
     }
 
     /// A busy cluster says which operation holds it, and whether that one
@@ -419,4 +485,6 @@ struct Admitted {
     cluster: Cluster,
     during: ClusterStatus,
     plan: Plan,
+    /// The request as stored (an upgrade's policy filled in).
+    request: OperationRequest,
 }

@@ -201,3 +201,37 @@ pub(super) async fn delete(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd
     .await?;
     done.end()
 }
+
+/// The version's payload is copied into each node as its
+/// `in-place-upgrade-nodes` say (every copy whose `mount_role` is the
+/// node's role, or the role whose replica it is); a failed copy removes its
+/// destination. A copy done again replaces what it copied before.
+pub(super) async fn copy_payload(run: &StepRun<'_>, nodes: &NodeSet, version: &str) -> Result<StepEnd, EngineError> {
+    let found = run.engine.catalog.get(&run.cluster.app.app, version)?;
+    let copies: Vec<_> = found
+        .spec
+        .in_place_upgrade_nodes
+        .iter()
+        .flat_map(|e| e.copy.clone())
+        .collect();
+    let payload = found.payload.clone();
+    let version = version.to_string();
+    let spec = found.spec;
+    on_nodes(run, nodes, move |p, c, n| {
+        let role = spec.role(&n.role).map(|r| r.role.clone()).unwrap_or_default();
+        for copy in copies.iter().filter(|copy| copy.mount_role == role) {
+            let (Some(payload), Some(rel)) = (&payload, copy.source_in_payload()) else {
+                return Err(std::io::Error::other(format!(
+                    "version {version} ships no payload/ directory, yet its in-place-upgrade-nodes copy {}",
+                    copy.source
+                )));
+            };
+            p.copy_in(c, n, &payload.join(rel), &copy.destination).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("copy {} to {}: {e}", copy.source, copy.destination))
+            })?;
+        }
+        Ok(())
+    })
+    .await?
+    .end()
+}

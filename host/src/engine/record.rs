@@ -3,8 +3,9 @@
 
 use super::EngineError;
 use super::step::{StepEnd, StepRun};
-use crate::cluster::{Cluster, ClusterStatus, Image};
+use crate::cluster::{Cluster, ClusterStatus, Upgrade};
 use crate::plan::NodeSet;
+use crate::spec::UpgradingPolicy;
 use crate::store::StoreError;
 use std::collections::HashSet;
 
@@ -60,17 +61,96 @@ pub(super) async fn set_env(
     .await
 }
 
-/// The nodes run another app version (their role's spec when `None`).
+/// The nodes boot from another app version next (the cluster's when `None`).
 pub(super) async fn switch_version(
     run: &StepRun<'_>,
     nodes: &NodeSet,
-    image: &Option<Image>,
+    version: &Option<String>,
 ) -> Result<StepEnd, EngineError> {
-    let (listed, image): (HashSet<String>, _) = (run.node_ids(nodes)?.into_iter().collect(), image.clone());
+    let (listed, version): (HashSet<String>, _) = (run.node_ids(nodes)?.into_iter().collect(), version.clone());
     change(run, move |c| {
+        let cluster_version = c.app.version.clone();
         for node in c.nodes.iter_mut().filter(|n| listed.contains(&n.node_id)) {
-            node.image = image.clone();
+            node.version = version.clone().filter(|v| *v != cluster_version);
         }
+        Ok(())
+    })
+    .await
+}
+
+/// The upgrade begins: the cluster takes the new version, its nodes keep
+/// the old one. Done again for the same upgrade (a run again, a resumed
+/// step), it changes nothing: the nodes upgraded since stay so.
+pub(super) async fn begin_upgrade(run: &StepRun<'_>, upgrade: &Upgrade) -> Result<StepEnd, EngineError> {
+    if run
+        .cluster
+        .upgrade
+        .as_ref()
+        .is_some_and(|u| u.from == upgrade.from && u.to == upgrade.to)
+    {
+        return Ok(StepEnd::Ok(None));
+    }
+    let version = run.engine.catalog.get(&run.cluster.app.app, &upgrade.to)?;
+    let upgrade = upgrade.clone();
+    change(run, move |c| {
+        if c.upgrade.is_some() {
+            return Ok(());
+        }
+        for node in c.nodes.iter_mut().filter(|n| n.version.is_none()) {
+            node.version = Some(upgrade.from.clone());
+        }
+        c.take_version(&version);
+        c.upgrade = Some(upgrade.clone());
+        Ok(())
+    })
+    .await
+}
+
+/// The nodes' upgrade is done (a rolling upgrade run again skips them).
+pub(super) async fn upgrade_done(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
+    let listed = run.node_ids(nodes)?;
+    change(run, move |c| {
+        if let Some(upgrade) = &mut c.upgrade {
+            upgrade.done.extend(listed.iter().cloned());
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// The upgrade is over.
+pub(super) async fn end_upgrade(run: &StepRun<'_>) -> Result<StepEnd, EngineError> {
+    change(run, |c| {
+        c.upgrade = None;
+        Ok(())
+    })
+    .await
+}
+
+/// The cluster goes back to the version its upgrade started from. Every
+/// node runs it, except that after an in-place upgrade (nothing rebooted)
+/// a node booted from a still older version keeps it.
+pub(super) async fn revert_upgrade(run: &StepRun<'_>) -> Result<StepEnd, EngineError> {
+    let Some(upgrade) = run.cluster.upgrade.clone() else {
+        // Done already (a resumed step).
+        return Ok(StepEnd::Ok(None));
+    };
+    let version = run.engine.catalog.get(&run.cluster.app.app, &upgrade.from)?;
+    let in_place = matches!(
+        upgrade.policy,
+        UpgradingPolicy::InPlaceParallel | UpgradingPolicy::InPlaceSequential
+    );
+    change(run, move |c| {
+        if c.upgrade.is_none() {
+            return Ok(());
+        }
+        for node in &mut c.nodes {
+            if !in_place || node.version.as_deref() == Some(&upgrade.from) {
+                node.version = None;
+            }
+        }
+        c.take_version(&version);
+        c.upgrade = None;
         Ok(())
     })
     .await

@@ -19,7 +19,7 @@ use std::sync::Arc;
 /// Renders the nodes' config, writes what changed, reloads where it changed.
 pub(super) async fn run(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
     let targets = run.nodes(nodes)?;
-    let ctx = Invocations::new(run, &targets).await?;
+    let ctx = Invocations::new(run, &targets, None).await?;
     let past = Arc::new(Past::load(run).await?);
     let first_seq = run.engine.store.next_seqs(&run.op.id, targets.len() as u64).await?;
     run.engine.observer.invocations_started(targets.len());
@@ -74,7 +74,7 @@ async fn render_and_reload(ctx: &Invocations, past: &Past, node: &Node, render_s
             }
         }
     };
-    let has_reload = ctx.cluster.service(&node.role, "reload").is_some();
+    let has_reload = ctx.service(node, "reload").is_some();
     if changed.is_empty() || !has_reload {
         return Ok(true);
     }

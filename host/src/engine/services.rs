@@ -22,17 +22,17 @@ use std::sync::Arc;
 /// Runs a service step.
 pub(super) async fn run(run: &StepRun<'_>, step: &ServiceStep) -> Result<StepEnd, EngineError> {
     let service = parse_service(&step.service)?;
-    // Roles without the service are skipped.
-    let targets: Vec<&Node> = run
-        .nodes(&step.nodes)?
+    let nodes = run.nodes(&step.nodes)?;
+    let ctx = Invocations::new(run, &nodes, step.version.as_deref()).await?;
+    // Roles without the service (in the version a node runs) are skipped.
+    let targets: Vec<&Node> = nodes
         .into_iter()
-        .filter(|n| run.cluster.service(&n.role, &step.service).is_some())
+        .filter(|n| ctx.service(n, &step.service).is_some())
         .collect();
-    let ctx = Invocations::new(run, &targets).await?;
     let past = Past::load(run).await?;
     let mut replies: HashMap<String, String> = HashMap::new();
     let mut tolerated = Vec::new();
-    for wave in waves(&run.cluster, step, &targets) {
+    for wave in waves(&ctx, step, &targets) {
         for node in &wave {
             if let Some(reply) = past.get(&node.node_id, &step.service).and_then(|t| t.reply.clone()) {
                 replies.insert(node.node_id.clone(), reply);
@@ -60,12 +60,12 @@ pub(super) async fn run(run: &StepRun<'_>, step: &ServiceStep) -> Result<StepEnd
 }
 
 /// The groups of nodes that run together, in order.
-fn waves<'a>(cluster: &Cluster, step: &ServiceStep, targets: &[&'a Node]) -> Vec<Vec<&'a Node>> {
+fn waves<'a>(ctx: &Invocations, step: &ServiceStep, targets: &[&'a Node]) -> Vec<Vec<&'a Node>> {
     match step.schedule {
         Schedule::RoleOrder => {
             let mut groups: BTreeMap<u32, Vec<&Node>> = BTreeMap::new();
             for node in targets {
-                let order = cluster.service(&node.role, &step.service).map_or(0, |s| s.order);
+                let order = ctx.service(node, &step.service).map_or(0, |s| s.order);
                 groups.entry(order).or_default().push(node);
             }
             groups.into_values().collect()
@@ -112,7 +112,7 @@ async fn run_wave(
         let (ctx, name) = (ctx.clone(), name.clone());
         let request = Request {
             service: service.clone(),
-            params: params(&ctx.cluster, step, &node.role),
+            params: params(&ctx, step, &node),
             pre_check: step.pre_check,
         };
         async move {
@@ -172,12 +172,11 @@ async fn sort_out(
 }
 
 /// The `service_params` the hooks get: the plan's, else the spec's, as JSON text.
-fn params(cluster: &Cluster, step: &ServiceStep, role: &str) -> String {
-    let params = step.params.clone().or_else(|| {
-        cluster
-            .service(role, &step.service)
-            .and_then(|s| s.service_params.clone())
-    });
+fn params(ctx: &Invocations, step: &ServiceStep, node: &Node) -> String {
+    let params = step
+        .params
+        .clone()
+        .or_else(|| ctx.service(node, &step.service).and_then(|s| s.service_params.clone()));
     params
         .map(|p| Value::Object(p).to_string())
         .unwrap_or_else(|| "{}".into())
@@ -249,18 +248,24 @@ fn output(step: &ServiceStep, targets: &[&Node], replies: &HashMap<String, Strin
                 .filter_map(|n| Some((n.node_id.clone(), Value::String(replies.get(&n.node_id)?.clone()))))
                 .collect(),
         ))),
-        Reply::NodeOrder { of } => {
+        Reply::NodeOrder { of, passed } => {
             let first = targets
                 .iter()
                 .find_map(|n| replies.get(&n.node_id).map(|r| (n.node_id.as_str(), r.as_str())));
-            node_order(first, of, &step.service).map(|order| Some(Value::from(order)))
+            node_order(first, of, passed, &step.service).map(|order| Some(Value::from(order)))
         }
     }
 }
 
-/// A node order from a reply (`cln-3,cln-2,cln-1`): each id one of `of`,
-/// none twice; the ones it leaves out follow in `of`'s order.
-fn node_order(reply: Option<(&str, &str)>, of: &[String], service: &str) -> Result<Vec<String>, String> {
+/// A node order from a reply (`cln-3,cln-2,cln-1`): each id one of `of`
+/// (or of `passed`, left out), none twice; the ones of `of` it leaves out
+/// follow in `of`'s order.
+fn node_order(
+    reply: Option<(&str, &str)>,
+    of: &[String],
+    passed: &[String],
+    service: &str,
+) -> Result<Vec<String>, String> {
     let Some((node, reply)) = reply else {
         return Ok(of.to_vec());
     };
@@ -269,7 +274,7 @@ fn node_order(reply: Option<(&str, &str)>, of: &[String], service: &str) -> Resu
     let mut order = Vec::new();
     for id in reply.split(',').map(str::trim).filter(|id| !id.is_empty()) {
         let shown: String = id.chars().take(64).collect();
-        if !known.contains(id) {
+        if !known.contains(id) && !passed.iter().any(|p| p == id) {
             return Err(format!(
                 "{service} on node {node} replied {shown:?}, which is not one of the {} nodes being ordered",
                 of.len()
@@ -277,6 +282,9 @@ fn node_order(reply: Option<(&str, &str)>, of: &[String], service: &str) -> Resu
         }
         if !seen.insert(id) {
             return Err(format!("{service} on node {node} named {shown:?} twice"));
+        }
+        if passed.iter().any(|p| p == id) {
+            continue;
         }
         order.push(id.to_string());
     }
@@ -291,18 +299,24 @@ mod tests {
     #[test]
     fn a_node_order_is_checked_and_completed() {
         let of: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(node_order(None, &of, "get_nodes_order").unwrap(), ["a", "b", "c"]);
+        assert_eq!(node_order(None, &of, &[], "get_nodes_order").unwrap(), ["a", "b", "c"]);
         assert_eq!(
-            node_order(Some(("a", " c, a ,")), &of, "get_nodes_order").unwrap(),
+            node_order(Some(("a", " c, a ,")), &of, &[], "get_nodes_order").unwrap(),
             ["c", "a", "b"],
             "spaces and empty entries are ignored; b, left out, comes last"
         );
-        let err = node_order(Some(("a", "c,x")), &of, "get_nodes_order").unwrap_err();
+        let err = node_order(Some(("a", "c,x")), &of, &[], "get_nodes_order").unwrap_err();
         assert_eq!(
             err,
             "get_nodes_order on node a replied \"x\", which is not one of the 3 nodes being ordered"
         );
-        let err = node_order(Some(("a", "c,c")), &of, "get_nodes_order").unwrap_err();
+        let err = node_order(Some(("a", "c,c")), &of, &[], "get_nodes_order").unwrap_err();
         assert!(err.ends_with("named \"c\" twice"), "{err}");
+        let passed = vec!["z".to_string()];
+        assert_eq!(
+            node_order(Some(("a", "z,b")), &of, &passed, "get_nodes_order").unwrap(),
+            ["b", "a", "c"],
+            "a passed node may be named; it is left out"
+        );
     }
 }

@@ -334,6 +334,7 @@ impl Harness {
                 snapshots: snapshots.clone(),
             }))
             .provider(Arc::new(LocalProvider::new(&dir.path().join("state"))))
+            .catalog(crate::apps::Catalog::new(&dir.path().join("state")))
             .runner(Arc::new(runner.clone()))
             .build()
             .unwrap();
@@ -351,7 +352,8 @@ impl Harness {
         let op = self
             .engine
             .submit(OperationRequest::CreateCluster {
-                spec: self.dir.path().join("spec.json"),
+                spec: Some(self.dir.path().join("spec.json")),
+                app: None,
                 name: None,
             })
             .await

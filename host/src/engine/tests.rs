@@ -2,7 +2,7 @@
 //! in-memory stores: no wasm, no CLI.
 
 use super::testing::{Harness, Script, Seen, THREE_ROLES};
-use crate::cluster::{ClusterStatus, Image, Node};
+use crate::cluster::{ClusterStatus, Node};
 use crate::plan::{Action, NodeSet, OnFailure, Plan, Reply, ServiceStep, TempEntry, TempTree};
 use crate::provider::LocalProvider;
 use crate::request::ResourceChange;
@@ -62,7 +62,8 @@ async fn the_create_flow_runs_init_around_start_as_each_role_asks() {
     let op = h
         .engine
         .submit(crate::request::OperationRequest::CreateCluster {
-            spec: h.dir.path().join("spec.json"),
+            spec: Some(h.dir.path().join("spec.json")),
+            app: None,
             name: None,
         })
         .await
@@ -324,7 +325,10 @@ async fn a_node_order_produced_at_run_time_is_journaled_and_survives_a_crash() {
         Action::RunService(
             ServiceStep::new("get_nodes_order", ids(&db[..1]), OnFailure::Fail)
                 .params(json!({"event": "upgrade"}).as_object().unwrap().clone())
-                .reply(Reply::NodeOrder { of: all.clone() }),
+                .reply(Reply::NodeOrder {
+                    of: all.clone(),
+                    passed: Vec::new(),
+                }),
         ),
         "ask the order",
         "order",
@@ -377,8 +381,10 @@ async fn a_bad_node_order_fails_its_step() {
     let mut plan = Plan::default();
     plan.push_output(
         Action::RunService(
-            ServiceStep::new("get_nodes_order", ids(&db[..1]), OnFailure::Fail)
-                .reply(Reply::NodeOrder { of: db.clone() }),
+            ServiceStep::new("get_nodes_order", ids(&db[..1]), OnFailure::Fail).reply(Reply::NodeOrder {
+                of: db.clone(),
+                passed: Vec::new(),
+            }),
         ),
         "ask",
         "order",
@@ -647,10 +653,23 @@ async fn resources_and_versions_change_in_the_record_and_in_what_runs() {
     let h = Harness::new(THREE_ROLES);
     let cluster = h.create().await;
     let db = h.role(&cluster, "db");
-    let v2 = Image {
-        version: "v2".into(),
-        plugin: h.dir.path().join("v2.wasm"),
-    };
+    // Version v2 of the app runs another component on role db.
+    let mut spec = cluster.spec.clone();
+    for role in spec.nodes.iter_mut().filter(|r| r.role == "db") {
+        role.plugin = h.dir.path().join("v2.wasm");
+    }
+    h.engine
+        .catalog()
+        .add(crate::apps::AppVersion {
+            app: cluster.app.app.clone(),
+            version: "v2".into(),
+            digest: "v2".into(),
+            spec,
+            payload: None,
+            source: h.dir.path().join("spec.json"),
+            added_at: crate::cluster::now(),
+        })
+        .unwrap();
     let mut plan = Plan::default();
     plan.push(
         Action::ResizeNodes {
@@ -666,7 +685,7 @@ async fn resources_and_versions_change_in_the_record_and_in_what_runs() {
     plan.push(
         Action::SwitchVersion {
             nodes: ids(&db),
-            image: Some(v2.clone()),
+            version: Some("v2".into()),
         },
         "upgrade 2",
     );
@@ -691,14 +710,14 @@ async fn resources_and_versions_change_in_the_record_and_in_what_runs() {
         let v2 = call.component.ends_with("v2.wasm");
         assert_eq!(v2, call.role == "db", "{} ran {:?}", call.node, call.component);
     }
-    assert_eq!(after.node(&db[1]).unwrap().image.as_ref(), Some(&v2));
+    assert_eq!(after.node(&db[1]).unwrap().version.as_deref(), Some("v2"));
 
     // Back to the role's version.
     let mut plan = Plan::default();
     plan.push(
         Action::SwitchVersion {
             nodes: ids(&db),
-            image: None,
+            version: None,
         },
         "downgrade",
     );
@@ -710,7 +729,7 @@ async fn resources_and_versions_change_in_the_record_and_in_what_runs() {
             .unwrap()
             .nodes
             .iter()
-            .all(|n| n.image.is_none())
+            .all(|n| n.version.is_none())
     );
 }
 
@@ -849,8 +868,10 @@ async fn a_tolerated_failure_keeps_the_steps_output() {
     let mut plan = Plan::default();
     plan.push_output(
         Action::RunService(
-            ServiceStep::new("get_nodes_order", ids(&db), OnFailure::Continue)
-                .reply(Reply::NodeOrder { of: db.clone() }),
+            ServiceStep::new("get_nodes_order", ids(&db), OnFailure::Continue).reply(Reply::NodeOrder {
+                of: db.clone(),
+                passed: Vec::new(),
+            }),
         ),
         "ask both; one fails",
         "order",

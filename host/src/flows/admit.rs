@@ -54,11 +54,27 @@ pub(super) fn by_status(kind: OperationKind, cluster: &Cluster) -> Refusal {
     Refusal::new(kind, Some(cluster), reason)
 }
 
-/// Refuses, by its status, a cluster that is not active.
+/// Refuses, by its status, a cluster that is not active, and one whose
+/// upgrade is not finished.
 pub(super) fn active(kind: OperationKind, cluster: &Cluster) -> Result<(), Refusal> {
     match cluster.status {
-        ClusterStatus::Active => Ok(()),
+        ClusterStatus::Active => no_upgrade(kind, cluster),
         _ => Err(by_status(kind, cluster)),
+    }
+}
+
+/// Refuses while an upgrade is not finished: its nodes may run two versions.
+pub(super) fn no_upgrade(kind: OperationKind, cluster: &Cluster) -> Result<(), Refusal> {
+    match &cluster.upgrade {
+        Some(upgrade) => Err(Refusal::new(
+            kind,
+            Some(cluster),
+            format!(
+                "its upgrade from version {0} to {1} did not finish: upgrade it to {1} again (`hookhost cluster upgrade {2} --version {1}`) or downgrade it (`hookhost cluster downgrade {2}`) first",
+                upgrade.from, upgrade.to, cluster.id
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -3,26 +3,20 @@
 use super::Flow;
 use super::admit::{Refusal, by_status};
 use super::select::push_init_and_start;
+use crate::apps::AppVersion;
 use crate::cluster::{Cluster, ClusterStatus, check_name};
 use crate::plan::{Action, Plan};
 use crate::request::OperationKind;
-use crate::spec::Spec;
-use std::path::{Path, PathBuf};
 
-/// Creating a cluster from a loaded, checked app spec.
+/// Creating a cluster of a loaded, checked app version.
 pub(super) struct Create {
-    spec: Spec,
-    spec_file: PathBuf,
+    app: AppVersion,
     name: Option<String>,
 }
 
 impl Create {
-    pub(super) fn new(spec: Spec, spec_file: &Path, name: Option<String>) -> Create {
-        Create {
-            spec,
-            spec_file: spec_file.to_path_buf(),
-            name,
-        }
+    pub(super) fn new(app: AppVersion, name: Option<String>) -> Create {
+        Create { app, name }
     }
 }
 
@@ -37,8 +31,13 @@ impl Flow for Create {
         if let Some(name) = &self.name {
             check_name(name).map_err(|why| Refusal::new(self.kind(), None, format!("--name: {why}")))?;
         }
-        let name = self.name.clone().unwrap_or_else(|| self.spec.name.clone());
-        let mut cluster = Cluster::new(self.spec.clone(), self.spec_file.clone(), name);
+        let name = self.name.clone().unwrap_or_else(|| self.app.spec.name.clone());
+        let mut cluster = Cluster::new(
+            self.app.reference(),
+            self.app.spec.clone(),
+            self.app.source.clone(),
+            name,
+        );
         if cluster.name.is_empty() {
             cluster.name = cluster.id.clone();
         }

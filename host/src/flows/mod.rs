@@ -11,21 +11,22 @@ mod admit;
 mod create;
 mod delete;
 mod delete_nodes;
+mod downgrade;
 mod resize;
 mod select;
 mod start;
 mod stop;
 mod update_env;
+mod upgrade;
 
 pub use resize::{MAX_CPU, MAX_MEMORY, MAX_VOLUME};
 
 pub use admit::Refusal;
 
+use crate::apps::AppVersion;
 use crate::cluster::{Cluster, ClusterStatus};
 use crate::plan::Plan;
 use crate::request::{OperationKind, OperationRequest};
-use crate::spec::Spec;
-use std::path::Path;
 
 /// One operation, as the engine runs it.
 pub trait Flow: Send + Sync {
@@ -50,20 +51,25 @@ pub trait Flow: Send + Sync {
     fn plan(&self, cluster: &Cluster) -> Plan;
 }
 
-/// The flow of a request; `app` is the app spec the request names, loaded
-/// and checked (create), with the file it came from.
-pub fn flow_of(request: &OperationRequest, app: Option<(Spec, &Path)>) -> Result<Box<dyn Flow>, Refusal> {
+/// The flow of a request; `app` is the app version the request names,
+/// loaded and checked: the one a create makes a cluster of, the one an
+/// upgrade goes to, the one a downgrade goes back to.
+pub fn flow_of(request: &OperationRequest, app: Option<AppVersion>) -> Result<Box<dyn Flow>, Refusal> {
+    let loaded = |app: Option<AppVersion>| {
+        app.ok_or_else(|| Refusal::new(request.kind(), None, "the request's app version was not loaded"))
+    };
     Ok(match request {
-        OperationRequest::CreateCluster { name, .. } => {
-            let (spec, file) = app.ok_or_else(|| {
-                Refusal::new(
-                    OperationKind::CreateCluster,
-                    None,
-                    "the request's app spec was not loaded",
-                )
-            })?;
-            Box::new(create::Create::new(spec, file, name.clone()))
-        }
+        OperationRequest::CreateCluster { name, .. } => Box::new(create::Create::new(loaded(app)?, name.clone())),
+        OperationRequest::Upgrade {
+            canaries,
+            max_in_flight,
+            ..
+        } => Box::new(upgrade::Upgrade {
+            target: loaded(app)?,
+            canaries: *canaries,
+            max_in_flight: *max_in_flight,
+        }),
+        OperationRequest::Downgrade { .. } => Box::new(downgrade::Downgrade { back_to: app }),
         OperationRequest::DeleteCluster { force, .. } => Box::new(delete::Delete { force: *force }),
         OperationRequest::StopCluster { .. } => Box::new(stop::Stop),
         OperationRequest::StartCluster { .. } => Box::new(start::Start),

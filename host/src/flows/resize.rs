@@ -167,7 +167,10 @@ impl Flow for Resize {
                         Action::RunService(
                             ServiceStep::new("get_nodes_order", vec![first], OnFailure::Fail)
                                 .params(params)
-                                .reply(Reply::NodeOrder { of: nodes.clone() }),
+                                .reply(Reply::NodeOrder {
+                    of: nodes.clone(),
+                    passed: Vec::new(),
+                }),
                         ),
                         "resize 4: get_nodes_order ({\"event\": \"scale_vertical\"}) on the role's first node decides the order",
                         "order",

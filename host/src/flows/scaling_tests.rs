@@ -32,7 +32,7 @@ fn cluster_of(spec: serde_json::Value) -> Cluster {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("app.wasm"), b"").unwrap();
     let spec = Spec::parse(Path::new("spec.json"), &spec.to_string(), dir.path()).unwrap();
-    let mut c = Cluster::new(spec, "spec.json".into(), "test".into());
+    let mut c = Cluster::new(crate::apps::AppRef::default(), spec, "spec.json".into(), "test".into());
     c.status = ClusterStatus::Active;
     c
 }
@@ -510,7 +510,13 @@ fn resize_picks_the_seeds_branch_and_the_policys_order() {
         ask.params,
         Some(json!({"event": "scale_vertical"}).as_object().unwrap().clone())
     );
-    assert_eq!(ask.reply, Reply::NodeOrder { of: ids_of(&seq, "db") });
+    assert_eq!(
+        ask.reply,
+        Reply::NodeOrder {
+            of: ids_of(&seq, "db"),
+            passed: Vec::new(),
+        }
+    );
     assert_eq!(plan.steps[1].output.as_deref(), Some("order"));
     assert_eq!(plan.check(), Ok(()));
     // Step 5 (no stop): resize, then start.

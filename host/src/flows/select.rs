@@ -73,13 +73,35 @@ pub(super) fn push_init_and_start(
     step: &str,
     who: &str,
 ) {
+    push_around_start(plan, cluster, "init", among, |s| s, step, who);
+}
+
+/// `start` and `around` (`init`, `upgrade`) on the nodes `among` keeps:
+/// `around` before `start` for roles whose `<around>.post_start_service` is
+/// false, after it for the others; each by role order. `shape` finishes
+/// each step (another schedule, another version's hooks).
+pub(super) fn push_around_start(
+    plan: &mut Plan,
+    cluster: &Cluster,
+    around: &str,
+    among: impl Fn(&Node) -> bool + Copy,
+    shape: impl Fn(ServiceStep) -> ServiceStep,
+    step: &str,
+    who: &str,
+) {
     let run = |service: &str, filter: fn(&ServiceSpec) -> bool| {
-        ServiceStep::new(service, nodes_among(cluster, among, service, filter), OnFailure::Fail)
+        shape(ServiceStep::new(
+            service,
+            nodes_among(cluster, among, service, filter),
+            OnFailure::Fail,
+        ))
     };
     push_service(
         plan,
-        run("init", |s| !s.runs_after_start()),
-        &format!("{step}: {who}run init (init.post_start_service false: before start), roles in ascending order"),
+        run(around, |s| !s.runs_after_start()),
+        &format!(
+            "{step}: {who}run {around} ({around}.post_start_service false: before start), roles in ascending order"
+        ),
     );
     push_service(
         plan,
@@ -88,8 +110,8 @@ pub(super) fn push_init_and_start(
     );
     push_service(
         plan,
-        run("init", |s| s.runs_after_start()),
-        &format!("{step}: {who}run init (init.post_start_service true: after start), roles in ascending order"),
+        run(around, |s| s.runs_after_start()),
+        &format!("{step}: {who}run {around} ({around}.post_start_service true: after start), roles in ascending order"),
     );
 }
 

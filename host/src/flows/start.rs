@@ -3,7 +3,10 @@
 //! kept volumes, registered in the metadata, config rendered, then `start`
 //! by order. `init` ran once, at creation, and does not run again; a node
 //! that never joined (its add-nodes failed before its `init` and `start`
-//! were done) boots, but runs no `start`: it waits to be deleted.
+//! were done) boots, but runs no `start`: it waits to be deleted. Each
+//! node boots from the cluster's app version, except while a failed upgrade
+//! is not undone: then each boots the version it has (§5.13: "stop, then
+//! downgrade or start").
 
 use super::Flow;
 use super::admit::{Refusal, by_status};
@@ -31,6 +34,25 @@ impl Flow for Start {
     fn plan(&self, cluster: &Cluster) -> Plan {
         let all = cluster.live_node_ids();
         let mut plan = Plan::default();
+        // An in-place upgrade's new image is booted at the next start after
+        // it succeeded (§5.14); a failed upgrade's nodes keep theirs.
+        let stale: Vec<String> = cluster
+            .live_nodes()
+            .filter(|n| n.version.is_some())
+            .map(|n| n.node_id.clone())
+            .collect();
+        if cluster.upgrade.is_none() && !stale.is_empty() {
+            plan.push(
+                Action::SwitchVersion {
+                    nodes: stale.into(),
+                    version: None,
+                },
+                format!(
+                    "start 1: nodes an in-place upgrade left on their old image boot from version {}'s",
+                    cluster.app.version
+                ),
+            );
+        }
         plan.push(
             Action::StartInstances {
                 nodes: all.clone().into(),

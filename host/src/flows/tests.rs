@@ -25,11 +25,24 @@ fn cluster() -> Cluster {
         dir.path(),
     )
     .unwrap();
-    Cluster::new(spec, "spec.json".into(), "test".into())
+    Cluster::new(crate::apps::AppRef::default(), spec, "spec.json".into(), "test".into())
+}
+
+/// The cluster's spec as a registered app version.
+pub(super) fn version_of(c: &Cluster) -> crate::apps::AppVersion {
+    crate::apps::AppVersion {
+        app: "app".into(),
+        version: "1".into(),
+        digest: String::new(),
+        spec: c.spec.clone(),
+        payload: None,
+        source: "spec.json".into(),
+        added_at: String::new(),
+    }
 }
 
 fn create(c: &Cluster) -> Plan {
-    Create::new(c.spec.clone(), Path::new("spec.json"), None).plan(c)
+    Create::new(version_of(c), None).plan(c)
 }
 
 fn delete(c: &Cluster, force: bool) -> Plan {
@@ -232,7 +245,7 @@ fn each_flow_admits_only_the_states_it_can_run_in() {
         outcome(&Start, &at(Active, None)).unwrap_err(),
         format!("cannot start cluster {id}: it is already running")
     );
-    let creating = Create::new(c.spec.clone(), Path::new("spec.json"), None);
+    let creating = Create::new(version_of(&c), None);
     assert!(creating.admit(&at(Active, None)).is_err());
 }
 
@@ -264,7 +277,7 @@ fn a_stopped_cluster_loses_no_guard() {
 fn a_new_cluster_is_named_by_its_request_or_its_spec() {
     let c = cluster();
     let named = |name: Option<&str>| {
-        Create::new(c.spec.clone(), Path::new("spec.json"), name.map(String::from))
+        Create::new(version_of(&c), name.map(String::from))
             .new_cluster()
             .map(|c| c.name)
             .map_err(|r| r.to_string())
@@ -286,9 +299,7 @@ fn a_new_cluster_is_named_by_its_request_or_its_spec() {
             .contains("cannot hold control or invisible formatting characters")
     );
     // The spec has no name: the cluster is called by its id.
-    let fresh = Create::new(c.spec.clone(), Path::new("spec.json"), None)
-        .new_cluster()
-        .unwrap();
+    let fresh = Create::new(version_of(&c), None).new_cluster().unwrap();
     assert_eq!(fresh.name, fresh.id);
     assert_eq!(fresh.status, ClusterStatus::Creating);
 }

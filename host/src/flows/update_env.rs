@@ -10,7 +10,7 @@
 //! record and the metadata change: its nodes render when it starts.
 
 use super::Flow;
-use super::admit::{Refusal, by_status};
+use super::admit::{Refusal, by_status, no_upgrade};
 use crate::cluster::{Cluster, ClusterStatus, merge_env};
 use crate::plan::{Action, Plan};
 use crate::request::OperationKind;
@@ -100,6 +100,7 @@ impl Flow for UpdateEnv {
         if !matches!(cluster.status, ClusterStatus::Active | ClusterStatus::Stopped) && !fixing {
             return Err(by_status(self.kind(), cluster));
         }
+        no_upgrade(self.kind(), cluster)?;
         self.check(cluster, fixing)
             .map_err(|why| Refusal::new(self.kind(), Some(cluster), why))?;
         Ok(ClusterStatus::Updating)

@@ -55,7 +55,15 @@ impl fmt::Display for ServiceStep {
             Reply::ByNode => ", keeping the replies",
             Reply::NodeOrder { .. } => ", its reply is the node order",
         };
-        write!(f, "{verb} {} on {}{by}{policy}{reply}", self.service, self.nodes)
+        let version = match &self.version {
+            Some(v) => format!(" with version {v}'s hooks"),
+            None => String::new(),
+        };
+        write!(
+            f,
+            "{verb} {}{version} on {}{by}{policy}{reply}",
+            self.service, self.nodes
+        )
     }
 }
 
@@ -107,10 +115,26 @@ impl fmt::Display for Action {
                 let more = if env.len() > 5 { ", ..." } else { "" };
                 write!(f, "set the env keys {}{more} in the cluster record", keys.join(", "))
             }
-            Action::SwitchVersion { nodes, image } => match image {
-                Some(image) => write!(f, "switch {nodes} to version {}", image.version),
-                None => write!(f, "switch {nodes} back to their role's version"),
+            Action::SwitchVersion { nodes, version } => match version {
+                Some(version) => write!(f, "boot {nodes} from version {version} from now on"),
+                None => write!(f, "boot {nodes} from the cluster's version from now on"),
             },
+            Action::CopyPayload { nodes, version } => {
+                write!(
+                    f,
+                    "copy version {version}'s payload into {nodes} (in-place-upgrade-nodes)"
+                )
+            }
+            Action::BeginUpgrade { upgrade } => write!(
+                f,
+                "begin the upgrade {} → {} in the cluster record (nodes not yet upgraded keep {})",
+                upgrade.from, upgrade.to, upgrade.from
+            ),
+            Action::UpgradeDone { nodes } => write!(f, "mark {nodes} upgraded in the cluster record"),
+            Action::EndUpgrade => f.write_str("end the upgrade in the cluster record"),
+            Action::RevertUpgrade => {
+                f.write_str("put the cluster back on the version its upgrade started from, every node with it")
+            }
         }
     }
 }

@@ -18,7 +18,7 @@
 
 mod display;
 
-use crate::cluster::{ClusterStatus, Image, Node};
+use crate::cluster::{ClusterStatus, Node, Upgrade};
 use crate::request::ResourceChange;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -205,11 +205,15 @@ pub enum Reply {
     /// The replies by node id (a JSON object of strings).
     ByNode,
     /// A node order (`get_nodes_order`): the first reply, comma-separated
-    /// node ids, each one of `of` and none twice; the nodes of `of` it leaves
-    /// out follow in `of`'s order. No reply leaves `of` as it is.
+    /// node ids, each one of `of` (or of `passed`, which the order leaves
+    /// out) and none twice; the nodes of `of` it leaves out follow in `of`'s
+    /// order. No reply leaves `of` as it is.
     NodeOrder {
         /// The nodes to order, in their default order.
         of: Vec<String>,
+        /// Nodes the reply may name that are not ordered (a run again's finished ones).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        passed: Vec<String>,
     },
 }
 
@@ -235,6 +239,11 @@ pub struct ServiceStep {
     /// What the replies become.
     #[serde(default, skip_serializing_if = "is_default")]
     pub reply: Reply,
+    /// The app version whose spec and components run it on every node,
+    /// whatever version a node was booted from (an upgrade's new hooks);
+    /// each node's own when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -252,7 +261,14 @@ impl ServiceStep {
             pre_check: false,
             schedule: Schedule::RoleOrder,
             reply: Reply::Ignore,
+            version: None,
         }
+    }
+
+    /// Run by this app version's spec and components on every node.
+    pub fn of_version(mut self, version: &str) -> ServiceStep {
+        self.version = Some(version.to_string());
+        self
     }
 
     /// Only asks whether the service may run; a refusal aborts the operation.
@@ -443,13 +459,40 @@ pub enum Action {
         /// The keys changed.
         env: Map<String, Value>,
     },
-    /// Record: nodes switch app version (`None`: back to their role's spec).
+    /// Record: nodes are booted from another app version next (`None`: the cluster's).
     SwitchVersion {
-        /// The nodes (all of a role, to switch the role).
+        /// The nodes.
         nodes: NodeSet,
-        /// The version they run next.
-        image: Option<Image>,
+        /// The version.
+        version: Option<String>,
     },
+    /// Provider: the app version's payload is copied into the nodes, as its
+    /// `in-place-upgrade-nodes` say; a failed copy removes its destination.
+    CopyPayload {
+        /// The nodes.
+        nodes: NodeSet,
+        /// The app version whose payload it is.
+        version: String,
+    },
+    /// Record: an upgrade begins (once: a run again of the same upgrade
+    /// finds it begun): the cluster takes the new version (its spec, with
+    /// the cluster's env and network), and every node not yet upgraded keeps
+    /// the old one (`Node::version`).
+    BeginUpgrade {
+        /// The upgrade.
+        upgrade: Upgrade,
+    },
+    /// Record: these nodes' upgrade completed.
+    UpgradeDone {
+        /// The nodes.
+        nodes: NodeSet,
+    },
+    /// Record: the upgrade is over (its nodes keep the version they were
+    /// booted from until their next start).
+    EndUpgrade,
+    /// Record: the cluster goes back to the version the upgrade started
+    /// from; every node runs it; the upgrade is over.
+    RevertUpgrade,
 }
 
 impl Action {
@@ -465,6 +508,8 @@ impl Action {
             | Action::NodesJoined { nodes }
             | Action::ResizeNodes { nodes, .. }
             | Action::SwitchVersion { nodes, .. }
+            | Action::CopyPayload { nodes, .. }
+            | Action::UpgradeDone { nodes }
             | Action::RunService(ServiceStep { nodes, .. })
             | Action::WriteTemp {
                 entry: TempEntry::AddingHosts { nodes } | TempEntry::DeletingHosts { nodes },

@@ -62,6 +62,55 @@ impl LocalProvider {
     }
 }
 
+impl LocalProvider {
+    /// Where an absolute path of the node's hooks is on this machine: under
+    /// the mount holding it, its parents made; no step of the way may be a
+    /// link (a hook may have left one) and none may be `..`.
+    fn host_path(&self, cluster: &Cluster, node: &Node, guest: &str) -> io::Result<PathBuf> {
+        let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{guest}: {why}"));
+        let guest_path = Path::new(guest);
+        let mounts = self.mounts(cluster, node);
+        let mount = mounts
+            .iter()
+            .filter(|m| guest_path.starts_with(&m.guest))
+            .max_by_key(|m| m.guest.len())
+            .ok_or_else(|| bad("not beneath any of the node's mounts"))?;
+        let rel = guest_path
+            .strip_prefix(&mount.guest)
+            .map_err(|_| bad("not beneath its mount"))?;
+        let parts: Vec<_> = rel.components().collect();
+        if parts.is_empty() || !parts.iter().all(|c| matches!(c, std::path::Component::Normal(_))) {
+            return Err(bad("must name a path beneath a mount point, without `..`"));
+        }
+        let mut at = mount.host.clone();
+        std::fs::create_dir_all(&at)?;
+        for (i, part) in parts.iter().enumerate() {
+            at.push(part);
+            match std::fs::symlink_metadata(&at) {
+                Ok(meta) if meta.file_type().is_symlink() => return Err(bad("a step of the way is a link")),
+                Ok(meta) if i + 1 < parts.len() && !meta.is_dir() => {
+                    return Err(bad("a step of the way is not a directory"));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound && i + 1 < parts.len() => std::fs::create_dir(&at)?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(at)
+    }
+}
+
+/// Removes a file or a directory tree, if there is one.
+fn remove_any(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The file holding a node's size.
 const RESOURCES: &str = "resources.json";
 
@@ -132,6 +181,21 @@ impl Provider for LocalProvider {
         Ok(image)
     }
 
+    fn copy_in(&self, cluster: &Cluster, node: &Node, from: &Path, destination: &str) -> io::Result<()> {
+        let target = self.host_path(cluster, node, destination)?;
+        remove_any(&target)?;
+        let copied = match std::fs::symlink_metadata(from)? {
+            meta if meta.is_dir() => crate::files::copy_tree(from, &target).map(|_| ()),
+            meta if meta.is_file() => crate::files::read_limited(from, crate::files::MAX_TREE_BYTES)
+                .and_then(|bytes| std::fs::write(&target, bytes)),
+            _ => Err(io::Error::other("not a regular file or directory")),
+        };
+        if copied.is_err() {
+            let _ = remove_any(&target);
+        }
+        copied
+    }
+
     fn mounts(&self, cluster: &Cluster, node: &Node) -> Vec<Mount> {
         let mount_point = cluster
             .spec
@@ -150,5 +214,85 @@ impl Provider for LocalProvider {
                 writable: true,
             },
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node() -> (tempfile::TempDir, LocalProvider, Cluster, Node) {
+        let state = tempfile::tempdir().unwrap();
+        std::fs::write(state.path().join("x.wasm"), "").unwrap();
+        let spec = crate::spec::Spec::parse(
+            Path::new("spec.json"),
+            r#"{"nodes": [{"role": "db", "count": 1, "plugin": "x.wasm"}]}"#,
+            state.path(),
+        )
+        .unwrap();
+        let cluster = Cluster::new(crate::apps::AppRef::default(), spec, "spec.json".into(), "c".into());
+        let node = cluster.nodes[0].clone();
+        let provider = LocalProvider::new(state.path());
+        provider.create_node(&cluster, &node).unwrap();
+        (state, provider, cluster, node)
+    }
+
+    #[test]
+    fn a_copy_in_replaces_its_destination_and_a_failed_one_leaves_none() {
+        let (state, provider, cluster, node) = node();
+        let payload = state.path().join("payload");
+        std::fs::create_dir_all(payload.join("bin")).unwrap();
+        std::fs::write(payload.join("bin/up.sh"), "2").unwrap();
+        provider
+            .copy_in(&cluster, &node, &payload.join("bin"), "/data/up/bin")
+            .unwrap();
+        let volume = provider.volume(&cluster, &node);
+        assert_eq!(std::fs::read_to_string(volume.join("up/bin/up.sh")).unwrap(), "2");
+        // Copied again, it replaces what was there.
+        std::fs::write(volume.join("up/bin/stale"), "").unwrap();
+        provider
+            .copy_in(&cluster, &node, &payload.join("bin"), "/data/up/bin")
+            .unwrap();
+        assert!(!volume.join("up/bin/stale").exists());
+        // A payload that cannot be copied (a FIFO in it) leaves no destination.
+        let fifo = std::ffi::CString::new(payload.join("bin/zz-fifo").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let e = provider
+            .copy_in(&cluster, &node, &payload.join("bin"), "/data/up/bin")
+            .unwrap_err();
+        assert!(e.to_string().contains("zz-fifo"), "{e}");
+        assert!(
+            !volume.join("up/bin").exists(),
+            "the failed copy's destination is removed"
+        );
+        // A file lands in the instance too.
+        provider
+            .copy_in(&cluster, &node, &payload.join("bin/up.sh"), "/opt/up.sh")
+            .unwrap();
+        assert!(provider.instance(&cluster, &node).join("opt/up.sh").is_file());
+    }
+
+    #[test]
+    fn a_copy_in_never_follows_a_link_a_hook_left_or_climbs_out() {
+        let (state, provider, cluster, node) = node();
+        let outside = state.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let volume = provider.volume(&cluster, &node);
+        std::os::unix::fs::symlink(&outside, volume.join("link")).unwrap();
+        std::fs::write(state.path().join("f"), "x").unwrap();
+        for dest in ["/data/link/f", "/data/../escape", "/data", "/"] {
+            assert!(
+                provider
+                    .copy_in(&cluster, &node, &state.path().join("f"), dest)
+                    .is_err(),
+                "{dest}"
+            );
+        }
+        assert!(
+            std::fs::read_dir(&outside).unwrap().next().is_none(),
+            "nothing landed outside"
+        );
+        assert!(!provider.node_dir(&cluster.id, &node.node_id).join("escape").exists());
     }
 }

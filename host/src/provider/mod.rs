@@ -8,7 +8,7 @@ pub use local::LocalProvider;
 use crate::cluster::{Cluster, Node};
 use crate::runtime::Mount;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Creates, starts, stops and deletes nodes' resources. Every method is
 /// idempotent: a resumed operation may call it again for the same node.
@@ -28,6 +28,10 @@ pub trait Provider: Send + Sync {
     fn instance_exists(&self, cluster: &Cluster, node: &Node) -> bool;
     /// The node's directories, as its hooks see them.
     fn mounts(&self, cluster: &Cluster, node: &Node) -> Vec<Mount>;
+    /// Copies a file or directory tree of this machine to `destination`
+    /// (an absolute path as the node's hooks see it), replacing what is
+    /// there; on failure the destination is removed.
+    fn copy_in(&self, cluster: &Cluster, node: &Node, from: &Path, destination: &str) -> io::Result<()>;
     /// Keeps a component as an image, by its content's SHA-256 (hex), so
     /// that a cluster keeps running what it was created with; where it is.
     fn store_image(&self, sha256: &str, bytes: &[u8]) -> io::Result<PathBuf>;

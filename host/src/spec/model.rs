@@ -81,9 +81,62 @@ pub struct Spec {
     /// Operations the console should not offer.
     #[serde(default)]
     pub unsupported_actions: Vec<String>,
-    /// The in-place upgrade's copy plan (parsed, not acted on yet).
+    /// What an in-place upgrade copies from the version's payload into the nodes.
     #[serde(default, rename = "in-place-upgrade-nodes")]
-    pub in_place_upgrade_nodes: Option<Value>,
+    pub in_place_upgrade_nodes: Vec<InPlaceUpgrade>,
+}
+
+/// One entry of `in-place-upgrade-nodes` (`notes/appcenter-spec.md` §5.14):
+/// the original platform mounts a disk snapshot on the nodes; here the
+/// version's payload directory plays that disk.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InPlaceUpgrade {
+    /// The snapshot's place on the original platform (kept, not used: the payload is the version's).
+    #[serde(default)]
+    pub container: Option<Value>,
+    /// What is copied where.
+    pub copy: Vec<PayloadCopy>,
+}
+
+/// One copy of an in-place upgrade: the payload is seen at `mount_point`,
+/// and `source` (beneath it) is copied to `destination` on every node of
+/// `mount_role`; a failed copy removes `destination`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayloadCopy {
+    /// The role whose nodes get the copy.
+    pub mount_role: String,
+    /// Where the payload is seen (`/upgrade` by default).
+    #[serde(default = "default_payload_mount")]
+    pub mount_point: String,
+    /// Mount options of the original platform (kept, not used).
+    #[serde(default)]
+    pub mount_options: Option<String>,
+    /// File system of the original platform's disk (kept, not used).
+    #[serde(default)]
+    pub filesystem: Option<String>,
+    /// What is copied: `mount_point` itself or a path beneath it.
+    pub source: String,
+    /// Where it goes in the node: an absolute path.
+    pub destination: String,
+}
+
+fn default_payload_mount() -> String {
+    "/upgrade".into()
+}
+
+impl PayloadCopy {
+    /// `source` relative to the payload's root; `None` when it is not beneath `mount_point`.
+    pub fn source_in_payload(&self) -> Option<PathBuf> {
+        let rel = std::path::Path::new(&self.source)
+            .strip_prefix(&self.mount_point)
+            .ok()?
+            .to_path_buf();
+        rel.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+            .then_some(rel)
+    }
 }
 
 fn default_vxnet() -> String {

@@ -251,3 +251,47 @@ fn names_and_descriptions_are_bounded_text() {
     let described = r#"{"description": "two\nlines", "nodes": [{"count": 1, "plugin": "app.wasm"}]}"#;
     assert!(problems(described).is_empty());
 }
+
+#[test]
+fn in_place_copies_name_a_role_a_source_in_the_payload_and_a_plain_destination() {
+    let copy = |c: &str| {
+        format!(
+            r#"{{"upgrade_policy": ["1.0", "../x"], "nodes": [{{"role": "db", "count": 1, "plugin": "app.wasm",
+                "volume": {{"size": 1, "mount_point": "/data"}}}}],
+                "in-place-upgrade-nodes": [{{"copy": [{c}]}}]}}"#
+        )
+    };
+    let good = parse(&copy(
+        r#"{"mount_role": "db", "mount_point": "/upgrade", "source": "/upgrade/bin", "destination": "/data/new"}"#,
+    ));
+    let Err(SpecError::Invalid { problems: found, .. }) = good else {
+        panic!("upgrade_policy holds a bad name")
+    };
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].at == "upgrade_policy[1]", "{found:?}");
+    let found = problems(&copy(
+        r#"{"mount_role": "web", "source": "/upgrade/x", "destination": "/opt/x"},
+           {"mount_role": "db", "source": "/elsewhere/x", "destination": "/data"},
+           {"mount_role": "db", "source": "/upgrade/../x", "destination": "/opt/../etc"},
+           {"mount_role": "db", "source": "/upgrade", "destination": "relative"}"#,
+    ));
+    let at: Vec<&str> = found.iter().map(|p| p.split(": ").next().unwrap()).collect();
+    assert_eq!(
+        at,
+        [
+            "upgrade_policy[1]",
+            "in-place-upgrade-nodes[0].copy[0].mount_role",
+            "in-place-upgrade-nodes[0].copy[1].source",
+            "in-place-upgrade-nodes[0].copy[1].destination",
+            "in-place-upgrade-nodes[0].copy[2].source",
+            "in-place-upgrade-nodes[0].copy[2].destination",
+            "in-place-upgrade-nodes[0].copy[3].destination",
+        ],
+        "{found:#?}"
+    );
+    assert!(
+        found[3].contains("not / or /data"),
+        "a failed copy would remove the volume: {}",
+        found[3]
+    );
+}

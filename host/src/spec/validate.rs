@@ -32,7 +32,61 @@ pub(super) fn check(spec: &mut Spec, base: &Path) -> Vec<Problem> {
     check_cluster(spec, &mut report);
     check_counts(spec, &mut report);
     check_roles(spec, base, &mut report);
+    check_upgrades(spec, &mut report);
     problems
+}
+
+/// `upgrade_policy` names versions; each in-place copy names a role, a
+/// source beneath its mount point and an absolute destination that is no
+/// mount point (a failed copy removes the destination).
+fn check_upgrades(spec: &Spec, report: &mut impl FnMut(String, String)) {
+    for (i, version) in spec.upgrade_policy.iter().enumerate() {
+        if let Err(why) = crate::text::check_token(version, 64) {
+            report(
+                format!("upgrade_policy[{i}]"),
+                format!("{version:?} is no version name: it {why}"),
+            );
+        }
+    }
+    for (i, entry) in spec.in_place_upgrade_nodes.iter().enumerate() {
+        for (j, copy) in entry.copy.iter().enumerate() {
+            let at = format!("in-place-upgrade-nodes[{i}].copy[{j}]");
+            let Some(role) = spec.nodes.iter().find(|r| r.role == copy.mount_role) else {
+                let roles: Vec<&str> = spec.nodes.iter().map(|r| r.role.as_str()).collect();
+                report(
+                    format!("{at}.mount_role"),
+                    format!(
+                        "{:?} is no role of the app (its roles: {})",
+                        copy.mount_role,
+                        roles.join(", ")
+                    ),
+                );
+                continue;
+            };
+            if !copy.mount_point.starts_with('/') || copy.source_in_payload().is_none() {
+                report(
+                    format!("{at}.source"),
+                    format!(
+                        "{:?} is not {:?} or a path beneath it (the payload is seen at mount_point; no `..`)",
+                        copy.source, copy.mount_point
+                    ),
+                );
+            }
+            let dest = Path::new(&copy.destination);
+            let plain = dest.is_absolute() && dest.components().skip(1).all(|c| matches!(c, Component::Normal(_)));
+            let mounts = ["/".to_string(), role.volume_mount()];
+            if !plain || mounts.iter().any(|m| Path::new(m) == dest) {
+                report(
+                    format!("{at}.destination"),
+                    format!(
+                        "{:?} is not an absolute path beneath a mount point of the node (no `..`; not / or {})",
+                        copy.destination,
+                        role.volume_mount()
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// The cluster-wide keys.

@@ -74,7 +74,7 @@ fn event(op: &str, seq: u64) -> Event {
 /// Begins, changes, journals and finishes operations as the trait promises.
 pub(crate) async fn operation_store(store: &dyn OperationStore) -> Operation {
     // Beginning stores the cluster with an address for each node and takes the cluster.
-    let cluster = Cluster::new(spec(), "spec.json".into(), "one".into());
+    let cluster = Cluster::new(crate::apps::AppRef::default(), spec(), "spec.json".into(), "one".into());
     let begun = store.begin(cluster.clone(), operation(&cluster, "op-1")).await.unwrap();
     assert_eq!(ips(&begun), ["192.168.0.2", "192.168.0.3", "192.168.0.4"]);
     assert_eq!(begun.nodes[0].mac, "52:54:00:a8:00:02");
@@ -95,7 +95,7 @@ pub(crate) async fn operation_store(store: &dyn OperationStore) -> Operation {
     assert!(store.operation("op-2").unwrap().is_none());
 
     // Another cluster of the network gets other addresses.
-    let other = Cluster::new(spec(), "spec.json".into(), "two".into());
+    let other = Cluster::new(crate::apps::AppRef::default(), spec(), "spec.json".into(), "two".into());
     let other = store.begin(other.clone(), operation(&other, "op-3")).await.unwrap();
     assert_eq!(ips(&other), ["192.168.0.5", "192.168.0.6", "192.168.0.7"]);
 
@@ -137,7 +137,12 @@ pub(crate) async fn operation_store(store: &dyn OperationStore) -> Operation {
         })
     };
     store.update_cluster(&begun.id, leave("cln-extra")).await.unwrap();
-    let third = Cluster::new(spec(), "spec.json".into(), "three".into());
+    let third = Cluster::new(
+        crate::apps::AppRef::default(),
+        spec(),
+        "spec.json".into(),
+        "three".into(),
+    );
     let third = store.begin(third.clone(), operation(&third, "op-4")).await.unwrap();
     assert_eq!(ips(&third), ["192.168.0.8", "192.168.0.9", "192.168.0.10"]);
     // So does a node marked deleted, once: marking it again frees nothing of
@@ -154,12 +159,22 @@ pub(crate) async fn operation_store(store: &dyn OperationStore) -> Operation {
         })
     };
     store.update_cluster(&begun.id, delete_first()).await.unwrap();
-    let mut fourth = Cluster::new(spec(), "spec.json".into(), "four".into());
+    let mut fourth = Cluster::new(
+        crate::apps::AppRef::default(),
+        spec(),
+        "spec.json".into(),
+        "four".into(),
+    );
     fourth.nodes.truncate(1);
     let fourth = store.begin(fourth.clone(), operation(&fourth, "op-5")).await.unwrap();
     assert_eq!(ips(&fourth), ["192.168.0.2"], "the deleted node's address");
     store.update_cluster(&begun.id, delete_first()).await.unwrap();
-    let mut fifth = Cluster::new(spec(), "spec.json".into(), "five".into());
+    let mut fifth = Cluster::new(
+        crate::apps::AppRef::default(),
+        spec(),
+        "spec.json".into(),
+        "five".into(),
+    );
     fifth.nodes.truncate(1);
     let fifth = store.begin(fifth.clone(), operation(&fifth, "op-7")).await.unwrap();
     assert_eq!(

@@ -18,6 +18,8 @@ pub const PROBE: &str = "probe_hooks";
 pub const NOOP: &str = "noop_hooks";
 /// The component that records what each lifecycle hook saw.
 pub const RECORDER: &str = "recorder_hooks";
+/// The recorder built as version 2.0.0 (an app's second version).
+pub const RECORDER_V2: &str = "recorder_v2_hooks";
 /// A valid component of another world.
 pub const OTHER_WORLD: &str = "other_world";
 /// A hook component built against a newer WIT package.
