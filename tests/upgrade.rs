@@ -293,7 +293,10 @@ fn a_rolling_upgrade_follows_get_nodes_order_and_stops_at_the_failed_node() {
     assert!(steps.contains("decides its node order at run time"), "{doc:#}");
     let doc = ok(host, &["cluster", "upgrade", &cluster, "--version", "2.0"], 1);
     let error = doc["error"].as_str().unwrap();
-    assert!(error.contains("error 72") && error.contains("§5.13"), "{error}");
+    assert!(
+        error.contains("error 72") && error.contains("the nodes not upgraded boot 1.0"),
+        "{error}"
+    );
     let op = last_op(host, "upgrade");
     let events = host.events(&op);
     let asked = hooks(&events)
@@ -348,6 +351,12 @@ fn a_rolling_upgrade_follows_get_nodes_order_and_stops_at_the_failed_node() {
     ok(host, &["cluster", "stop", &cluster], 0);
     ok(host, &["cluster", "start", &cluster], 0);
     let started = host.cluster(&cluster);
+    // The failed node's upgrade did not complete: it boots the old version again.
+    assert_eq!(node_version(&started, &sid(3)), "1.0");
+    assert_eq!(
+        begun(host, &cluster, &sid(3), "start").pop().unwrap()["version"],
+        "1.0.0"
+    );
     assert_eq!(node_version(&started, &sid(1)), "1.0");
     assert_eq!(
         begun(host, &cluster, &sid(1), "start").pop().unwrap()["version"],
@@ -499,17 +508,66 @@ fn canaries_go_one_at_a_time_then_batches_and_a_failed_canary_stops_the_upgrade(
     let mut pair = vec![sid(4), sid(5)];
     pair.sort();
     assert_eq!(batches, [vec![sid(2)], vec![sid(3)], pair.clone()]);
-    // The two of the last batch ran at once.
-    let last: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["service"] == "upgrade" && pair.contains(&e["node_id"].as_str().unwrap().to_string()))
-        .collect();
-    assert_eq!(last[0]["step"], last[1]["step"]);
     batches.clear();
 }
 
-/// Versions for in-place upgrades: 2.0 ships a payload that goes to db's
-/// volume; `pre_check`: whether its upgrade asks first.
+#[test]
+fn a_failed_batch_keeps_what_its_nodes_finished() {
+    let plain = |spec: &mut Value| {
+        spec["nodes"] = json!([{"role": "db", "count": 4, "plugin": "hooks.wasm", "volume": {"size": 1},
+            "services": {"start": {}, "stop": {}, "upgrade": {"post_start_service": true}}}]);
+    };
+    let v = Versions::new(plain, move |spec| {
+        plain(spec);
+        spec["upgrading_policy"] = json!("sequential");
+        spec["env"]["sleep_ms_upgrade"] = json!("400");
+    });
+    let host = &v.host;
+    let cluster = v.create();
+    let c = host.cluster(&cluster);
+    let sid = |s| node_by_sid(&c, "db", s);
+    // The first batch of two: sid 1 finishes, sid 2 fails.
+    std::fs::write(host.volume(&cluster, &sid(2)).join("fail-upgrade"), "8").unwrap();
+    let args = [
+        "cluster",
+        "upgrade",
+        &cluster,
+        "--version",
+        "2.0",
+        "--max-in-flight",
+        "2",
+    ];
+    ok(host, &args, 1);
+    let events = host.events(&last_op(host, "upgrade"));
+    let pair: Vec<&Value> = events.iter().filter(|e| e["service"] == "upgrade").collect();
+    assert_eq!(pair.len(), 2);
+    assert!(overlap(pair[0], pair[1]), "the batch's two nodes ran at once");
+    let after = host.cluster(&cluster);
+    assert_eq!(
+        after["upgrade"]["done"],
+        json!([sid(1)]),
+        "the node that finished is kept"
+    );
+    std::fs::remove_file(host.volume(&cluster, &sid(2)).join("fail-upgrade")).unwrap();
+    ok(host, &["cluster", "stop", &cluster], 0);
+    ok(host, &["cluster", "start", &cluster], 0);
+    ok(host, &args, 0);
+    let events = host.events(&last_op(host, "upgrade"));
+    let mut again: Vec<&str> = events
+        .iter()
+        .filter(|e| e["service"] == "upgrade")
+        .map(|e| e["node_id"].as_str().unwrap())
+        .collect();
+    again.sort();
+    let mut rest = vec![sid(2), sid(3), sid(4)];
+    rest.sort();
+    assert_eq!(again, rest, "sid 1 is not upgraded again");
+    assert_eq!(begun(host, &cluster, &sid(1), "upgrade").len(), 1);
+}
+
+/// Versions for in-place upgrades: 2.0 upgrades in place (`policy`,
+/// `pre_check`: whether its upgrade asks first); 2.1 is 2.0 with a payload
+/// that its `in-place-upgrade-nodes` copy to db's volume.
 fn in_place(policy: &'static str, pre_check: bool) -> Versions {
     let v = Versions::new(
         |_| {},
@@ -517,22 +575,40 @@ fn in_place(policy: &'static str, pre_check: bool) -> Versions {
             spec["upgrading_policy"] = json!(policy);
             spec["nodes"][0]["services"]["upgrade"]["pre_check"] = json!(pre_check);
             spec["nodes"][0]["services"]["get_nodes_order"] = json!({"event": ["upgrade", "rollback"]});
-            spec["in-place-upgrade-nodes"] = json!([{"container": {"snapshot": "ss-1"},
-            "copy": [{"mount_role": "db", "mount_point": "/upgrade", "source": "/upgrade/bin", "destination": "/data/upgrade/bin"}]}]);
         },
     );
-    // 2.0 is registered with its payload: register it again as 2.1, with one.
     let dir = v.dirs[1].path().to_path_buf();
+    let path = dir.join("spec.json");
+    let mut spec: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    spec["in-place-upgrade-nodes"] = json!([{"container": {"snapshot": "ss-1"},
+        "copy": [{"mount_role": "db", "mount_point": "/upgrade", "source": "/upgrade/bin", "destination": "/data/upgrade/bin"}]}]);
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let add = |version: &str| {
+        v.host.run(&[
+            "app",
+            "add",
+            dir.to_str().unwrap(),
+            "--app",
+            "rec",
+            "--version",
+            version,
+        ])
+    };
+    // Copies from a payload it does not ship: refused when registered, not at upgrade time.
+    let out = add("2.1");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("in-place-upgrade-nodes[0].copy[0].source") && stderr.contains("no payload/ directory"),
+        "{stderr}"
+    );
     std::fs::create_dir_all(dir.join("payload/bin")).unwrap();
     std::fs::write(dir.join("payload/bin/upgrade.sh"), "echo 2").unwrap();
-    let out = v
-        .host
-        .run(&["app", "add", dir.to_str().unwrap(), "--app", "rec", "--version", "2.0"]);
+    // 2.0's name is taken by other content.
+    let out = add("2.0");
     assert_eq!(out.status.code(), Some(2), "2.0's content changed: refused");
     assert!(String::from_utf8_lossy(&out.stderr).contains("a version never changes"));
-    let out = v
-        .host
-        .run(&["app", "add", dir.to_str().unwrap(), "--app", "rec", "--version", "2.1"]);
+    let out = add("2.1");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     v
 }
@@ -704,15 +780,34 @@ fn kill_9_in_a_rolling_upgrade_then_resume_upgrades_no_finished_node_again() {
 #[test]
 fn bad_upgrades_change_nothing() {
     let mut v = Versions::new(|_| {}, |_| {});
-    // 3.0 may only be upgraded to from 2.0; 4.0 has another role.
+    // 3.0 may only be upgraded to from 2.0.
     v.add("3.0", support::RECORDER_V2, |spec| {
         spec["upgrade_policy"] = json!(["2.0"])
     });
-    v.add("4.0", support::RECORDER_V2, |spec| {
-        spec["upgrade_policy"] = json!(["1.0"]);
-        spec["nodes"][1]["role"] = json!("api");
-    });
+    // A version with other roles cannot list 1.0: refused when registered.
+    let other = tempfile::tempdir().unwrap();
+    let mut spec = base_spec();
+    spec["upgrade_policy"] = json!(["1.0"]);
+    spec["nodes"][1]["role"] = json!("api");
+    std::fs::write(other.path().join("spec.json"), spec.to_string()).unwrap();
+    std::fs::copy(support::guest(support::RECORDER_V2), other.path().join("hooks.wasm")).unwrap();
+    let out = v.host.run(&[
+        "app",
+        "add",
+        other.path().to_str().unwrap(),
+        "--app",
+        "rec",
+        "--version",
+        "4.0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("upgrade_policy[0]: version 1.0 of app rec cannot be upgraded to this one"),
+        "{stderr}"
+    );
     let host = &v.host;
+
     let cluster = v.create();
     ok(host, &["cluster", "stop", &cluster], 0);
     let before = host.cluster(&cluster);
@@ -720,10 +815,9 @@ fn bad_upgrades_change_nothing() {
     for (args, says) in [
         (
             vec!["--version", "9.9"],
-            "app rec has no version 9.9 (its versions: 1.0, 2.0, 3.0, 4.0)",
+            "app rec has no version 9.9 (its versions: 1.0, 2.0, 3.0)",
         ),
-        (vec!["--version", "3.0"], "its upgrade_policy lists 2.0"),
-        (vec!["--version", "4.0"], "versions of an app have the same roles"),
+        (vec!["--version", "3.0"], "version 3.0's upgrade_policy lists only 2.0"),
         (vec!["--version", "../2.0"], "may hold only letters"),
         (
             vec!["--version", "2.0", "--canaries", "1"],
@@ -788,7 +882,7 @@ fn bad_upgrades_change_nothing() {
     }
     let out = host.run(&["app", "show", "rec", "--json"]);
     let versions: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(versions.as_array().unwrap().len(), 4);
+    assert_eq!(versions.as_array().unwrap().len(), 3);
 }
 
 #[test]
@@ -828,4 +922,32 @@ fn a_spec_path_is_registered_once_by_its_content() {
     let doc: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(doc["new"], false);
     assert!(Path::new(&doc["source"].as_str().unwrap().to_string()).ends_with("spec.json"));
+}
+
+#[test]
+fn a_failed_node_order_before_any_node_changes_nothing() {
+    let one_role = |spec: &mut Value| {
+        spec["nodes"] = json!([{
+            "role": "db", "count": 3, "plugin": "hooks.wasm", "volume": {"size": 1},
+            "services": {"start": {}, "stop": {}, "upgrade": {},
+                         "get_nodes_order": {"event": ["upgrade"]}}
+        }]);
+    };
+    let v = Versions::new(one_role, move |spec| {
+        one_role(spec);
+        spec["upgrading_policy"] = json!("sequential");
+    });
+    let host = &v.host;
+    let cluster = v.create();
+    for node in ids_of(&host.cluster(&cluster), "db") {
+        std::fs::write(host.volume(&cluster, &node).join("fail-get_nodes_order"), "4").unwrap();
+    }
+    let doc = ok(host, &["cluster", "upgrade", &cluster, "--version", "2.0"], 1);
+    assert!(doc["error"].as_str().unwrap().contains("error 4"), "{doc:#}");
+    let c = host.cluster(&cluster);
+    assert_eq!(c["status"], "active", "asking for the order changed nothing");
+    assert_eq!(c["app"]["version"], "1.0");
+    assert!(c["upgrade"].is_null());
+    assert!(metadata(host, &cluster, "/upgrade-audit").is_none());
+    ok(host, &["cluster", "update-env", &cluster, "x=1"], 0);
 }

@@ -16,6 +16,18 @@ pub fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     read_open(file, limit)
 }
 
+/// Opens a regular file for reading without blocking or following a final link.
+pub fn open_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(file)
+}
+
 /// Reads the regular file `rel` beneath the directory `dir`, of at most
 /// `limit` bytes: every step of the path is resolved inside `dir`, so
 /// neither `..` nor a link (even one swapped in after a check) leads out.

@@ -49,7 +49,7 @@ pub enum AppCommand {
     },
     /// Check a spec: its keys and values, and that each role's component loads and implements the role's services.
     Validate {
-        /// The app spec.
+        /// The app spec (or its directory, holding spec.json).
         spec: PathBuf,
         /// Print the result as JSON.
         #[arg(long)]
@@ -113,7 +113,7 @@ pub async fn run(global: &Global, cmd: AppCommand) -> anyhow::Result<ExitCode> {
             let catalog = engine.catalog();
             let mut out = String::new();
             if !json {
-                out.push_str("APP                  VERSION      POLICY               UPGRADES FROM\n");
+                out.push_str("APP                  VERSION          POLICY               UPGRADES FROM\n");
             }
             for app in catalog.apps()? {
                 for v in catalog.versions(&app)? {
@@ -122,7 +122,7 @@ pub async fn run(global: &Global, cmd: AppCommand) -> anyhow::Result<ExitCode> {
                     } else {
                         let _ = writeln!(
                             out,
-                            "{:<20} {:<12} {:<20} {}",
+                            "{:<20} {:<16} {:<20} {}",
                             v.app,
                             v.version,
                             hookhost::request::kebab_name(&v.spec.upgrading_policy),
@@ -214,6 +214,7 @@ fn describe(v: &AppVersion) -> serde_json::Value {
 
 /// Validates a spec; problems are bad input (exit 2).
 async fn validate(global: &Global, file: PathBuf, json: bool) -> anyhow::Result<ExitCode> {
+    let file = hookhost::engine::spec_file(&file);
     let engine = global.reader(false)?;
     let spec = engine.load_app(&file).await?;
     if json {

@@ -141,14 +141,20 @@ fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> 
     }
     let _ = writeln!(out, "spec      {}", c.spec_file.display());
     if let Some(u) = &c.upgrade {
+        let how = hookhost::request::kebab_name(&u.policy);
+        let (done, all) = (u.done.len(), c.live_nodes().count());
+        let state = if matches!(c.status, ClusterStatus::Upgrading | ClusterStatus::Downgrading) {
+            format!("in progress ({})", c.status)
+        } else {
+            format!(
+                "did not finish: upgrade it again (`hookhost cluster upgrade {0} --version {1}`) or downgrade it (`hookhost cluster downgrade {0}`)",
+                c.id, u.to
+            )
+        };
         let _ = writeln!(
             out,
-            "upgrade   {} → {} ({}) did not finish: {} of {} nodes upgraded; upgrade again or downgrade",
-            u.from,
-            u.to,
-            hookhost::request::kebab_name(&u.policy),
-            u.done.len(),
-            c.live_nodes().count()
+            "upgrade   {} → {} ({how}), {done} of {all} nodes done: {state}",
+            u.from, u.to
         );
     }
     let _ = writeln!(

@@ -76,7 +76,7 @@ enum Command {
     /// Print the plan an operation would run, without running it.
     #[command(subcommand)]
     Plan(operation::OperationCommand),
-    /// Check an app spec and its components.
+    /// Register, list and show app versions; check an app spec and its components.
     #[command(subcommand)]
     App(app::AppCommand),
     /// Run or render one component's hooks as one node of a metadata fixture.

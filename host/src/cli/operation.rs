@@ -138,7 +138,10 @@ pub enum OperationCommand {
     /// the role asks for it. in-place-parallel / in-place-sequential: on an active cluster,
     /// no reboot: the version's payload is copied in, then upgrade runs.
     ///
-    /// A failed upgrade says how to recover: run it again, or `cluster downgrade`.
+    /// A failed upgrade says how to recover: run it again, or `cluster downgrade`. While it is
+    /// unfinished only stop, start, delete, the same upgrade and downgrade run on the cluster.
+    /// After an in-place upgrade the nodes keep the old version's image (and its hooks for
+    /// stop, reload, ...) until their next start.
     ///
     /// Example: hookhost cluster upgrade cl-abc --version 2.0 --canaries 1 --max-in-flight 2
     Upgrade {
@@ -147,12 +150,13 @@ pub enum OperationCommand {
         /// The version of the cluster's app to upgrade to (see `hookhost app show <app>`).
         #[arg(long)]
         version: String,
-        /// Rolling upgrades: upgrade this many nodes first, one at a time; the first failure stops.
-        #[arg(long, default_value_t = 0)]
-        canaries: u32,
+        /// Rolling upgrades: upgrade this many nodes of each role first, one at a time; the first
+        /// failure stops.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        canaries: Option<u32>,
         /// Rolling upgrades: after the canaries, upgrade at most this many nodes at once [default: 1].
-        #[arg(long, default_value_t = 0, hide_default_value = true)]
-        max_in_flight: u32,
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        max_in_flight: Option<u32>,
         /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
         #[arg(long)]
         json: bool,
@@ -245,8 +249,8 @@ impl OperationCommand {
                 cluster,
                 version,
                 policy: None,
-                canaries,
-                max_in_flight,
+                canaries: canaries.unwrap_or(0),
+                max_in_flight: max_in_flight.unwrap_or(0),
             },
             OperationCommand::Downgrade { cluster, .. } => OperationRequest::Downgrade { cluster },
             OperationCommand::Delete { cluster, force, .. } => OperationRequest::DeleteCluster { cluster, force },

@@ -176,6 +176,7 @@ impl Engine {
             })?,
             None => String::new(),
         };
+        self.check_fit(&file, &app_id, &checked.spec, payload.as_deref())?;
         let digest = digest(&checked, &payload_digest);
         let version = match version {
             Some(v) => v.to_string(),
@@ -202,6 +203,54 @@ impl Engine {
             found.payload = Some(self.catalog.keep_payload(dir)?.0);
         }
         Ok(self.catalog.add(found)?)
+    }
+
+    /// What a version must hold to be upgraded to: the payload its in-place
+    /// copies read, and the shape of each registered version its
+    /// `upgrade_policy` names (the same roles, replicas and volumes).
+    fn check_fit(&self, file: &Path, app: &str, spec: &Spec, payload: Option<&Path>) -> Result<(), EngineError> {
+        let mut problems = Vec::new();
+        for (i, entry) in spec.in_place_upgrade_nodes.iter().enumerate() {
+            for (j, copy) in entry.copy.iter().enumerate() {
+                let at = format!("in-place-upgrade-nodes[{i}].copy[{j}].source");
+                let found = match (payload, copy.source_in_payload()) {
+                    (Some(dir), Some(rel)) => {
+                        std::fs::symlink_metadata(dir.join(&rel)).is_ok_and(|m| m.is_dir() || m.is_file())
+                    }
+                    _ => false,
+                };
+                if !found {
+                    let message = match payload {
+                        None => format!(
+                            "{} copies {}, but the app has no {PAYLOAD_DIR}/ directory beside its spec",
+                            file_name(file),
+                            copy.source
+                        ),
+                        Some(_) => format!("{} is not in {PAYLOAD_DIR}/ (a file or directory there)", copy.source),
+                    };
+                    problems.push(Problem { at, message });
+                }
+            }
+        }
+        for (i, from) in spec.upgrade_policy.iter().enumerate() {
+            if let Ok(old) = self.catalog.get(app, from)
+                && let Err(why) = crate::flows::same_shape(&old.spec, spec)
+            {
+                problems.push(Problem {
+                    at: format!("upgrade_policy[{i}]"),
+                    message: format!("version {from} of app {app} cannot be upgraded to this one: {why}"),
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SpecError::Invalid {
+                file: file.to_path_buf(),
+                problems,
+            }
+            .into())
+        }
     }
 
     /// Keeps a checked app's components as images (the provider's), the

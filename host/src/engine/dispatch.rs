@@ -30,7 +30,7 @@ pub(super) async fn execute(run: &StepRun<'_>, step: &Step) -> Result<StepEnd, E
         Action::SwitchVersion { nodes, version } => record::switch_version(run, nodes, version).await,
         Action::CopyPayload { nodes, version } => provider::copy_payload(run, nodes, version).await,
         Action::BeginUpgrade { upgrade } => record::begin_upgrade(run, upgrade).await,
-        Action::UpgradeDone { nodes } => record::upgrade_done(run, nodes).await,
+        Action::UpgradeDone { nodes, proven_by } => record::upgrade_done(run, nodes, proven_by.as_deref()).await,
         Action::EndUpgrade => record::end_upgrade(run).await,
         Action::RevertUpgrade => record::revert_upgrade(run).await,
     }

@@ -13,7 +13,7 @@ use super::journal::close_cut_off;
 use super::step::{StepEnd, StepRun};
 use super::{Engine, EngineError};
 use crate::cluster::{Cluster, ClusterStatus, now};
-use crate::plan::{Action, ServiceStep, Vars};
+use crate::plan::{Action, Vars};
 use crate::request::OperationKind;
 use crate::store::{Operation, OperationStatus, Recovery, StepOutcome, StepRecord, StoreError};
 use std::collections::BTreeMap;
@@ -140,14 +140,15 @@ impl Run<'_> {
         }
     }
 
-    /// Whether a step that may change something ran (began): any step but a
-    /// pre-check, which only asks. `last`: a step whose end is not journaled yet.
+    /// Whether a step that may change something ran (began): any step but
+    /// one that only asks (a pre-check, `get_nodes_order`). `last`: a step
+    /// whose end is not journaled yet.
     fn changed_anything(&self, last: Option<&StepRecord>) -> bool {
         let changes = |index: usize| {
-            self.op
-                .plan
-                .step(index)
-                .is_some_and(|s| !matches!(&s.action, Action::RunService(ServiceStep { pre_check: true, .. })))
+            self.op.plan.step(index).is_some_and(|s| match &s.action {
+                Action::RunService(step) => !step.pre_check && step.service != "get_nodes_order",
+                _ => true,
+            })
         };
         last.is_some_and(|l| changes(l.index)) || self.journal.keys().any(|&i| changes(i))
     }

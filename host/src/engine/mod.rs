@@ -391,16 +391,35 @@ impl Engine {
         })
     }
 
+    /// The names of the versions with the content of the one a cluster runs
+    /// (or ran before its unfinished upgrade).
+    fn same_content(&self, cluster: &str) -> Result<Vec<String>, EngineError> {
+        let cluster = self.cluster(cluster)?;
+        let from = cluster.upgrade.as_ref().map_or(&cluster.app.version, |u| &u.from);
+        let Ok(current) = self.catalog.get(&cluster.app.app, from) else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .catalog
+            .versions(&cluster.app.app)?
+            .into_iter()
+            .filter(|v| v.digest == current.digest)
+            .map(|v| v.version)
+            .collect())
+    }
+
     /// Asks the request's flow whether it may run, for the record it starts
     /// from and for its plan. `keep`: register the app a create names (a
     /// real submission, not a dry run).
     async fn admit(&self, request: &OperationRequest, keep: bool) -> Result<Admitted, EngineError> {
         let app = self.app_of(request).await?;
         let mut request = request.clone();
-        if let (OperationRequest::Upgrade { policy, .. }, Some(target)) = (&mut request, &app) {
+        let mut same_content = Vec::new();
+        if let (OperationRequest::Upgrade { policy, cluster, .. }, Some(target)) = (&mut request, &app) {
             *policy = Some(target.spec.upgrading_policy);
+            same_content = self.same_content(cluster)?;
         }
-        let flow = flow_of(&request, app)?;
+        let flow = flow_of(&request, app, same_content)?;
         let current = match request.cluster_id() {
             Some(id) => {
                 let cluster = self.cluster(id)?;

@@ -106,9 +106,26 @@ pub(super) async fn begin_upgrade(run: &StepRun<'_>, upgrade: &Upgrade) -> Resul
     .await
 }
 
-/// The nodes' upgrade is done (a rolling upgrade run again skips them).
-pub(super) async fn upgrade_done(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
-    let listed = run.node_ids(nodes)?;
+/// The nodes' upgrade is done (an upgrade run again skips them); with
+/// `proven_by`, only those whose that service ended ok in the main part.
+pub(super) async fn upgrade_done(
+    run: &StepRun<'_>,
+    nodes: &NodeSet,
+    proven_by: Option<&str>,
+) -> Result<StepEnd, EngineError> {
+    let mut listed = run.node_ids(nodes)?;
+    if let Some(service) = proven_by {
+        let main = run.op.plan.steps.len();
+        let ok: HashSet<String> = run
+            .engine
+            .store
+            .events(&run.op.id)?
+            .into_iter()
+            .filter(|e| e.step < main && e.service == service && e.outcome == crate::store::InvocationOutcome::Ok)
+            .map(|e| e.node_id)
+            .collect();
+        listed.retain(|id| ok.contains(id));
+    }
     change(run, move |c| {
         if let Some(upgrade) = &mut c.upgrade {
             upgrade.done.extend(listed.iter().cloned());

@@ -28,6 +28,7 @@ pub(super) async fn run(run: &StepRun<'_>, step: &ServiceStep) -> Result<StepEnd
     let targets: Vec<&Node> = nodes
         .into_iter()
         .filter(|n| ctx.service(n, &step.service).is_some())
+        .filter(|n| step.among.as_ref().is_none_or(|among| among.contains(&n.node_id)))
         .collect();
     let past = Past::load(run).await?;
     let mut replies: HashMap<String, String> = HashMap::new();

@@ -116,7 +116,7 @@ impl Flow for Downgrade {
                 "in-place downgrade (failed): the cluster runs on",
             );
             plan.recovery_note = Some(format!(
-                "it runs on; downgrade it again, or upgrade it to {to} again (`hookhost cluster upgrade {} --version {to}`)",
+                "it runs on; downgrade it again (`hookhost cluster downgrade {0}`), or upgrade it to {to} again (`hookhost cluster upgrade {0} --version {to}`)",
                 cluster.id
             ));
         } else {

@@ -22,6 +22,7 @@ mod upgrade;
 pub use resize::{MAX_CPU, MAX_MEMORY, MAX_VOLUME};
 
 pub use admit::Refusal;
+pub use upgrade::same_shape;
 
 use crate::apps::AppVersion;
 use crate::cluster::{Cluster, ClusterStatus};
@@ -53,8 +54,14 @@ pub trait Flow: Send + Sync {
 
 /// The flow of a request; `app` is the app version the request names,
 /// loaded and checked: the one a create makes a cluster of, the one an
-/// upgrade goes to, the one a downgrade goes back to.
-pub fn flow_of(request: &OperationRequest, app: Option<AppVersion>) -> Result<Box<dyn Flow>, Refusal> {
+/// upgrade goes to, the one a downgrade goes back to. `same_content`: the
+/// names of the versions with the content of the one the cluster runs (an
+/// upgrade_policy may name any of them).
+pub fn flow_of(
+    request: &OperationRequest,
+    app: Option<AppVersion>,
+    same_content: Vec<String>,
+) -> Result<Box<dyn Flow>, Refusal> {
     let loaded = |app: Option<AppVersion>| {
         app.ok_or_else(|| Refusal::new(request.kind(), None, "the request's app version was not loaded"))
     };
@@ -66,6 +73,7 @@ pub fn flow_of(request: &OperationRequest, app: Option<AppVersion>) -> Result<Bo
             ..
         } => Box::new(upgrade::Upgrade {
             target: loaded(app)?,
+            same_content,
             canaries: *canaries,
             max_in_flight: *max_in_flight,
         }),

@@ -5,15 +5,16 @@
 //! that never joined (its add-nodes failed before its `init` and `start`
 //! were done) boots, but runs no `start`: it waits to be deleted. Each
 //! node boots from the cluster's app version, except while a failed upgrade
-//! is not undone: then each boots the version it has (§5.13: "stop, then
-//! downgrade or start").
+//! is not undone (§5.13: "stop, then downgrade or start"): then a node whose
+//! upgrade completed boots the new version and every other the old one.
 
 use super::Flow;
 use super::admit::{Refusal, by_status};
-use super::select::{nodes_among, push_service};
+use super::select::{ids, nodes_among, push_service};
 use crate::cluster::{Cluster, ClusterStatus};
 use crate::plan::{Action, OnFailure, Plan, ServiceStep};
 use crate::request::OperationKind;
+use crate::spec::UpgradingPolicy;
 
 /// Starting a stopped cluster.
 pub(super) struct Start;
@@ -34,24 +35,50 @@ impl Flow for Start {
     fn plan(&self, cluster: &Cluster) -> Plan {
         let all = cluster.live_node_ids();
         let mut plan = Plan::default();
-        // An in-place upgrade's new image is booted at the next start after
-        // it succeeded (§5.14); a failed upgrade's nodes keep theirs.
-        let stale: Vec<String> = cluster
-            .live_nodes()
-            .filter(|n| n.version.is_some())
-            .map(|n| n.node_id.clone())
-            .collect();
-        if cluster.upgrade.is_none() && !stale.is_empty() {
-            plan.push(
-                Action::SwitchVersion {
-                    nodes: stale.into(),
-                    version: None,
-                },
-                format!(
-                    "start 1: nodes an in-place upgrade left on their old image boot from version {}'s",
-                    cluster.app.version
-                ),
-            );
+        match &cluster.upgrade {
+            // An in-place upgrade's new image is booted at the next start
+            // after it succeeded (§5.14).
+            None => {
+                let stale = ids(cluster.live_nodes().filter(|n| n.version.is_some()));
+                if !stale.is_empty() {
+                    plan.push(
+                        Action::SwitchVersion {
+                            nodes: stale.into(),
+                            version: None,
+                        },
+                        format!(
+                            "start 1: nodes an in-place upgrade left on their old image boot from version {}'s",
+                            cluster.app.version
+                        ),
+                    );
+                }
+            }
+            // After a failed parallel or rolling upgrade, a node whose
+            // upgrade did not complete boots the old version again: the new
+            // one's start may need what its upgrade would have done.
+            Some(u)
+                if !matches!(
+                    u.policy,
+                    UpgradingPolicy::InPlaceParallel | UpgradingPolicy::InPlaceSequential
+                ) =>
+            {
+                let unfinished = ids(cluster
+                    .live_nodes()
+                    .filter(|n| !u.done.contains(&n.node_id) && n.version.as_deref() != Some(u.from.as_str())));
+                if !unfinished.is_empty() {
+                    plan.push(
+                        Action::SwitchVersion {
+                            nodes: unfinished.into(),
+                            version: Some(u.from.clone()),
+                        },
+                        format!(
+                            "start 1: nodes whose upgrade to {} did not complete boot version {} again",
+                            u.to, u.from
+                        ),
+                    );
+                }
+            }
+            Some(_) => {}
         }
         plan.push(
             Action::StartInstances {

@@ -343,3 +343,104 @@ fn a_failed_deletion_is_retried_on_what_is_left() {
         "{err}"
     );
 }
+
+#[test]
+fn upgrades_and_downgrades_run_only_where_their_policy_says() {
+    use crate::cluster::Upgrade as Begun;
+    use crate::spec::UpgradingPolicy as P;
+    let mut c = cluster();
+    c.app = crate::apps::AppRef {
+        app: "app".into(),
+        version: "1".into(),
+    };
+    let target = |policy: P| {
+        let mut v = version_of(&c);
+        v.version = "2".into();
+        v.spec.upgrading_policy = policy;
+        v.spec.upgrade_policy = vec!["1".into()];
+        v
+    };
+    let upgrade = |policy: P| super::upgrade::Upgrade {
+        target: target(policy),
+        same_content: Vec::new(),
+        canaries: 0,
+        max_in_flight: 0,
+    };
+    use ClusterStatus as S;
+    for status in [
+        S::Creating,
+        S::Active,
+        S::Stopping,
+        S::Stopped,
+        S::Starting,
+        S::Deleting,
+        S::ScalingOut,
+        S::Upgrading,
+        S::Downgrading,
+        S::Deleted,
+        S::Failed,
+    ] {
+        let mut at = c.clone();
+        at.status = status;
+        for (policy, runs_on) in [
+            (P::Parallel, S::Stopped),
+            (P::Sequential, S::Active),
+            (P::InPlaceParallel, S::Active),
+            (P::InPlaceSequential, S::Active),
+        ] {
+            let admitted = upgrade(policy).admit(&at);
+            assert_eq!(
+                admitted.is_ok(),
+                status == runs_on,
+                "{policy:?} on {status}: {admitted:?}"
+            );
+        }
+        // No upgrade to undo: a downgrade never runs.
+        let down = super::downgrade::Downgrade {
+            back_to: Some(version_of(&c)),
+        };
+        assert!(down.admit(&at).is_err(), "downgrade on {status}");
+        // With one begun: on a stopped cluster, or an active one after in-place.
+        for (policy, runs_on) in [(P::Sequential, S::Stopped), (P::InPlaceSequential, S::Active)] {
+            let mut pending = at.clone();
+            pending.upgrade = Some(Begun {
+                policy,
+                from: "0".into(),
+                to: "1".into(),
+                done: Default::default(),
+            });
+            assert_eq!(
+                down.admit(&pending).is_ok(),
+                status == runs_on,
+                "downgrade {policy:?} on {status}"
+            );
+            // Nothing else of scale runs meanwhile, and no other upgrade.
+            assert!(super::admit::active(OperationKind::AddNodes, &pending).is_err());
+            assert!(
+                upgrade(P::Sequential).admit(&pending).is_err(),
+                "another version over a begun one"
+            );
+        }
+    }
+    // Bad versions: the one it runs, one whose policy lacks it, one of another shape.
+    assert!(
+        upgrade(P::Sequential)
+            .admit(&{
+                let mut a = c.clone();
+                a.status = S::Active;
+                a.app.version = "2".into();
+                a
+            })
+            .is_err()
+    );
+    let mut active = c.clone();
+    active.status = S::Active;
+    let mut wrong = upgrade(P::Sequential);
+    wrong.target.spec.upgrade_policy = vec!["0".into()];
+    assert!(wrong.admit(&active).unwrap_err().reason.contains("lists only 0"));
+    wrong.same_content = vec!["0".into()];
+    assert!(wrong.admit(&active).is_ok(), "a version with the same content counts");
+    let mut other = upgrade(P::Sequential);
+    other.target.spec.nodes.pop();
+    assert!(other.admit(&active).unwrap_err().reason.contains("same roles"));
+}

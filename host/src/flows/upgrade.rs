@@ -53,6 +53,8 @@ use crate::spec::{NodesOrderEvent, RoleSpec, Spec, UpgradingPolicy};
 /// Upgrading to a loaded, checked app version.
 pub(super) struct Upgrade {
     pub(super) target: AppVersion,
+    /// The versions with the content of the one the cluster runs.
+    pub(super) same_content: Vec<String>,
     pub(super) canaries: u32,
     pub(super) max_in_flight: u32,
 }
@@ -77,14 +79,15 @@ impl Flow for Upgrade {
             None if &cluster.app.version == to => return refuse(format!("it already runs version {to}")),
             None => cluster.app.version.clone(),
         };
-        if !self.target.spec.upgrade_policy.contains(&from) {
-            let listed = if self.target.spec.upgrade_policy.is_empty() {
-                "lists no version".to_string()
+        let allowed = &self.target.spec.upgrade_policy;
+        if !allowed.contains(&from) && !self.same_content.iter().any(|v| allowed.contains(v)) {
+            let listed = if allowed.is_empty() {
+                "lists no version, so no cluster may be upgraded to it".to_string()
             } else {
-                format!("lists {}", self.target.spec.upgrade_policy.join(", "))
+                format!("lists only {}", allowed.join(", "))
             };
             return refuse(format!(
-                "version {to} may not be upgraded to from version {from}: its upgrade_policy {listed}"
+                "it runs version {from}, and version {to}'s upgrade_policy {listed} (register the spec it runs under one of those names, or list {from} in {to}'s upgrade_policy as a new version)"
             ));
         }
         if let Err(why) = same_shape(&cluster.spec, &self.target.spec) {
@@ -123,35 +126,64 @@ impl Flow for Upgrade {
         // The cluster as it will be: the plan reads the new version's services.
         let mut next = cluster.clone();
         next.take_version(&self.target);
+        let policy = self.target.spec.upgrading_policy;
         let begun = Begun {
-            policy: self.target.spec.upgrading_policy,
+            policy,
             from: from.clone(),
             to: to.clone(),
             done: Default::default(),
         };
-        let mut plan = Plan::default();
-        let policy = match begun.policy {
+        // A run again skips the nodes whose upgrade completed.
+        let done = cluster.upgrade.as_ref().map(|b| b.done.clone()).unwrap_or_default();
+        let todo = |n: &Node| !done.contains(&n.node_id);
+        let passed: Vec<String> = done.iter().cloned().collect();
+        let label = match policy {
             UpgradingPolicy::Parallel => "parallel",
             UpgradingPolicy::Sequential => "rolling",
             UpgradingPolicy::InPlaceParallel | UpgradingPolicy::InPlaceSequential => "in-place",
         };
-        let pre_checked = |s: &crate::spec::ServiceSpec| s.pre_check == Some(true);
-        if matches!(
-            begun.policy,
+        let in_place = matches!(
+            policy,
             UpgradingPolicy::InPlaceParallel | UpgradingPolicy::InPlaceSequential
-        ) {
+        );
+        let mut plan = Plan::default();
+        // First what only asks, and changes nothing: a refusal or a failed
+        // get_nodes_order leaves the cluster as it was.
+        if in_place {
+            let pre_checked = |s: &crate::spec::ServiceSpec| s.pre_check == Some(true);
             push_service(
                 &mut plan,
                 ServiceStep::new(
                     "upgrade",
-                    nodes_among(&next, |_| true, "upgrade", pre_checked),
+                    nodes_among(&next, todo, "upgrade", pre_checked),
                     OnFailure::Fail,
                 )
                 .pre_check()
                 .of_version(&to),
-                "in-place upgrade (§5.14): upgrade's pre_check on every node whose role asks for it; a refusal changes nothing",
+                "in-place upgrade: upgrade's pre_check on every node whose role asks for it; a refusal changes nothing",
             );
         }
+        let ordered = matches!(policy, UpgradingPolicy::Sequential | UpgradingPolicy::InPlaceSequential);
+        let groups: Vec<(&RoleSpec, Vec<NodeSet>)> = if ordered {
+            role_groups(&next, "upgrade", todo)
+                .into_iter()
+                .filter(|(role, _)| !in_place || role.service("upgrade").is_some())
+                .map(|(role, nodes)| {
+                    let slots = node_slots(
+                        &mut plan,
+                        role,
+                        &nodes,
+                        &passed,
+                        NodesOrderEvent::Upgrade,
+                        Some(&to),
+                        &format!("{label} upgrade"),
+                    );
+                    (role, slots)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         plan.push(
             Action::WriteTemp {
                 entry: TempEntry::UpgradeAudit {
@@ -159,61 +191,90 @@ impl Flow for Upgrade {
                     to_app_version: to.clone(),
                 },
             },
-            format!("{policy} upgrade: /upgrade-audit shows the versions while it runs"),
+            format!("{label} upgrade: /upgrade-audit shows the versions while it runs"),
         );
         plan.push(
             Action::BeginUpgrade { upgrade: begun.clone() },
-            format!("{policy} upgrade: the cluster record takes version {to}; nodes not yet upgraded keep {from}"),
+            format!("{label} upgrade: the cluster record takes version {to}; nodes not yet upgraded keep {from}"),
         );
         plan.push(
             Action::RegisterMetadata,
-            format!("{policy} upgrade: /cluster/app_version is {to} in the metadata"),
+            format!("{label} upgrade: /cluster/app_version is {to} in the metadata"),
         );
-        match begun.policy {
+        match policy {
             UpgradingPolicy::Parallel => parallel(&mut plan, &next, &to),
-            UpgradingPolicy::Sequential => self.rolling(&mut plan, &next),
+            UpgradingPolicy::Sequential => {
+                // The nodes' own (old) version runs their stop.
+                let stops =
+                    |role: &RoleSpec| role.service("stop").is_some() || cluster.service(&role.role, "stop").is_some();
+                self.rolling(&mut plan, &next, groups, stops)
+            }
             UpgradingPolicy::InPlaceParallel | UpgradingPolicy::InPlaceSequential => {
-                in_place(&mut plan, &next, &to, begun.policy)
+                in_place_steps(&mut plan, &next, &to, todo, groups)
             }
         }
+        // Past the last node, stopping would only leave the upgrade unended.
+        plan.no_cancel_from = Some(plan.steps.len());
         plan.push(
             Action::ClearTemp {
                 tree: TempTree::UpgradeAudit,
             },
-            format!("{policy} upgrade: /upgrade-audit is removed"),
+            format!("{label} upgrade: /upgrade-audit is removed"),
         );
-        plan.push(Action::EndUpgrade, format!("{policy} upgrade: the upgrade is over"));
+        plan.push(Action::EndUpgrade, format!("{label} upgrade: the upgrade is over"));
         plan.push(
             Action::SetStatus {
                 status: ClusterStatus::Active,
             },
-            format!("{policy} upgrade: the cluster is active on version {to}"),
+            format!("{label} upgrade: the cluster is active on version {to}"),
         );
+        if policy != UpgradingPolicy::Parallel {
+            // A failed batch keeps what its nodes finished: a run again skips them.
+            for (role, nodes) in role_groups(&next, "upgrade", todo) {
+                if let Some(last) = last_service(role, in_place) {
+                    plan.recover(
+                        Action::UpgradeDone {
+                            nodes: nodes.into(),
+                            proven_by: Some(last.into()),
+                        },
+                        format!(
+                            "{label} upgrade (failed): role {}'s nodes whose {last} ended ok are upgraded",
+                            role.role
+                        ),
+                    );
+                }
+            }
+        }
         plan.recover(
             Action::ClearTemp {
                 tree: TempTree::UpgradeAudit,
             },
-            format!("{policy} upgrade (failed): /upgrade-audit is removed"),
+            format!("{label} upgrade (failed): /upgrade-audit is removed"),
         );
         let id = &cluster.id;
         let again = format!("`hookhost cluster upgrade {id} --version {to}`");
         let downgrade = format!("`hookhost cluster downgrade {id}`");
-        plan.recovery_note = Some(match begun.policy {
+        plan.recovery_note = Some(match policy {
             UpgradingPolicy::Parallel => format!(
-                "to recover (§5.12 step 5): stop it (`hookhost cluster stop {id}`), then downgrade it ({downgrade}) to boot version {from} again, or upgrade it again ({again})"
+                "to recover, stop it (`hookhost cluster stop {id}`), then downgrade it ({downgrade}) to boot version {from} again, or upgrade it again ({again})"
             ),
             UpgradingPolicy::Sequential => format!(
-                "the nodes upgraded so far run version {to}, the others {from}; to recover (§5.13): stop it (`hookhost cluster stop {id}`), then downgrade it ({downgrade}) to boot version {from} on every node, or start it (`hookhost cluster start {id}`) and upgrade it again ({again}) to finish"
+                "the nodes upgraded so far run version {to}, the others {from}; to recover, stop it (`hookhost cluster stop {id}`), then downgrade it ({downgrade}) to boot version {from} on every node, or start it (`hookhost cluster start {id}`: the nodes not upgraded boot {from}) and upgrade it again ({again}) to finish"
             ),
             _ => {
                 plan.recover(
                     Action::SetStatus {
                         status: ClusterStatus::Active,
                     },
-                    "in-place upgrade (failed, §5.14): the cluster runs on, on its old image",
+                    "in-place upgrade (failed): the cluster runs on, on its old image",
                 );
+                let rollback = if self.target.spec.unsupported_actions.iter().any(|a| a == "rollback") {
+                    String::new()
+                } else {
+                    format!(", or downgrade it ({downgrade}) to run the rollback hook")
+                };
                 format!(
-                    "the nodes run version {from}'s image, as before; to recover (§5.14, while it is active): upgrade it again ({again}), or downgrade it ({downgrade}) to run the rollback hook"
+                    "the nodes run version {from}'s image, as before; to recover while it is active, upgrade it again ({again}){rollback}"
                 )
             }
         });
@@ -221,9 +282,30 @@ impl Flow for Upgrade {
     }
 }
 
+/// The service a role's nodes end their upgrade with: what proves it done.
+fn last_service(role: &RoleSpec, in_place: bool) -> Option<&'static str> {
+    let upgrade = role.service("upgrade");
+    if in_place {
+        return upgrade.map(|_| "upgrade");
+    }
+    match (upgrade, role.service("start")) {
+        (Some(u), _) if u.runs_after_start() => Some("upgrade"),
+        (_, Some(_)) => Some("start"),
+        (Some(_), None) => Some("upgrade"),
+        (None, None) => None,
+    }
+}
+
+/// The nodes of a service's role that run it, when `nodes_to_execute_on`
+/// keeps fewer than all (a node order known at run time cannot say which).
+fn limited(next: &Cluster, role: &RoleSpec, service: &str) -> Option<Vec<String>> {
+    role.service(service)?.nodes_to_execute_on?;
+    Some(nodes_among(next, |_| true, service, |_| true))
+}
+
 /// Whether two versions of an app fit one cluster: the same roles, with
 /// the same replicas and volume mount points (`notes/appcenter-spec.md` §2.1).
-pub(super) fn same_shape(now: &Spec, next: &Spec) -> Result<(), String> {
+pub fn same_shape(now: &Spec, next: &Spec) -> Result<(), String> {
     let names = |s: &Spec| s.nodes.iter().map(|r| r.role.clone()).collect::<Vec<_>>();
     let (mut a, mut b) = (names(now), names(next));
     a.sort();
@@ -245,12 +327,18 @@ pub(super) fn same_shape(now: &Spec, next: &Spec) -> Result<(), String> {
                 role.role, role.replica, other.replica
             ));
         }
-        if role.volume_mount() != other.volume_mount() {
+        let mounts = |r: &RoleSpec| match r.volume.as_ref().map(|v| v.mount_point.clone()) {
+            None => "no volume".to_string(),
+            Some(None) => "a volume at /data".to_string(),
+            Some(Some(crate::spec::MountPoint::One(p))) => format!("a volume at {p}"),
+            Some(Some(crate::spec::MountPoint::Many(ps))) => format!("a volume at {}", ps.join(", ")),
+        };
+        if mounts(role) != mounts(other) {
             return Err(format!(
-                "role {} mounts its volume at {}, the version at {}",
+                "role {} has {}, the version {}; data-disk mount points must match",
                 role.role,
-                role.volume_mount(),
-                other.volume_mount()
+                mounts(role),
+                mounts(other)
             ));
         }
     }
@@ -291,45 +379,31 @@ fn parallel(plan: &mut Plan, next: &Cluster, to: &str) {
 }
 
 impl Upgrade {
-    /// Rolling upgrade (§5.13): steps 1–4 one node (or batch) at a time.
-    fn rolling(&self, plan: &mut Plan, next: &Cluster) {
-        let done = next.upgrade.as_ref().map(|b| b.done.clone()).unwrap_or_default();
-        let mut upgraded = 0usize;
-        for (role, nodes) in role_groups(next, "upgrade", |n| !done.contains(&n.node_id)) {
-            let passed: Vec<String> = next
-                .live_nodes()
-                .filter(|n| done.contains(&n.node_id))
-                .map(|n| n.node_id.clone())
-                .collect();
-            let slots = node_slots(
-                plan,
-                role,
-                &nodes,
-                &passed,
-                NodesOrderEvent::Upgrade,
-                Some(&next.app.version),
-                "rolling upgrade",
-            );
+    /// Rolling upgrade: steps 1–4 one node (or batch) at a time, each
+    /// role's nodes in `groups`' slots; canaries per role (BOSH's per
+    /// instance group).
+    fn rolling(
+        &self,
+        plan: &mut Plan,
+        next: &Cluster,
+        groups: Vec<(&RoleSpec, Vec<NodeSet>)>,
+        stops: impl Fn(&RoleSpec) -> bool,
+    ) {
+        for (role, slots) in groups {
+            let canaries = (self.canaries as usize).min(slots.len());
             let mut at = 0;
             while at < slots.len() {
-                let size = if upgraded < self.canaries as usize {
-                    1
+                let (size, how) = if at < canaries {
+                    (1, format!("canary {} of {canaries}", at + 1))
+                } else if self.max_in_flight <= 1 {
+                    (1, "one node at a time".to_string())
                 } else {
-                    self.max_in_flight.max(1) as usize
+                    let n = self.max_in_flight as usize;
+                    (n, format!("at most {n} nodes at once"))
                 };
                 let batch: Vec<NodeSet> = slots[at..slots.len().min(at + size)].to_vec();
-                let how = if upgraded < self.canaries as usize {
-                    format!("canary {} of {}", upgraded + 1, self.canaries)
-                } else if size == 1 {
-                    "one node at a time".to_string()
-                } else {
-                    format!("at most {size} nodes at once")
-                };
-                upgraded += batch.len();
                 at += batch.len();
-                for nodes in batch_sets(&batch) {
-                    push_node_upgrade(plan, next, role, nodes, &how);
-                }
+                push_node_upgrade(plan, next, role, batch_set(&batch), &how, stops(role));
             }
         }
         plan.push(
@@ -341,16 +415,16 @@ impl Upgrade {
     }
 }
 
-/// One batch's sets: listed ids merge into one set; slots of a node order
+/// One batch's slots as one set: listed ids merge; slots of a node order
 /// produced at run time are contiguous, so they merge into one slice.
-fn batch_sets(batch: &[NodeSet]) -> Vec<NodeSet> {
+fn batch_set(batch: &[NodeSet]) -> NodeSet {
     match batch.first() {
-        Some(NodeSet::Order { order, skip, .. }) => vec![NodeSet::Order {
+        Some(NodeSet::Order { order, skip, .. }) => NodeSet::Order {
             order: order.clone(),
             skip: *skip,
             take: Some(batch.len()),
-        }],
-        _ => vec![NodeSet::Ids(
+        },
+        _ => NodeSet::Ids(
             batch
                 .iter()
                 .flat_map(|set| match set {
@@ -358,19 +432,25 @@ fn batch_sets(batch: &[NodeSet]) -> Vec<NodeSet> {
                     NodeSet::Order { .. } => Vec::new(),
                 })
                 .collect(),
-        )],
+        ),
     }
 }
 
 /// Steps 1–4 of §5.12 for one batch of a role's nodes.
-fn push_node_upgrade(plan: &mut Plan, next: &Cluster, role: &RoleSpec, nodes: NodeSet, how: &str) {
+fn push_node_upgrade(plan: &mut Plan, next: &Cluster, role: &RoleSpec, nodes: NodeSet, how: &str, stops: bool) {
     let at_once = match &nodes {
         NodeSet::Ids(ids) => ids.len(),
         NodeSet::Order { take, .. } => take.unwrap_or(1),
     } as u32;
-    let service = |name: &str| ServiceStep::new(name, nodes.clone(), OnFailure::Fail).listed(at_once);
+    let service = |name: &str| {
+        let step = ServiceStep::new(name, nodes.clone(), OnFailure::Fail).listed(at_once);
+        match limited(next, role, name) {
+            Some(among) => step.among(among),
+            None => step,
+        }
+    };
     let seed = |step: u32, what: &str| format!("rolling upgrade {step} ({how}): {what}");
-    if role.service("stop").is_some() {
+    if stops {
         plan.push(Action::RunService(service("stop")), seed(1, "the node runs stop"));
     }
     plan.push(
@@ -422,12 +502,22 @@ fn push_node_upgrade(plan: &mut Plan, next: &Cluster, role: &RoleSpec, nodes: No
             ),
         );
     }
-    plan.push(Action::UpgradeDone { nodes }, seed(4, "the node's upgrade is done"));
+    plan.push(
+        Action::UpgradeDone { nodes, proven_by: None },
+        seed(4, "the node's upgrade is done"),
+    );
 }
 
 /// In-place upgrade (§5.14): the payload is copied, then `upgrade` runs,
-/// all by role order at once, or serially per `get_nodes_order`.
-fn in_place(plan: &mut Plan, next: &Cluster, to: &str, policy: UpgradingPolicy) {
+/// all by role order at once, or serially in `groups`' slots (each role's
+/// `get_nodes_order`); on the nodes `todo` keeps.
+fn in_place_steps(
+    plan: &mut Plan,
+    next: &Cluster,
+    to: &str,
+    todo: impl Fn(&Node) -> bool + Copy,
+    groups: Vec<(&RoleSpec, Vec<NodeSet>)>,
+) {
     let copies: Vec<&str> = next
         .spec
         .in_place_upgrade_nodes
@@ -438,9 +528,11 @@ fn in_place(plan: &mut Plan, next: &Cluster, to: &str, policy: UpgradingPolicy) 
     let receivers: Vec<String> = next
         .live_nodes()
         .filter(|n| {
-            next.spec
-                .role(&n.role)
-                .is_some_and(|r| copies.contains(&r.role.as_str()))
+            todo(n)
+                && next
+                    .spec
+                    .role(&n.role)
+                    .is_some_and(|r| copies.contains(&r.role.as_str()))
         })
         .map(|n| n.node_id.clone())
         .collect();
@@ -451,45 +543,30 @@ fn in_place(plan: &mut Plan, next: &Cluster, to: &str, policy: UpgradingPolicy) 
                 version: to.to_string(),
             },
             format!(
-                "in-place upgrade (§5.14): version {to}'s payload is copied into the nodes of each copy's mount_role (a failed copy removes its destination)"
+                "in-place upgrade: version {to}'s payload is copied into the nodes of each copy's mount_role (a failed copy removes its destination)"
             ),
         );
     }
-    if policy == UpgradingPolicy::InPlaceParallel {
+    if groups.is_empty() {
         push_service(
             plan,
-            ServiceStep::new(
-                "upgrade",
-                nodes_among(next, |_| true, "upgrade", |_| true),
-                OnFailure::Fail,
-            )
-            .of_version(to),
-            "in-place upgrade (§5.14, in-place-parallel): run upgrade by role order, equal orders in parallel",
+            ServiceStep::new("upgrade", nodes_among(next, todo, "upgrade", |_| true), OnFailure::Fail).of_version(to),
+            "in-place upgrade (in-place-parallel): run upgrade by role order, equal orders in parallel",
         );
         return;
     }
-    for (role, nodes) in role_groups(next, "upgrade", |_| true) {
-        if role.service("upgrade").is_none() {
-            continue;
-        }
-        let slots = node_slots(
-            plan,
-            role,
-            &nodes,
-            &[],
-            NodesOrderEvent::Upgrade,
-            Some(to),
-            "in-place upgrade",
-        );
+    for (role, slots) in groups {
         for slot in slots {
+            let mut step = ServiceStep::new("upgrade", slot, OnFailure::Fail)
+                .listed(1)
+                .of_version(to);
+            if let Some(among) = limited(next, role, "upgrade") {
+                step = step.among(among);
+            }
             plan.push(
-                Action::RunService(
-                    ServiceStep::new("upgrade", slot, OnFailure::Fail)
-                        .listed(1)
-                        .of_version(to),
-                ),
+                Action::RunService(step),
                 format!(
-                    "in-place upgrade (§5.14, in-place-sequential): role {} runs upgrade one node after another",
+                    "in-place upgrade (in-place-sequential): role {} runs upgrade one node after another",
                     role.role
                 ),
             );

@@ -130,7 +130,14 @@ impl fmt::Display for Action {
                 "begin the upgrade {} → {} in the cluster record (nodes not yet upgraded keep {})",
                 upgrade.from, upgrade.to, upgrade.from
             ),
-            Action::UpgradeDone { nodes } => write!(f, "mark {nodes} upgraded in the cluster record"),
+            Action::UpgradeDone { nodes, proven_by: None } => write!(f, "mark {nodes} upgraded in the cluster record"),
+            Action::UpgradeDone {
+                nodes,
+                proven_by: Some(service),
+            } => write!(
+                f,
+                "mark those of {nodes} whose {service} ended ok upgraded in the cluster record"
+            ),
             Action::EndUpgrade => f.write_str("end the upgrade in the cluster record"),
             Action::RevertUpgrade => {
                 f.write_str("put the cluster back on the version its upgrade started from, every node with it")

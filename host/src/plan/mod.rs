@@ -239,6 +239,10 @@ pub struct ServiceStep {
     /// What the replies become.
     #[serde(default, skip_serializing_if = "is_default")]
     pub reply: Reply,
+    /// Only these of its nodes run it (a role's `nodes_to_execute_on`, when
+    /// the node order is known only at run time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub among: Option<Vec<String>>,
     /// The app version whose spec and components run it on every node,
     /// whatever version a node was booted from (an upgrade's new hooks);
     /// each node's own when absent.
@@ -261,8 +265,15 @@ impl ServiceStep {
             pre_check: false,
             schedule: Schedule::RoleOrder,
             reply: Reply::Ignore,
+            among: None,
             version: None,
         }
+    }
+
+    /// Run only on these of its nodes.
+    pub fn among(mut self, nodes: Vec<String>) -> ServiceStep {
+        self.among = Some(nodes);
+        self
     }
 
     /// Run by this app version's spec and components on every node.
@@ -486,6 +497,10 @@ pub enum Action {
     UpgradeDone {
         /// The nodes.
         nodes: NodeSet,
+        /// Only the nodes whose `<service>` ended ok in this operation's
+        /// main part (a failed batch's recovery keeps what it finished).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proven_by: Option<String>,
     },
     /// Record: the upgrade is over (its nodes keep the version they were
     /// booted from until their next start).
@@ -509,7 +524,7 @@ impl Action {
             | Action::ResizeNodes { nodes, .. }
             | Action::SwitchVersion { nodes, .. }
             | Action::CopyPayload { nodes, .. }
-            | Action::UpgradeDone { nodes }
+            | Action::UpgradeDone { nodes, .. }
             | Action::RunService(ServiceStep { nodes, .. })
             | Action::WriteTemp {
                 entry: TempEntry::AddingHosts { nodes } | TempEntry::DeletingHosts { nodes },

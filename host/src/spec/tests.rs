@@ -290,7 +290,7 @@ fn in_place_copies_name_a_role_a_source_in_the_payload_and_a_plain_destination()
         "{found:#?}"
     );
     assert!(
-        found[3].contains("not / or /data"),
+        found[3].contains("that is not /data or above it"),
         "a failed copy would remove the volume: {}",
         found[3]
     );

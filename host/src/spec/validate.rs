@@ -72,16 +72,19 @@ fn check_upgrades(spec: &Spec, report: &mut impl FnMut(String, String)) {
                     ),
                 );
             }
+            // A failed copy removes its destination: it must hold nothing else.
             let dest = Path::new(&copy.destination);
-            let plain = dest.is_absolute() && dest.components().skip(1).all(|c| matches!(c, Component::Normal(_)));
-            let mounts = ["/".to_string(), role.volume_mount()];
-            if !plain || mounts.iter().any(|m| Path::new(m) == dest) {
+            let plain = dest.is_absolute()
+                && dest.components().count() >= 3
+                && dest.components().skip(1).all(|c| matches!(c, Component::Normal(_)));
+            let mount = role.volume_mount();
+            if !plain || Path::new(&mount).starts_with(dest) {
                 report(
                     format!("{at}.destination"),
                     format!(
-                        "{:?} is not an absolute path beneath a mount point of the node (no `..`; not / or {})",
+                        "{:?} is not a directory of its own: give an absolute path at least two levels deep, without `..`, that is not {mount} or above it (e.g. {}/upgrade)",
                         copy.destination,
-                        role.volume_mount()
+                        mount.trim_end_matches('/')
                     ),
                 );
             }
