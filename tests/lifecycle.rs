@@ -665,6 +665,7 @@ fn a_refusal_recorded_before_a_crash_still_stops_the_resumed_delete() {
             order: 0,
             node_id: node.node_id.clone(),
             instance_id: node.instance_id.clone().unwrap(),
+            version: String::new(),
             attempt: 1,
             started_at: now(),
             ended_at: Some(now()),

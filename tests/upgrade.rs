@@ -166,6 +166,12 @@ fn a_parallel_upgrade_runs_the_new_version_with_the_audit_then_removes_it() {
         ["upgrade: web", "start: db | web", "upgrade: db"],
         "{events:#?}"
     );
+    // `op events` says which version's component ran each hook.
+    for e in &events {
+        assert_eq!(e["version"], "2.0", "{e:#}");
+    }
+    let stopped = host.events(&last_op(host, "stop-cluster"));
+    assert!(stopped.iter().all(|e| e["version"] == "1.0"));
     let c = host.cluster(&cluster);
     assert_eq!(c["status"], "active");
     assert_eq!(c["app"]["version"], "2.0");
@@ -659,6 +665,10 @@ fn an_in_place_upgrade_asks_first_copies_the_payload_and_keeps_the_image_until_t
             "web is no mount_role"
         );
     }
+    // The new version's upgrade ran on nodes still booted from the old one.
+    let events = host.events(&last_op(host, "upgrade"));
+    let upgrades: Vec<&Value> = events.iter().filter(|e| e["service"] == "upgrade").collect();
+    assert!(!upgrades.is_empty() && upgrades.iter().all(|e| e["version"] == "2.1"));
     let after = host.cluster(&cluster);
     assert_eq!(after["app"]["version"], "2.1");
     // No reboot: the nodes keep 1.0's image (and hooks) until their next start.
@@ -950,4 +960,37 @@ fn a_failed_node_order_before_any_node_changes_nothing() {
     assert!(c["upgrade"].is_null());
     assert!(metadata(host, &cluster, "/upgrade-audit").is_none());
     ok(host, &["cluster", "update-env", &cluster, "x=1"], 0);
+}
+
+#[test]
+fn a_failed_copy_marks_no_node_upgraded_and_never_follows_a_link_a_hook_left() {
+    let v = in_place("in-place-parallel", true);
+    let host = &v.host;
+    let cluster = v.create();
+    let db = ids_of(&host.cluster(&cluster), "db");
+    // A link where the payload goes, as a hook could leave one.
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), host.volume(&cluster, &db[1]).join("upgrade")).unwrap();
+    let doc = ok(host, &["cluster", "upgrade", &cluster, "--version", "2.1"], 1);
+    assert!(doc["error"].as_str().unwrap().contains("a link"), "{doc:#}");
+    assert!(
+        std::fs::read_dir(outside.path()).unwrap().next().is_none(),
+        "nothing went through the link"
+    );
+    let after = host.cluster(&cluster);
+    assert_eq!(after["status"], "active");
+    assert!(
+        after["upgrade"]["done"].is_null(),
+        "a pre-check's yes is no upgrade: {after:#}"
+    );
+    std::fs::remove_file(host.volume(&cluster, &db[1]).join("upgrade")).unwrap();
+    ok(host, &["cluster", "upgrade", &cluster, "--version", "2.1"], 0);
+    for id in &db {
+        assert!(host.volume(&cluster, id).join("upgrade/bin/upgrade.sh").is_file());
+        assert_eq!(
+            begun(host, &cluster, id, "upgrade").len(),
+            1,
+            "upgrade ran once on {id}"
+        );
+    }
 }

@@ -3,7 +3,9 @@
 //! seed's flows: pre-check, resources, `/adding-hosts` or `/deleting-hosts`,
 //! the renders of every node, `scale_out`/`scale_in`, ...), and a config
 //! refresh: one env change (`update-env`) until every node has rendered and
-//! every needed reload is dispatched, on 1,000 and 10,000 nodes.
+//! every needed reload is dispatched, on 1,000 and 10,000 nodes; and a
+//! rolling upgrade of 200 nodes against a sequential resize of the same
+//! nodes (the same stop, new instance, start per node), its baseline.
 //!
 //! Each figure is the median of several runs. The baseline measured in the
 //! same run is the creation of the 1,000-node cluster; ratios to it are
@@ -65,12 +67,88 @@ fn main() {
             refresh_10000 * 1e3,
             refresh_10000 / refresh_1000
         );
+        drop(large);
+        // A rolling upgrade visits each node as a sequential resize does
+        // (stop, new instance, start) and more (render, register, upgrade
+        // done): the resize of the same nodes is its baseline.
+        let (rolling, resize) = upgrade_vs_resize(UPGRADED).await;
         println!(
-            "scale: add_1_to_1000_s={add:.3} delete_1_of_1001_s={delete:.3} refresh_1000_ms={:.1} refresh_10000_ms={:.1}",
+            "{UPGRADED} nodes: rolling upgrade {rolling:.3} s · sequential resize {resize:.3} s ({:.2}× the resize)",
+            rolling / resize
+        );
+        println!(
+            "scale: add_1_to_1000_s={add:.3} delete_1_of_1001_s={delete:.3} refresh_1000_ms={:.1} refresh_10000_ms={:.1} rolling_upgrade_{UPGRADED}_s={rolling:.3} upgrade_over_resize={:.2}",
             refresh_1000 * 1e3,
-            refresh_10000 * 1e3
+            refresh_10000 * 1e3,
+            rolling / resize
         );
     });
+}
+
+/// Nodes of the rolling upgrade measured.
+const UPGRADED: u32 = 200;
+
+/// A rolling upgrade of `nodes` no-op nodes from version 1 to 2, and a
+/// sequential resize of the same nodes; seconds each.
+async fn upgrade_vs_resize(nodes: u32) -> (f64, f64) {
+    let state = tempfile::tempdir().expect("a temp dir");
+    let engine = support::bench_engine(state.path());
+    let mut dirs = Vec::new();
+    for (version, edit) in [("1", json!({})), ("2", json!({"upgrade_policy": ["1"]}))] {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut spec: serde_json::Value = serde_json::from_str(&spec(nodes)).expect("json");
+        spec["upgrading_policy"] = json!("sequential");
+        spec["nodes"][0]["vertical_scaling_policy"] = json!("sequential");
+        if let Some(policy) = edit.get("upgrade_policy") {
+            spec["upgrade_policy"] = policy.clone();
+        }
+        let file = support::noop_app(dir.path(), &spec.to_string());
+        engine
+            .add_app(&file, Some("bench"), Some(version))
+            .await
+            .expect("the version registers");
+        dirs.push(dir);
+    }
+    let app = hookhost::apps::AppRef {
+        app: "bench".into(),
+        version: "1".into(),
+    };
+    let cluster = run(
+        &engine,
+        OperationRequest::CreateCluster {
+            spec: None,
+            app: Some(app),
+            name: None,
+        },
+    )
+    .await;
+    let started = Instant::now();
+    run(
+        &engine,
+        OperationRequest::Resize {
+            cluster: cluster.clone(),
+            role: "a".into(),
+            change: hookhost::request::ResourceChange {
+                cpu: Some(2),
+                ..Default::default()
+            },
+        },
+    )
+    .await;
+    let resize = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    run(
+        &engine,
+        OperationRequest::Upgrade {
+            cluster,
+            version: "2".into(),
+            policy: None,
+            canaries: 0,
+            max_in_flight: 0,
+        },
+    )
+    .await;
+    (started.elapsed().as_secs_f64(), resize)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

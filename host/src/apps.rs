@@ -242,6 +242,8 @@ impl Catalog {
         std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io_error(&dir))?;
         serde_json::to_writer_pretty(&mut tmp, &version).map_err(|e| io_error(&path)(e.into()))?;
+        // On disk before it has a name: a crash never leaves an empty version.
+        tmp.as_file().sync_all().map_err(io_error(&path))?;
         // Never replaces: two registrations racing for a name, one wins.
         match tmp.persist_noclobber(&path) {
             Ok(_) => Ok((version, true)),

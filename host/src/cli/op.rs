@@ -354,9 +354,14 @@ fn timeline(events: &[Event]) -> String {
             (None, Some(m)) if e.outcome != InvocationOutcome::Ok => format!(" {}", clean(m)),
             _ => String::new(),
         };
+        let version = if e.version.is_empty() {
+            String::new()
+        } else {
+            format!(" v{}", e.version)
+        };
         let _ = writeln!(
             out,
-            "  +{offset:>7.3}s {bar} {:<14} {}/{} #{} {outcome}{detail}",
+            "  +{offset:>7.3}s {bar} {:<14} {}/{} #{}{version} {outcome}{detail}",
             e.service, e.role, e.node_id, e.attempt
         );
     }

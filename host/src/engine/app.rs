@@ -200,7 +200,15 @@ impl Engine {
         }
         self.keep_images(&file, &checked, &mut found.spec)?;
         if let Some(dir) = &payload {
-            found.payload = Some(self.catalog.keep_payload(dir)?.0);
+            let (kept, kept_digest) = self.catalog.keep_payload(dir)?;
+            if kept_digest != payload_digest {
+                return Err(SpecError::Read {
+                    file: dir.clone(),
+                    error: std::io::Error::other("it changed while it was being registered; register it again"),
+                }
+                .into());
+            }
+            found.payload = Some(kept);
         }
         Ok(self.catalog.add(found)?)
     }

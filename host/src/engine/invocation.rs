@@ -130,6 +130,7 @@ impl Invocations {
             order: self.service(node, service).map(|s| s.order).unwrap_or(0),
             node_id: node.node_id.clone(),
             instance_id: node.instance_id.clone().unwrap_or_default(),
+            version: self.versions.version_of(node).to_string(),
             attempt,
             started_at: now(),
             ended_at: None,

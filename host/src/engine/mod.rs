@@ -435,6 +435,17 @@ impl Engine {
         // Only an admitted request registers its app.
         if keep && let OperationRequest::CreateCluster { spec: Some(file), .. } = &request {
             let kept = self.app_version(file, None, None, true).await?.0;
+            if kept.reference() != cluster.app {
+                return Err(Refusal::new(
+                    request.kind(),
+                    None,
+                    format!(
+                        "{} changed while it was being read; run the command again",
+                        file.display()
+                    ),
+                )
+                .into());
+            }
             cluster.app = kept.reference();
             cluster.spec = kept.spec;
         }

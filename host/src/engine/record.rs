@@ -122,6 +122,11 @@ pub(super) async fn upgrade_done(
             .events(&run.op.id)?
             .into_iter()
             .filter(|e| e.step < main && e.service == service && e.outcome == crate::store::InvocationOutcome::Ok)
+            // A pre-check's yes is no upgrade.
+            .filter(|e| {
+                matches!(run.op.plan.step(e.step).map(|s| &s.action),
+                    Some(crate::plan::Action::RunService(step)) if !step.pre_check)
+            })
             .map(|e| e.node_id)
             .collect();
         listed.retain(|id| ok.contains(id));

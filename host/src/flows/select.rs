@@ -16,7 +16,10 @@ pub(super) fn nodes_with(cluster: &Cluster, service: &str, filter: impl Fn(&Serv
 /// add, the remaining ones of a delete). Nodes whose resources a failed
 /// deletion already deleted are never kept. For a replica role, as
 /// OpenPitrix does (`notes/appcenter-spec.md` §2.3), `nodes_to_execute_on`
-/// below its role's node count leaves every replica out.
+/// below its role's node count leaves every replica out. A node booted
+/// from another app version than the cluster's is kept whenever `filter`
+/// keeps a service without options: whether its version defines the
+/// service is decided when the step runs, by that version's spec.
 pub(super) fn nodes_among(
     cluster: &Cluster,
     among: impl Fn(&Node) -> bool,
@@ -24,12 +27,17 @@ pub(super) fn nodes_among(
     filter: impl Fn(&ServiceSpec) -> bool,
 ) -> Vec<String> {
     let mut by_role: BTreeMap<&str, Vec<(u32, &str)>> = BTreeMap::new();
+    let mut kept = HashSet::new();
+    let plain = filter(&ServiceSpec::default());
     for node in cluster.live_nodes().filter(|n| among(n)) {
-        if cluster.service(&node.role, service).is_some_and(&filter) {
+        if node.version.is_some() {
+            if plain {
+                kept.insert(node.node_id.as_str());
+            }
+        } else if cluster.service(&node.role, service).is_some_and(&filter) {
             by_role.entry(&node.role).or_default().push((node.sid, &node.node_id));
         }
     }
-    let mut kept = HashSet::new();
     for (role, mut members) in by_role {
         members.sort();
         let limit = cluster

@@ -28,10 +28,14 @@
 //!   pre-check) and `get_nodes_order` — are the new version's, run on every
 //!   node whatever it was booted from; all others are the node's own
 //!   version's.
+//! - What only asks comes first and changes nothing: `upgrade`'s pre-check
+//!   and `get_nodes_order` run before the record or the tree changes (so
+//!   they see the old `/cluster/app_version` and no audit), and a refusal
+//!   or failure there leaves the cluster as it was.
 //! - `/upgrade-audit/{from_app_version,to_app_version}` is at the tree's
-//!   root (where real apps read it, §7) from the first step to the last,
+//!   root (where real apps read it, §7) from then on to the last step,
 //!   and removed when the upgrade fails too; `/cluster/app_version` is the
-//!   new version from the start.
+//!   new version from then on.
 //! - The cluster's env values carry over; keys the new version adds come
 //!   with their defaults.
 //! - A failed upgrade stays begun ([`crate::cluster::Upgrade`]): the
@@ -151,15 +155,16 @@ impl Flow for Upgrade {
         // get_nodes_order leaves the cluster as it was.
         if in_place {
             let pre_checked = |s: &crate::spec::ServiceSpec| s.pre_check == Some(true);
+            // nodes_to_execute_on counts every node, done or not.
+            let asked: Vec<String> = nodes_among(&next, |_| true, "upgrade", pre_checked)
+                .into_iter()
+                .filter(|id| !done.contains(id))
+                .collect();
             push_service(
                 &mut plan,
-                ServiceStep::new(
-                    "upgrade",
-                    nodes_among(&next, todo, "upgrade", pre_checked),
-                    OnFailure::Fail,
-                )
-                .pre_check()
-                .of_version(&to),
+                ServiceStep::new("upgrade", asked, OnFailure::Fail)
+                    .pre_check()
+                    .of_version(&to),
                 "in-place upgrade: upgrade's pre_check on every node whose role asks for it; a refusal changes nothing",
             );
         }
@@ -193,6 +198,8 @@ impl Flow for Upgrade {
             },
             format!("{label} upgrade: /upgrade-audit shows the versions while it runs"),
         );
+        // Stopped before the record changed, nothing is left to undo.
+        plan.reversible = plan.steps.len();
         plan.push(
             Action::BeginUpgrade { upgrade: begun.clone() },
             format!("{label} upgrade: the cluster record takes version {to}; nodes not yet upgraded keep {from}"),
@@ -205,8 +212,10 @@ impl Flow for Upgrade {
             UpgradingPolicy::Parallel => parallel(&mut plan, &next, &to),
             UpgradingPolicy::Sequential => {
                 // The nodes' own (old) version runs their stop.
-                let stops =
-                    |role: &RoleSpec| role.service("stop").is_some() || cluster.service(&role.role, "stop").is_some();
+                let other_versions = cluster.live_nodes().any(|n| n.version.is_some());
+                let stops = |role: &RoleSpec| {
+                    other_versions || role.service("stop").is_some() || cluster.service(&role.role, "stop").is_some()
+                };
                 self.rolling(&mut plan, &next, groups, stops)
             }
             UpgradingPolicy::InPlaceParallel | UpgradingPolicy::InPlaceSequential => {
@@ -548,9 +557,14 @@ fn in_place_steps(
         );
     }
     if groups.is_empty() {
+        // nodes_to_execute_on counts every node, done or not.
+        let upgraded: Vec<String> = nodes_among(next, |_| true, "upgrade", |_| true)
+            .into_iter()
+            .filter(|id| next.node(id).is_some_and(todo))
+            .collect();
         push_service(
             plan,
-            ServiceStep::new("upgrade", nodes_among(next, todo, "upgrade", |_| true), OnFailure::Fail).of_version(to),
+            ServiceStep::new("upgrade", upgraded, OnFailure::Fail).of_version(to),
             "in-place upgrade (in-place-parallel): run upgrade by role order, equal orders in parallel",
         );
         return;

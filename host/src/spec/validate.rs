@@ -78,7 +78,11 @@ fn check_upgrades(spec: &Spec, report: &mut impl FnMut(String, String)) {
                 && dest.components().count() >= 3
                 && dest.components().skip(1).all(|c| matches!(c, Component::Normal(_)));
             let mount = role.volume_mount();
-            if !plain || Path::new(&mount).starts_with(dest) {
+            let mounts = match role.volume.as_ref().and_then(|v| v.mount_point.as_ref()) {
+                Some(MountPoint::Many(all)) => all.clone(),
+                _ => vec![mount.clone()],
+            };
+            if !plain || mounts.iter().any(|m| Path::new(m).starts_with(dest)) {
                 report(
                     format!("{at}.destination"),
                     format!(

@@ -59,6 +59,7 @@ fn event(op: &str, seq: u64) -> Event {
         order: 0,
         node_id: "cln-a".into(),
         instance_id: "i-a".into(),
+        version: "1.0".into(),
         attempt: 1,
         started_at: now(),
         ended_at: None,

@@ -166,6 +166,10 @@ pub struct Event {
     pub node_id: String,
     /// The node's instance at the time.
     pub instance_id: String,
+    /// The app version whose component ran it (empty for clusters made
+    /// before versions were kept).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
     /// 1 on the first try of this step on this node.
     pub attempt: u32,
     /// When it started.
