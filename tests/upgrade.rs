@@ -375,11 +375,7 @@ fn a_rolling_upgrade_follows_get_nodes_order_and_stops_at_the_failed_node() {
     let doc = ok(host, &["cluster", "upgrade", &cluster, "--version", "2.0"], 0);
     assert_eq!(doc["status"], "succeeded");
     let events = host.events(&last_op(host, "upgrade"));
-    let again: Vec<&str> = events
-        .iter()
-        .filter(|e| e["service"] == "upgrade")
-        .map(|e| e["node_id"].as_str().unwrap())
-        .collect();
+    let again = ran(&events, "upgrade");
     assert_eq!(again, [sid(3), sid(2), sid(1)], "finished nodes are not upgraded again");
     let done = host.cluster(&cluster);
     assert!(done["upgrade"].is_null());
@@ -460,11 +456,7 @@ fn canaries_go_one_at_a_time_then_batches_and_a_failed_canary_stops_the_upgrade(
     ];
     ok(host, &args, 1);
     let events = host.events(&last_op(host, "upgrade"));
-    let upgraded: Vec<&str> = events
-        .iter()
-        .filter(|e| e["service"] == "upgrade")
-        .map(|e| e["node_id"].as_str().unwrap())
-        .collect();
+    let upgraded = ran(&events, "upgrade");
     assert_eq!(upgraded, [sid(1), sid(2)]);
     for s in 3..=5 {
         assert!(
@@ -559,11 +551,7 @@ fn a_failed_batch_keeps_what_its_nodes_finished() {
     ok(host, &["cluster", "start", &cluster], 0);
     ok(host, &args, 0);
     let events = host.events(&last_op(host, "upgrade"));
-    let mut again: Vec<&str> = events
-        .iter()
-        .filter(|e| e["service"] == "upgrade")
-        .map(|e| e["node_id"].as_str().unwrap())
-        .collect();
+    let mut again = ran(&events, "upgrade");
     again.sort();
     let mut rest = vec![sid(2), sid(3), sid(4)];
     rest.sort();
@@ -619,13 +607,12 @@ fn in_place(policy: &'static str, pre_check: bool) -> Versions {
     v
 }
 
-fn ids_of(c: &Value, role: &str) -> Vec<String> {
-    c["nodes"]
-        .as_array()
-        .unwrap()
+/// The nodes a service ran on, in the order the events list them.
+fn ran<'a>(events: &'a [Value], service: &str) -> Vec<&'a str> {
+    events
         .iter()
-        .filter(|n| n["role"] == role)
-        .map(|n| n["node_id"].as_str().unwrap().to_string())
+        .filter(|e| e["service"] == service)
+        .map(|e| e["node_id"].as_str().unwrap())
         .collect()
 }
 
@@ -635,7 +622,7 @@ fn an_in_place_upgrade_asks_first_copies_the_payload_and_keeps_the_image_until_t
     let host = &v.host;
     let cluster = v.create();
     let c = host.cluster(&cluster);
-    let (db, web) = (ids_of(&c, "db"), ids_of(&c, "web"));
+    let (db, web) = (host.nodes(&cluster, "db"), host.nodes(&cluster, "web"));
     // The pre-check refuses on one node: nothing changes.
     std::fs::write(host.volume(&cluster, &db[1]).join("fail-upgrade"), "9").unwrap();
     let doc = ok(host, &["cluster", "upgrade", &cluster, "--version", "2.1"], 1);
@@ -700,11 +687,7 @@ fn a_failed_in_place_upgrade_stays_active_and_its_downgrade_runs_rollback_in_ord
         "{error}"
     );
     let events = host.events(&last_op(host, "upgrade"));
-    let upgraded: Vec<&str> = events
-        .iter()
-        .filter(|e| e["service"] == "upgrade")
-        .map(|e| e["node_id"].as_str().unwrap())
-        .collect();
+    let upgraded = ran(&events, "upgrade");
     assert_eq!(upgraded, [sid(3), sid(2)]);
     let after = host.cluster(&cluster);
     assert_eq!(after["status"], "active", "§5.14: recovery runs while it is active");
@@ -716,11 +699,7 @@ fn a_failed_in_place_upgrade_stays_active_and_its_downgrade_runs_rollback_in_ord
 
     ok(host, &["cluster", "downgrade", &cluster], 0);
     let events = host.events(&last_op(host, "downgrade"));
-    let rolled: Vec<&str> = events
-        .iter()
-        .filter(|e| e["service"] == "rollback")
-        .map(|e| e["node_id"].as_str().unwrap())
-        .collect();
+    let rolled = ran(&events, "rollback");
     assert_eq!(rolled, [sid(3), sid(2), sid(1)], "serially per get_nodes_order");
     let line = begun(host, &cluster, &sid(1), "rollback").pop().unwrap();
     assert_eq!(line["version"], "2.0.0", "the failed version's rollback hook");
@@ -949,7 +928,7 @@ fn a_failed_node_order_before_any_node_changes_nothing() {
     });
     let host = &v.host;
     let cluster = v.create();
-    for node in ids_of(&host.cluster(&cluster), "db") {
+    for node in host.nodes(&cluster, "db") {
         std::fs::write(host.volume(&cluster, &node).join("fail-get_nodes_order"), "4").unwrap();
     }
     let doc = ok(host, &["cluster", "upgrade", &cluster, "--version", "2.0"], 1);
@@ -967,7 +946,7 @@ fn a_failed_copy_marks_no_node_upgraded_and_never_follows_a_link_a_hook_left() {
     let v = in_place("in-place-parallel", true);
     let host = &v.host;
     let cluster = v.create();
-    let db = ids_of(&host.cluster(&cluster), "db");
+    let db = host.nodes(&cluster, "db");
     // A link where the payload goes, as a hook could leave one.
     let outside = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(outside.path(), host.volume(&cluster, &db[1]).join("upgrade")).unwrap();

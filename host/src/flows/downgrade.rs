@@ -20,7 +20,7 @@
 use super::Flow;
 use super::admit::{Refusal, by_status};
 use super::select::{nodes_among, push_service};
-use super::upgrade::{node_slots, role_groups};
+use super::upgrade::{node_slots, push_one_by_one, role_groups};
 use crate::apps::AppVersion;
 use crate::cluster::{Cluster, ClusterStatus};
 use crate::plan::{Action, OnFailure, Plan, ServiceStep, TempEntry, TempTree};
@@ -157,15 +157,7 @@ impl Flow for Downgrade {
                         Some(&to),
                         "rolling downgrade (§5.13)",
                     );
-                    for slot in slots {
-                        plan.push(
-                            Action::RunService(ServiceStep::new("start", slot, OnFailure::Fail).listed(1)),
-                            format!(
-                                "downgrade 8 (rolling): role {} runs start, one node after another",
-                                role.role
-                            ),
-                        );
-                    }
+                    push_one_by_one(&mut plan, &prev, role, slots, "start", None, "downgrade 8 (rolling)");
                 }
             } else {
                 push_service(
@@ -234,19 +226,15 @@ impl Downgrade {
                 Some(to),
                 "in-place downgrade",
             );
-            for slot in slots {
-                plan.push(
-                    Action::RunService(
-                        ServiceStep::new("rollback", slot, OnFailure::Fail)
-                            .listed(1)
-                            .of_version(to),
-                    ),
-                    format!(
-                        "in-place downgrade (§5.14, in-place-sequential): role {} runs rollback one node after another",
-                        role.role
-                    ),
-                );
-            }
+            push_one_by_one(
+                plan,
+                cluster,
+                role,
+                slots,
+                "rollback",
+                Some(to),
+                "in-place downgrade (§5.14, in-place-sequential)",
+            );
         }
     }
 }

@@ -570,21 +570,41 @@ fn in_place_steps(
         return;
     }
     for (role, slots) in groups {
-        for slot in slots {
-            let mut step = ServiceStep::new("upgrade", slot, OnFailure::Fail)
-                .listed(1)
-                .of_version(to);
-            if let Some(among) = limited(next, role, "upgrade") {
-                step = step.among(among);
-            }
-            plan.push(
-                Action::RunService(step),
-                format!(
-                    "in-place upgrade (in-place-sequential): role {} runs upgrade one node after another",
-                    role.role
-                ),
-            );
+        push_one_by_one(
+            plan,
+            next,
+            role,
+            slots,
+            "upgrade",
+            Some(to),
+            "in-place upgrade (in-place-sequential)",
+        );
+    }
+}
+
+/// `service` on a role's nodes one after another, slot by slot (with
+/// `version`'s hooks when given); `nodes_to_execute_on` as `cluster`'s spec says.
+pub(super) fn push_one_by_one(
+    plan: &mut Plan,
+    cluster: &Cluster,
+    role: &RoleSpec,
+    slots: Vec<NodeSet>,
+    service: &str,
+    version: Option<&str>,
+    flow: &str,
+) {
+    for slot in slots {
+        let mut step = ServiceStep::new(service, slot, OnFailure::Fail).listed(1);
+        if let Some(version) = version {
+            step = step.of_version(version);
         }
+        if let Some(among) = limited(cluster, role, service) {
+            step = step.among(among);
+        }
+        plan.push(
+            Action::RunService(step),
+            format!("{flow}: role {} runs {service} one node after another", role.role),
+        );
     }
 }
 
