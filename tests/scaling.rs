@@ -29,13 +29,6 @@ fn scaling_app(edit: impl FnOnce(&mut Value)) -> App {
     })
 }
 
-/// The operation `args` ran (with `--json`), which must end with `code`.
-fn op_ok(host: &Host, args: &[&str], code: i32) -> Value {
-    let (got, doc) = host.op(args);
-    assert_eq!(got, code, "{args:?}: {doc:#}");
-    doc
-}
-
 /// The recorder's calls of one service on one node.
 fn calls_of(host: &Host, cluster: &str, node: &str, service: &str) -> Vec<Value> {
     host.calls(cluster, node)

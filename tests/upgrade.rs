@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::op_ok as ok;
 use common::*;
 use hookhost_test_support as support;
 use serde_json::{Value, json};
@@ -80,12 +81,6 @@ impl Versions {
         );
         doc["cluster_id"].as_str().unwrap().to_string()
     }
-}
-
-fn ok(host: &Host, args: &[&str], code: i32) -> Value {
-    let (got, doc) = host.op(args);
-    assert_eq!(got, code, "{args:?}: {doc:#}");
-    doc
 }
 
 /// The recorder's lines of one service on a node, where it began.

@@ -128,6 +128,13 @@ impl Host {
     }
 }
 
+/// The operation `args` ran (with `--json`), which must end with `code`.
+pub fn op_ok(host: &Host, args: &[&str], code: i32) -> Value {
+    let (got, doc) = host.op(args);
+    assert_eq!(got, code, "{args:?}: {doc:#}");
+    doc
+}
+
 pub fn time(v: &Value) -> std::time::SystemTime {
     humantime::parse_rfc3339(v.as_str().unwrap()).unwrap()
 }
