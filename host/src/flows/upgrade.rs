@@ -12,9 +12,9 @@
 //!   renders, then runs `start` and `upgrade` as above. Roles go in
 //!   ascending `upgrade` order; within a role the nodes go in the order its
 //!   `get_nodes_order` replies to `{"event": "upgrade"}` when it lists that
-//!   event, else by sid. With canaries (BOSH's semantics) the first N nodes
-//!   go one at a time, then at most `max_in_flight` at once; a failure
-//!   stops the upgrade where it is. Every node renders once more at the end
+//!   event, else by sid. With canaries (BOSH's semantics, per role as per
+//!   instance group) each role's first N nodes go one at a time, then at
+//!   most `max_in_flight` at once; a failure stops the upgrade where it is. Every node renders once more at the end
 //!   (their confd sees the new instance ids).
 //! - `in-place-parallel` / `in-place-sequential` (§5.14): on an active
 //!   cluster, no node reboots: `upgrade`'s `pre_check` asks first (a refusal
@@ -40,7 +40,8 @@
 //!   with their defaults.
 //! - A failed upgrade stays begun ([`crate::cluster::Upgrade`]): the
 //!   operation says how to recover; upgrading to the same version again
-//!   runs it again (a rolling one skips the nodes it finished) and
+//!   runs it again, skipping the nodes whose upgrade completed (a failed
+//!   batch's recovery records the ones whose last hook ended ok), and
 //!   `downgrade` goes back. A failed parallel or rolling upgrade leaves the
 //!   cluster failed: stop it first (§5.12 step 5, §5.13). A failed in-place
 //!   upgrade leaves it active, as §5.14 needs for its recovery.
