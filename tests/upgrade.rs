@@ -221,6 +221,14 @@ fn a_failed_parallel_upgrade_says_how_to_recover_and_a_downgrade_boots_the_old_v
     let c = host.cluster(&cluster);
     assert_eq!(c["status"], "failed");
     assert_eq!(c["upgrade"]["from"], "1.0");
+    // `cluster show` says what runs next, from where the cluster is.
+    let shown = String::from_utf8(host.run(&["cluster", "show", &cluster]).stdout).unwrap();
+    assert!(
+        shown.contains(&format!(
+            "did not finish: stop it (`hookhost cluster stop {cluster}`) first, then upgrade it again"
+        )),
+        "{shown}"
+    );
     assert!(metadata(host, &cluster, "/upgrade-audit").is_none());
     // Nothing else runs on it meanwhile; a downgrade needs it stopped.
     let doc = ok(host, &["cluster", "downgrade", &cluster], 2);

@@ -9,6 +9,7 @@ use clap::Subcommand;
 use hookhost::cluster::ClusterStatus;
 use hookhost::engine::Engine;
 use hookhost::metadata::{ClusterView, cluster_root};
+use hookhost::spec::UpgradingPolicy;
 use serde_json::json;
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -143,13 +144,31 @@ fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> 
     if let Some(u) = &c.upgrade {
         let how = hookhost::request::kebab_name(&u.policy);
         let (done, all) = (u.done.len(), c.live_nodes().count());
-        let state = if matches!(c.status, ClusterStatus::Upgrading | ClusterStatus::Downgrading) {
-            format!("in progress ({})", c.status)
+        let (id, to) = (&c.id, &u.to);
+        let again = format!("upgrade it again (`hookhost cluster upgrade {id} --version {to}`)");
+        let down = format!("downgrade it (`hookhost cluster downgrade {id}`)");
+        let stop = format!("stop it (`hookhost cluster stop {id}`)");
+        let start = format!("start it (`hookhost cluster start {id}`)");
+        let in_place = matches!(
+            u.policy,
+            UpgradingPolicy::InPlaceParallel | UpgradingPolicy::InPlaceSequential
+        );
+        // What the flows admit now, status by status.
+        let next = match (c.status, u.policy) {
+            (ClusterStatus::Upgrading | ClusterStatus::Downgrading, _) => format!("in progress ({})", c.status),
+            (ClusterStatus::Active, _) if in_place => format!("{again} or {down}"),
+            (ClusterStatus::Active, UpgradingPolicy::Sequential) => format!("{again}, or {stop} and {down}"),
+            (ClusterStatus::Active, _) => format!("{stop}, then {again} or {down}"),
+            (ClusterStatus::Stopped, UpgradingPolicy::Parallel) => format!("{again} or {down}"),
+            (ClusterStatus::Stopped, _) if in_place => format!("{start}, then {again} or {down}"),
+            (ClusterStatus::Stopped, _) => format!("{down}, or {start} and {again}"),
+            (_, UpgradingPolicy::Sequential) => format!("{stop} first, then {down}, or {start} and {again}"),
+            _ => format!("{stop} first, then {again} or {down}"),
+        };
+        let state = if next.starts_with("in progress") {
+            next
         } else {
-            format!(
-                "did not finish: upgrade it again (`hookhost cluster upgrade {0} --version {1}`) or downgrade it (`hookhost cluster downgrade {0}`)",
-                c.id, u.to
-            )
+            format!("did not finish: {next}")
         };
         let _ = writeln!(
             out,

@@ -47,7 +47,7 @@ pub(super) fn by_status(kind: OperationKind, cluster: &Cluster) -> Refusal {
             "its last update-env failed; fix the env with update-env, stop it, or delete it".into()
         }
         (ClusterStatus::Failed, Some(failed)) => {
-            format!("its last operation ({failed}) failed; stop it (or delete it) first")
+            format!("its last operation ({failed}) failed or was cancelled half-way; stop it (or delete it) first")
         }
         (status, _) => format!("it is {status}"),
     };

@@ -685,7 +685,7 @@ fn the_scaling_flows_run_only_on_an_active_cluster() {
     assert_eq!(
         flows[0].admit(&failed).unwrap_err().to_string(),
         format!(
-            "cannot add nodes to cluster {}: its last operation (resize) failed; stop it (or delete it) first",
+            "cannot add nodes to cluster {}: its last operation (resize) failed or was cancelled half-way; stop it (or delete it) first",
             c.id
         )
     );

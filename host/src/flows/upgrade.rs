@@ -409,7 +409,13 @@ impl Upgrade {
                     (1, "one node at a time".to_string())
                 } else {
                     let n = self.max_in_flight as usize;
-                    (n, format!("at most {n} nodes at once"))
+                    let left = slots.len() - at;
+                    let how = if left < n {
+                        format!("the last {left} of the role, at most {n} nodes at once")
+                    } else {
+                        format!("at most {n} nodes at once")
+                    };
+                    (n, how)
                 };
                 let batch: Vec<NodeSet> = slots[at..slots.len().min(at + size)].to_vec();
                 at += batch.len();
