@@ -101,7 +101,7 @@ pub struct Upgrade {
     pub from: String,
     /// The version upgraded to.
     pub to: String,
-    /// The nodes whose upgrade completed (a rolling upgrade run again skips them).
+    /// The nodes whose upgrade completed (the same upgrade run again skips them).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub done: BTreeSet<String>,
 }

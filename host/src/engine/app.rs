@@ -55,6 +55,22 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// An app version read and checked, not kept yet.
+pub(super) struct Prepared {
+    /// What it is (or is already, when `fresh` is none).
+    pub(super) version: AppVersion,
+    /// What keeping it keeps; none when the version is registered already.
+    fresh: Option<Fresh>,
+}
+
+/// A version's files as they were checked.
+struct Fresh {
+    file: PathBuf,
+    checked: App,
+    /// The payload directory and its digest.
+    payload: Option<(PathBuf, String)>,
+}
+
 /// An app spec whose components were checked: each role's, as the bytes
 /// that were checked and their SHA-256.
 pub(super) struct App {
@@ -141,18 +157,18 @@ impl Engine {
         app: Option<&str>,
         version: Option<&str>,
     ) -> Result<(AppVersion, bool), EngineError> {
-        self.app_version(path, app, version, true).await
+        let prepared = self.prepare_version(path, app, version).await?;
+        self.keep_version(prepared)
     }
 
-    /// The app version a spec file is (see [`Engine::add_app`]);
-    /// `keep`: register it, else only say what it would be.
-    pub(super) async fn app_version(
+    /// What [`Engine::add_app`] would register, read and checked once;
+    /// nothing is kept yet.
+    pub(super) async fn prepare_version(
         &self,
         path: &Path,
         app: Option<&str>,
         version: Option<&str>,
-        keep: bool,
-    ) -> Result<(AppVersion, bool), EngineError> {
+    ) -> Result<Prepared, EngineError> {
         let file = spec_file(path);
         let app_id = match app {
             Some(app) => {
@@ -178,39 +194,59 @@ impl Engine {
         };
         self.check_fit(&file, &app_id, &checked.spec, payload.as_deref())?;
         let digest = digest(&checked, &payload_digest);
-        let version = match version {
+        let name = match version {
             Some(v) => v.to_string(),
             None => match self.catalog.with_digest(&app_id, &digest)? {
-                Some(found) => return Ok((found, false)),
+                // Registered already: nothing to keep.
+                Some(found) => {
+                    return Ok(Prepared {
+                        version: found,
+                        fresh: None,
+                    });
+                }
                 None => format!("d-{}", &digest[..12]),
             },
         };
         let source = file.canonicalize().unwrap_or_else(|_| file.clone());
-        let mut found = AppVersion {
-            app: app_id,
-            version,
-            digest,
-            spec: checked.spec.clone(),
-            payload: payload.clone(),
-            source,
-            added_at: crate::cluster::now(),
+        Ok(Prepared {
+            version: AppVersion {
+                app: app_id,
+                version: name,
+                digest,
+                spec: checked.spec.clone(),
+                payload: payload.clone(),
+                source,
+                added_at: crate::cluster::now(),
+            },
+            fresh: Some(Fresh {
+                file,
+                checked,
+                payload: payload.map(|dir| (dir, payload_digest)),
+            }),
+        })
+    }
+
+    /// Keeps what [`Engine::prepare_version`] read: the very component bytes
+    /// that were checked, the payload (refused when it changed meanwhile),
+    /// and the version; the version, and whether it is new.
+    pub(super) fn keep_version(&self, prepared: Prepared) -> Result<(AppVersion, bool), EngineError> {
+        let Prepared { mut version, fresh } = prepared;
+        let Some(Fresh { file, checked, payload }) = fresh else {
+            return Ok((version, false));
         };
-        if !keep {
-            return Ok((found, true));
-        }
-        self.keep_images(&file, &checked, &mut found.spec)?;
-        if let Some(dir) = &payload {
-            let (kept, kept_digest) = self.catalog.keep_payload(dir)?;
-            if kept_digest != payload_digest {
+        self.keep_images(&file, &checked, &mut version.spec)?;
+        if let Some((dir, digest)) = payload {
+            let (kept, kept_digest) = self.catalog.keep_payload(&dir)?;
+            if kept_digest != digest {
                 return Err(SpecError::Read {
-                    file: dir.clone(),
+                    file: dir,
                     error: std::io::Error::other("it changed while it was being registered; register it again"),
                 }
                 .into());
             }
-            found.payload = Some(kept);
+            version.payload = Some(kept);
         }
-        Ok(self.catalog.add(found)?)
+        Ok(self.catalog.add(version)?)
     }
 
     /// What a version must hold to be upgraded to: the payload its in-place

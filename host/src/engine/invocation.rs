@@ -42,17 +42,16 @@ pub(super) struct Invocations {
 }
 
 impl Invocations {
-    /// Takes the cluster's snapshot and loads the components of `nodes`:
-    /// each node's version's, or `version`'s for every node.
+    /// Takes the cluster's snapshot and loads the components `versions`
+    /// gives `nodes`.
     pub(super) async fn new(
         run: &StepRun<'_>,
         nodes: &[&Node],
-        version: Option<&str>,
+        versions: Versions,
     ) -> Result<Arc<Invocations>, EngineError> {
         let engine = run.engine;
         let cluster = &run.cluster;
         let snapshot = engine.snapshot_of(&cluster_root(&cluster.id)).await?;
-        let versions = Versions::of(run, nodes, version)?;
         let mut components = HashMap::new();
         for node in nodes {
             let Some(path) = versions.plugin(node) else { continue };

@@ -34,6 +34,8 @@ mod tests;
 mod versions;
 
 pub use app::{PAYLOAD_DIR, spec_file};
+
+use app::Prepared;
 pub use runner::{Component, HookRunner, RunnerFuture};
 
 use crate::apps::{AppVersion, Catalog, CatalogError};
@@ -357,13 +359,17 @@ impl Engine {
     }
 
     /// The app version a request names: the one a create makes a cluster
-    /// of (from a spec file: what it would be registered as), the one an
-    /// upgrade goes to, the one a downgrade goes back to.
-    async fn app_of(&self, request: &OperationRequest) -> Result<Option<AppVersion>, EngineError> {
+    /// of (from a spec file: `prepared`, what it would be registered as),
+    /// the one an upgrade goes to, the one a downgrade goes back to.
+    fn app_of(
+        &self,
+        request: &OperationRequest,
+        prepared: Option<&Prepared>,
+    ) -> Result<Option<AppVersion>, EngineError> {
         let refuse = |why: &str| Refusal::new(request.kind(), None, why);
         Ok(match request {
             OperationRequest::CreateCluster { spec, app, .. } => match (spec, app) {
-                (Some(file), None) => Some(self.app_version(file, None, None, false).await?.0),
+                (Some(_), None) => prepared.map(|p| p.version.clone()),
                 (None, Some(app)) => Some(self.catalog.get(&app.app, &app.version)?),
                 (Some(_), Some(_)) => return Err(refuse("give an app spec or an app version, not both").into()),
                 (None, None) => return Err(refuse("give an app spec, or an app and its version").into()),
@@ -412,7 +418,17 @@ impl Engine {
     /// from and for its plan. `keep`: register the app a create names (a
     /// real submission, not a dry run).
     async fn admit(&self, request: &OperationRequest, keep: bool) -> Result<Admitted, EngineError> {
-        let app = self.app_of(request).await?;
+        // A create from a spec file reads and checks it once, and keeps it
+        // only once admitted.
+        let prepared = match request {
+            OperationRequest::CreateCluster {
+                spec: Some(file),
+                app: None,
+                ..
+            } => Some(self.prepare_version(file, None, None).await?),
+            _ => None,
+        };
+        let app = self.app_of(request, prepared.as_ref())?;
         let mut request = request.clone();
         let mut same_content = Vec::new();
         if let (OperationRequest::Upgrade { policy, cluster, .. }, Some(target)) = (&mut request, &app) {
@@ -433,19 +449,8 @@ impl Engine {
         let plan = flow.plan(&cluster);
         plan.check()?;
         // Only an admitted request registers its app.
-        if keep && let OperationRequest::CreateCluster { spec: Some(file), .. } = &request {
-            let kept = self.app_version(file, None, None, true).await?.0;
-            if kept.reference() != cluster.app {
-                return Err(Refusal::new(
-                    request.kind(),
-                    None,
-                    format!(
-                        "{} changed while it was being read; run the command again",
-                        file.display()
-                    ),
-                )
-                .into());
-            }
+        if keep && let Some(prepared) = prepared {
+            let kept = self.keep_version(prepared)?.0;
             cluster.app = kept.reference();
             cluster.spec = kept.spec;
         }

@@ -10,6 +10,7 @@ use super::invocation::{Invocations, spawn_all};
 use super::journal::Past;
 use super::runner::Component;
 use super::step::{StepEnd, StepRun};
+use super::versions::Versions;
 use crate::cluster::{Cluster, Node};
 use crate::hook::{Service, parse_service};
 use crate::plan::{OnFailure, Reply, Schedule, ServiceStep};
@@ -23,13 +24,14 @@ use std::sync::Arc;
 pub(super) async fn run(run: &StepRun<'_>, step: &ServiceStep) -> Result<StepEnd, EngineError> {
     let service = parse_service(&step.service)?;
     let nodes = run.nodes(&step.nodes)?;
-    let ctx = Invocations::new(run, &nodes, step.version.as_deref()).await?;
+    let versions = Versions::of(run, &nodes, step.version.as_deref())?;
     // Roles without the service (in the version a node runs) are skipped.
     let targets: Vec<&Node> = nodes
         .into_iter()
-        .filter(|n| ctx.service(n, &step.service).is_some())
+        .filter(|n| versions.service(n, &step.service).is_some())
         .filter(|n| step.among.as_ref().is_none_or(|among| among.contains(&n.node_id)))
         .collect();
+    let ctx = Invocations::new(run, &targets, versions).await?;
     let past = Past::load(run).await?;
     let mut replies: HashMap<String, String> = HashMap::new();
     let mut tolerated = Vec::new();

@@ -394,6 +394,9 @@ fn upgrades_and_downgrades_run_only_where_their_policy_says() {
                 status == runs_on,
                 "{policy:?} on {status}: {admitted:?}"
             );
+            if status == S::Deleted {
+                assert!(admitted.unwrap_err().reason.contains("deleted"));
+            }
         }
         // No upgrade to undo: a downgrade never runs.
         let down = super::downgrade::Downgrade {

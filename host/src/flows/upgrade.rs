@@ -71,6 +71,9 @@ impl Flow for Upgrade {
 
     fn admit(&self, cluster: &Cluster) -> Result<ClusterStatus, Refusal> {
         let refuse = |why: String| Err(Refusal::new(self.kind(), Some(cluster), why));
+        if cluster.status == ClusterStatus::Deleted {
+            return Err(by_status(self.kind(), cluster));
+        }
         let to = &self.target.version;
         let policy = self.target.spec.upgrading_policy;
         let from = match &cluster.upgrade {
