@@ -70,12 +70,39 @@ pub enum OperationRequest {
         /// The new resources.
         change: ResourceChange,
     },
-    /// Change the cluster's env; every node re-renders its config.
+    /// Change the cluster's env (or a role's); every node re-renders its config.
     UpdateEnv {
         /// The cluster id.
         cluster: String,
-        /// Keys set (a `null` value removes the key).
+        /// The keys set, each one the spec declares.
         env: serde_json::Map<String, serde_json::Value>,
+        /// The role whose own env changes; the cluster's when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<String>,
+    },
+    /// Run a custom service (`"type": "custom"`) of the app.
+    RunService {
+        /// The cluster id.
+        cluster: String,
+        /// The service's name.
+        service: String,
+        /// The parameters given (the spec's defaults fill the rest).
+        #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+        params: serde_json::Map<String, serde_json::Value>,
+        /// Only this role's nodes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<String>,
+        /// Only these nodes.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        nodes: Vec<String>,
+    },
+    /// Restart the app (its `restart` service) on every node, or a role's.
+    Restart {
+        /// The cluster id.
+        cluster: String,
+        /// Only this role's nodes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<String>,
     },
     /// Upgrade to another version of the cluster's app, the way that
     /// version's `upgrading_policy` says; a failed one is run again the same way.
@@ -117,6 +144,8 @@ impl OperationRequest {
             OperationRequest::DeleteNodes { .. } => OperationKind::DeleteNodes,
             OperationRequest::Resize { .. } => OperationKind::Resize,
             OperationRequest::UpdateEnv { .. } => OperationKind::UpdateEnv,
+            OperationRequest::RunService { .. } => OperationKind::RunService,
+            OperationRequest::Restart { .. } => OperationKind::Restart,
             OperationRequest::Upgrade { .. } => OperationKind::Upgrade,
             OperationRequest::Downgrade { .. } => OperationKind::Downgrade,
         }
@@ -146,6 +175,8 @@ impl OperationRequest {
             | OperationRequest::DeleteNodes { cluster, .. }
             | OperationRequest::Resize { cluster, .. }
             | OperationRequest::UpdateEnv { cluster, .. }
+            | OperationRequest::RunService { cluster, .. }
+            | OperationRequest::Restart { cluster, .. }
             | OperationRequest::Upgrade { cluster, .. }
             | OperationRequest::Downgrade { cluster } => Some(cluster),
         }
@@ -228,6 +259,10 @@ pub enum OperationKind {
     Resize,
     /// Change the env.
     UpdateEnv,
+    /// Run a custom service.
+    RunService,
+    /// Restart the app.
+    Restart,
     /// Upgrade to another app version.
     Upgrade,
     /// Go back from a failed upgrade.
@@ -246,6 +281,8 @@ impl OperationKind {
             OperationKind::DeleteNodes => "delete nodes of",
             OperationKind::Resize => "resize",
             OperationKind::UpdateEnv => "update the env of",
+            OperationKind::RunService => "run a service on",
+            OperationKind::Restart => "restart",
             OperationKind::Upgrade => "upgrade",
             OperationKind::Downgrade => "downgrade",
         }
@@ -263,6 +300,8 @@ impl OperationKind {
             OperationKind::DeleteNodes => W::DeleteNodes,
             OperationKind::Resize => W::VerticalScaling,
             OperationKind::UpdateEnv => W::UpdateEnv,
+            OperationKind::RunService => W::CustomService,
+            OperationKind::Restart => W::RestartService,
             OperationKind::Upgrade => W::ParallelUpgrade,
             OperationKind::Downgrade => W::UpgradeRecovery,
         }

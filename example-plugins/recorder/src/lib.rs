@@ -16,6 +16,11 @@
 //!   `/env/render_path` renders it to another path (a hostile one, for tests).
 //! - `get_nodes_order` replies with its role's nodes by descending `sid`
 //!   (replicas after them), so an order that is followed shows.
+//! - `custom_metadata` replies `token-<node_id>`; the custom service
+//!   `find_leader` replies the node id of its role's highest sid (the
+//!   leader, as ZooKeeper elects it); the custom service `echo` records its
+//!   params like any other call; `backup`, `restore`, `delete_snapshot` and
+//!   `change_vxnet` only record.
 //! - Each line says which build ran (`"version"`: the crate's version; the
 //!   `recorder-v2` crate builds this same source as 2.0.0), with the
 //!   `/cluster/app_version` and `/upgrade-audit` it saw.
@@ -37,13 +42,22 @@ const SERVICES: &[Service] = &[
     Service::Reload,
     Service::HealthCheck,
     Service::GetNodesOrder,
+    Service::Backup,
+    Service::Restore,
+    Service::DeleteSnapshot,
+    Service::ChangeVxnet,
+    Service::CustomMetadata,
 ];
+
+/// The custom services it implements.
+const CUSTOM: &[&str] = &["echo", "find_leader"];
 
 struct Recorder;
 
 impl Hooks for Recorder {
     fn services() -> Vec<Service> {
-        SERVICES.to_vec()
+        let custom = CUSTOM.iter().map(|name| Service::Custom(name.to_string()));
+        SERVICES.iter().cloned().chain(custom).collect()
     }
 
     fn run(ctx: &Context) -> Result<()> {
@@ -65,8 +79,14 @@ impl Hooks for Recorder {
             let code = code.trim().parse().unwrap_or(66);
             return Err(fail(code, format!("{name} refused: asked to fail")));
         }
-        if matches!(ctx.service(), Service::GetNodesOrder) {
-            ctx.reply(nodes_order()?.join(","));
+        match ctx.service() {
+            Service::GetNodesOrder => ctx.reply(nodes_order()?.join(",")),
+            Service::CustomMetadata => ctx.reply(format!("token-{}", ctx.node_id())),
+            Service::Custom(name) if name == "find_leader" => {
+                let leader = nodes_order()?.into_iter().next().unwrap_or_default();
+                ctx.reply(leader);
+            }
+            _ => {}
         }
         record(ctx, &name, "end")
     }

@@ -175,20 +175,67 @@ pub enum OperationCommand {
         #[arg(long)]
         json: bool,
     },
-    /// New env values; every node re-renders its config and reloads where it changed.
+    /// New env values, in one metadata revision; every node re-renders its config and
+    /// reloads where it changed.
     ///
-    /// Runs on an active or stopped cluster (a stopped one renders when it starts), and
-    /// fixes a cluster whose last update-env failed. A role's own env key shadows the
-    /// cluster's for that role's nodes.
+    /// Only keys the spec declares (in its env, or with --role in the role's) change, and
+    /// not those its unchangeable_env lists. Runs on an active or stopped cluster (a
+    /// stopped one renders when it starts), and fixes a cluster whose last update-env
+    /// failed. A role's own env key shadows the cluster's for that role's nodes.
     ///
-    /// Example: hookhost cluster update-env cl-abc tickTime=3000 debug=null
+    /// Example: hookhost cluster update-env cl-abc tickTime=3000 syncLimit=10
     UpdateEnv {
         /// The cluster id (cl-...).
         cluster: String,
         /// KEY=VALUE pairs; VALUE is JSON when it parses as written (3000, true,
-        /// {"a":1}), else text (1.10 stays 1.10); `null` removes the key.
+        /// {"a":1}), else text (1.10 stays 1.10).
         #[arg(required = true, value_parser = env_pair)]
         pairs: Vec<(String, serde_json::Value)>,
+        /// Change this role's own env instead of the cluster's.
+        #[arg(long)]
+        role: Option<String>,
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one of the app's custom services ("type": "custom" in the spec).
+    ///
+    /// Runs on the nodes of the roles that define it (nodes_to_execute_on keeps each role's
+    /// first nodes), or on --role's, or on --nodes; roles in ascending order. Its pre_check,
+    /// when the spec sets one, asks the nodes first. --params is checked against the
+    /// service's service_params (unknown or missing required ones are bad input); the hook
+    /// gets the spec's defaults with yours over them. A failure shows the hook's code with
+    /// the spec's locale message for it (err_code<N>); the cluster stays active.
+    ///
+    /// Example: hookhost cluster run cl-abc run_command --params '{"cmd": "INFO"}'
+    Run {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// The custom service's name (as the spec's services key).
+        service: String,
+        /// Its parameters, one JSON object.
+        #[arg(long, value_parser = json_object, default_value = "{}")]
+        params: serde_json::Map<String, serde_json::Value>,
+        /// Only this role's nodes.
+        #[arg(long)]
+        role: Option<String>,
+        /// Only these nodes, comma separated (node ids, cln-...).
+        #[arg(long, value_delimiter = ',')]
+        nodes: Vec<String>,
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restart the app: its restart service on every node (or --role's), roles in
+    /// ascending order.
+    ///
+    /// Example: hookhost cluster restart cl-abc --role zk_node
+    Restart {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// Only this role's nodes.
+        #[arg(long)]
+        role: Option<String>,
         /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
         #[arg(long)]
         json: bool,
@@ -208,6 +255,15 @@ fn env_pair(text: &str) -> Result<(String, serde_json::Value), String> {
     Ok((key.to_string(), value))
 }
 
+/// A JSON object, as the hooks' `service_params` are.
+pub fn json_object(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(other) => Err(format!("give a JSON object ({{\"key\": value}}), not {other}")),
+        Err(e) => Err(format!("not JSON: {e}")),
+    }
+}
+
 impl OperationCommand {
     /// Whether JSON output was asked for.
     pub fn json(&self) -> bool {
@@ -220,6 +276,8 @@ impl OperationCommand {
             | OperationCommand::DeleteNodes { json, .. }
             | OperationCommand::Resize { json, .. }
             | OperationCommand::UpdateEnv { json, .. }
+            | OperationCommand::Run { json, .. }
+            | OperationCommand::Restart { json, .. }
             | OperationCommand::Upgrade { json, .. }
             | OperationCommand::Downgrade { json, .. } => *json,
         }
@@ -280,14 +338,31 @@ impl OperationCommand {
                     instance_class,
                 },
             },
-            OperationCommand::UpdateEnv { cluster, pairs, .. } => {
+            OperationCommand::Run {
+                cluster,
+                service,
+                params,
+                role,
+                nodes,
+                ..
+            } => OperationRequest::RunService {
+                cluster,
+                service,
+                params,
+                role,
+                nodes,
+            },
+            OperationCommand::Restart { cluster, role, .. } => OperationRequest::Restart { cluster, role },
+            OperationCommand::UpdateEnv {
+                cluster, pairs, role, ..
+            } => {
                 let mut env = serde_json::Map::new();
                 for (key, value) in pairs {
                     if env.insert(key.clone(), value).is_some() {
                         anyhow::bail!("update-env: key {:?} is given twice", hookhost::text::clip(&key, 64));
                     }
                 }
-                OperationRequest::UpdateEnv { cluster, env }
+                OperationRequest::UpdateEnv { cluster, env, role }
             }
         })
     }

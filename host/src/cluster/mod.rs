@@ -74,6 +74,10 @@ pub enum ClusterStatus {
     Resizing,
     /// Its env being changed.
     Updating,
+    /// Running a custom service.
+    RunningService,
+    /// Its app being restarted.
+    Restarting,
     /// Being upgraded to another app version.
     Upgrading,
     /// Going back to the app version a failed upgrade left.
@@ -171,6 +175,9 @@ pub struct Node {
     /// new image waits for the next start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// What its `custom_metadata` replied (`/host/token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
     /// Its resources are deleted (a cluster's deletion got past it); the
     /// record stays for history.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -202,6 +209,7 @@ impl Node {
                 volume_class: spec.volume.as_ref().and_then(|v| v.class).unwrap_or(0),
             },
             version: None,
+            token: None,
             deleted: false,
             joining: false,
         }

@@ -154,8 +154,10 @@ fn host_entry(root: &str, under: &str, node: &Node, machine: &str) -> Vec<Write>
         ("volume_class", r.volume_class.to_string()),
         ("physical_machine", machine.to_string()),
     ];
+    let token = node.token.as_ref().map(|t| ("token", t.clone()));
     leaves
         .into_iter()
+        .chain(token)
         .map(|(key, value)| Write::Put {
             path: path::join(root, [under, node.role.as_str(), iid.as_str(), key]),
             value,

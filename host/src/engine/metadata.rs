@@ -20,10 +20,20 @@ pub(super) async fn register(run: &StepRun<'_>) -> Result<StepEnd, EngineError> 
     register_keys(run, OWNED_KEYS).await
 }
 
-/// The tree's `/env` describes the record's env (what differs is written):
-/// only it is read and compared, however many nodes the cluster has.
+/// The tree's `/env` and `/role-env` describe the record's envs (what
+/// differs is written, in one revision): only they are read and compared,
+/// however many nodes the cluster has.
 pub(super) async fn register_env(run: &StepRun<'_>) -> Result<StepEnd, EngineError> {
-    register_keys(run, &["env"]).await
+    let root = cluster_root(&run.cluster.id);
+    let mut writes = Vec::new();
+    for key in ["env", "role-env"] {
+        let current = run.engine.tree.snapshot(&path::join(&root, [key])).await?;
+        writes.extend(tree_changes(&run.cluster, &current, &[key]));
+    }
+    if writes.is_empty() {
+        return Ok(StepEnd::Ok(None));
+    }
+    apply(run, writes).await
 }
 
 async fn register_keys(run: &StepRun<'_>, keys: &[&str]) -> Result<StepEnd, EngineError> {

@@ -48,14 +48,57 @@ pub(super) async fn joined(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd
     .await
 }
 
-/// The cluster's env takes the keys (`null` removes one); done again, the same env.
+/// Longest token a node may have (bytes).
+const MAX_TOKEN: usize = 64 << 10;
+
+/// Each node takes its token from the replies by node in `from`; a node
+/// that did not reply keeps none.
+pub(super) async fn set_tokens(run: &StepRun<'_>, from: &str) -> Result<StepEnd, EngineError> {
+    let replies = run
+        .vars
+        .get(from)
+        .and_then(|v| v.as_object())
+        .cloned()
+        .unwrap_or_default();
+    let mut tokens = std::collections::HashMap::new();
+    for (node, reply) in replies {
+        let token = reply.as_str().unwrap_or_default().to_string();
+        if token.len() > MAX_TOKEN {
+            return Ok(StepEnd::Failed(format!(
+                "custom_metadata on node {node} replied {} bytes; a token is at most {MAX_TOKEN}",
+                token.len()
+            )));
+        }
+        tokens.insert(node, token);
+    }
+    change(run, move |c| {
+        for node in &mut c.nodes {
+            if let Some(token) = tokens.get(&node.node_id) {
+                node.token = Some(token.clone());
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// The cluster's env (or a role's) takes the keys (`null` removes one);
+/// done again, the same env.
 pub(super) async fn set_env(
     run: &StepRun<'_>,
     env: &serde_json::Map<String, serde_json::Value>,
+    role: Option<&str>,
 ) -> Result<StepEnd, EngineError> {
-    let env = env.clone();
+    let (env, role) = (env.clone(), role.map(String::from));
     change(run, move |c| {
-        c.spec.env = crate::cluster::merge_env(&c.spec.env, &env);
+        let target = match &role {
+            Some(role) => match c.spec.nodes.iter_mut().find(|r| &r.role == role) {
+                Some(spec) => &mut spec.env,
+                None => return Ok(()),
+            },
+            None => &mut c.spec.env,
+        };
+        *target = crate::cluster::merge_env(target, &env);
         Ok(())
     })
     .await

@@ -174,15 +174,17 @@ async fn sort_out(
     Ok((ready, not_run))
 }
 
-/// The `service_params` the hooks get: the plan's, else the spec's, as JSON text.
+/// The `service_params` the hooks get, as JSON text: the spec's defaults
+/// for the node's role (a `null` default is a required parameter, not a
+/// value) with the plan's over them.
 fn params(ctx: &Invocations, step: &ServiceStep, node: &Node) -> String {
-    let params = step
-        .params
-        .clone()
-        .or_else(|| ctx.service(node, &step.service).and_then(|s| s.service_params.clone()));
-    params
-        .map(|p| Value::Object(p).to_string())
-        .unwrap_or_else(|| "{}".into())
+    let mut params: serde_json::Map<String, Value> = ctx
+        .service(node, &step.service)
+        .and_then(|s| s.service_params.clone())
+        .unwrap_or_default();
+    params.retain(|_, v| !v.is_null());
+    params.extend(step.params.clone().unwrap_or_default());
+    Value::Object(params).to_string()
 }
 
 /// What the failures of a wave do to the step; `None`: it goes on.
@@ -190,7 +192,7 @@ fn judge(cluster: &Cluster, step: &ServiceStep, failed: &[Event], tolerated: &mu
     if failed.is_empty() {
         return None;
     }
-    let summary = summarize(failed);
+    let summary = summarize(&cluster.spec, failed);
     let service = &step.service;
     match step.on_failure {
         OnFailure::Fail => Some(StepEnd::Failed(summary)),
@@ -216,17 +218,21 @@ fn judge(cluster: &Cluster, step: &ServiceStep, failed: &[Event], tolerated: &mu
             };
             Some(StepEnd::Refused(format!(
                 "{service} refused: {}{hint}",
-                summarize(&refused)
+                summarize(&cluster.spec, &refused)
             )))
         }
     }
 }
 
-/// A short account of failed invocations.
-fn summarize(failed: &[Event]) -> String {
+/// A short account of failed invocations; a hook's error code comes with
+/// the spec's message for it (`locale`, `err_code<N>`), when it has one.
+fn summarize(spec: &crate::spec::Spec, failed: &[Event]) -> String {
     let first = &failed[0];
     let what = match (first.code, &first.message) {
-        (Some(code), Some(m)) => format!("error {code}: {m}"),
+        (Some(code), Some(m)) => match spec.error_message(code) {
+            Some(meaning) => format!("error {code} ({}): {m}", crate::text::clip(meaning, 200)),
+            None => format!("error {code}: {m}"),
+        },
         (_, Some(m)) => m.clone(),
         _ => format!("{:?}", first.outcome),
     };

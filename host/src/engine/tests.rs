@@ -462,7 +462,7 @@ async fn a_resume_reruns_only_the_hooks_a_crash_cut_off() {
 }
 
 #[tokio::test]
-async fn service_params_come_from_the_plan_or_else_the_spec() {
+async fn service_params_are_the_specs_defaults_with_the_plans_over_them() {
     let h = Harness::new(THREE_ROLES);
     let cluster = h.create().await;
     let db = h.role(&cluster, "db");
@@ -478,7 +478,10 @@ async fn service_params_come_from_the_plan_or_else_the_spec() {
     let op = h.begin(&cluster, plan).await;
     assert_eq!(h.run(&op).await.status, OperationStatus::Succeeded);
     let params: Vec<_> = h.runner.calls("backup").into_iter().map(|s| s.params).collect();
-    assert_eq!(params, [json!({"from": "spec"}), json!({"snapshot_id": "s-1"})]);
+    assert_eq!(
+        params,
+        [json!({"from": "spec"}), json!({"from": "spec", "snapshot_id": "s-1"})]
+    );
 }
 
 #[tokio::test]
@@ -927,7 +930,7 @@ async fn cancelling_an_interrupted_operation_ends_what_the_crash_cut_off() {
 #[tokio::test]
 async fn a_refresh_of_many_nodes_takes_one_snapshot_per_step() {
     let h = Harness::new(
-        r#"{"nodes": [{"role": "a", "count": 60, "plugin": "app.wasm", "services": {"start": {}, "reload": {}}}]}"#,
+        r#"{"nodes": [{"role": "a", "count": 60, "plugin": "app.wasm", "services": {"start": {}, "reload": {}}}], "env": {"k": "old"}}"#,
     );
     let cluster = h.create().await;
     let before = h.snapshots.load(std::sync::atomic::Ordering::SeqCst);
@@ -936,6 +939,7 @@ async fn a_refresh_of_many_nodes_takes_one_snapshot_per_step() {
         .submit(crate::request::OperationRequest::UpdateEnv {
             cluster: cluster.id.clone(),
             env: json!({"k": "v"}).as_object().unwrap().clone(),
+            role: None,
         })
         .await
         .unwrap();
@@ -943,7 +947,10 @@ async fn a_refresh_of_many_nodes_takes_one_snapshot_per_step() {
     let events = h.engine.store().events(&op.id).unwrap();
     assert_eq!(events.iter().filter(|e| e.service == "render").count(), 60);
     let taken = h.snapshots.load(std::sync::atomic::Ordering::SeqCst) - before;
-    assert_eq!(taken, 2, "one to register what differs, one shared by the 60 renders");
+    assert_eq!(
+        taken, 3,
+        "two to register what differs (/env, /role-env), one shared by the 60 renders"
+    );
     assert_eq!(h.tree_at(&cluster, "/env/k").await, Some(json!("v")));
 }
 
@@ -973,6 +980,7 @@ async fn record_and_provider_steps_cut_off_by_a_crash_run_again_to_the_same_end(
     plan.push(
         Action::SetEnv {
             env: json!({"k": "v"}).as_object().unwrap().clone(),
+            role: None,
         },
         "update-env 1",
     );

@@ -12,7 +12,10 @@ mod create;
 mod delete;
 mod delete_nodes;
 mod downgrade;
+mod params;
 mod resize;
+mod restart;
+mod run_service;
 mod select;
 mod start;
 mod stop;
@@ -93,7 +96,23 @@ pub fn flow_of(
             role: role.clone(),
             change: change.clone(),
         }),
-        OperationRequest::UpdateEnv { env, .. } => Box::new(update_env::UpdateEnv { env: env.clone() }),
+        OperationRequest::UpdateEnv { env, role, .. } => Box::new(update_env::UpdateEnv {
+            env: env.clone(),
+            role: role.clone(),
+        }),
+        OperationRequest::RunService {
+            service,
+            params,
+            role,
+            nodes,
+            ..
+        } => Box::new(run_service::RunService {
+            service: service.clone(),
+            params: params.clone(),
+            role: role.clone(),
+            nodes: nodes.clone(),
+        }),
+        OperationRequest::Restart { role, .. } => Box::new(restart::Restart { role: role.clone() }),
     })
 }
 

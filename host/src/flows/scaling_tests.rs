@@ -612,7 +612,8 @@ fn resize_refuses_shrinking_volumes_absurd_sizes_and_no_change() {
 #[test]
 fn the_scaling_flows_run_only_on_an_active_cluster() {
     use ClusterStatus::*;
-    let c = cluster();
+    let mut c = cluster();
+    c.spec.env.insert("k".into(), json!("old"));
     let db = ids_of(&c, "db");
     let flows: Vec<Box<dyn Flow>> = vec![
         Box::new(AddNodes {
@@ -629,6 +630,7 @@ fn the_scaling_flows_run_only_on_an_active_cluster() {
         }),
         Box::new(UpdateEnv {
             env: json!({"k": "v"}).as_object().unwrap().clone(),
+            role: None,
         }),
     ];
     let during = [ScalingOut, ScalingIn, Resizing, Updating];
@@ -692,19 +694,25 @@ fn the_scaling_flows_run_only_on_an_active_cluster() {
 }
 
 #[test]
-fn update_env_sets_and_removes_keys_and_refuses_bad_ones() {
+fn update_env_changes_only_declared_changeable_keys() {
     let mut c = cluster();
-    c.spec.env = json!({"a": "1", "b": "2"}).as_object().unwrap().clone();
-    c.spec.nodes[0].env = json!({"obj": {"x": "1"}}).as_object().unwrap().clone();
+    c.spec.env = json!({"a": "1", "b": "2", "fixed": "x", "obj": {"x": "1"}})
+        .as_object()
+        .unwrap()
+        .clone();
+    c.spec.unchangeable_env = vec!["fixed".into()];
+    c.spec.nodes[0].env = json!({"heap": 512, "once": 1}).as_object().unwrap().clone();
+    c.spec.nodes[0].unchangeable_env = vec!["once".into()];
     let update = |env: serde_json::Value| UpdateEnv {
         env: env.as_object().unwrap().clone(),
+        role: None,
     };
-    let flow = update(json!({"a": 5, "b": null, "c": "new"}));
+    let of_role = |role: &str, env: serde_json::Value| UpdateEnv {
+        env: env.as_object().unwrap().clone(),
+        role: Some(role.into()),
+    };
+    let flow = update(json!({"a": 5, "obj": {"x": "2"}}));
     assert_eq!(flow.admit(&c), Ok(ClusterStatus::Updating));
-    assert_eq!(
-        serde_json::Value::Object(crate::cluster::merge_env(&c.spec.env, &flow.env)),
-        json!({"a": 5, "c": "new"})
-    );
     let plan = flow.plan(&c);
     let (main, _) = shapes(&c, &plan);
     assert_eq!(main, ["set-env", "register-env", "render[5]", "set-status"]);
@@ -714,6 +722,9 @@ fn update_env_sets_and_removes_keys_and_refuses_bad_ones() {
             status: ClusterStatus::Active
         }
     ));
+    let role_flow = of_role("db", json!({"heap": 1024}));
+    assert_eq!(role_flow.admit(&c), Ok(ClusterStatus::Updating));
+    assert!(matches!(&role_flow.plan(&c).steps[0].action, Action::SetEnv { role: Some(r), .. } if r == "db"));
     // On a stopped cluster only the record and the metadata change; it stays stopped.
     let mut stopped = c.clone();
     stopped.status = ClusterStatus::Stopped;
@@ -727,36 +738,37 @@ fn update_env_sets_and_removes_keys_and_refuses_bad_ones() {
     ));
     let id = &c.id;
     let cases = [
-        (json!({}), "name at least one KEY=VALUE".to_string()),
+        (json!({}), "name at least one KEY=VALUE"),
+        (json!({"a": "1"}), "nothing changes: the env already has these values"),
         (
-            json!({"a": "1"}),
-            "nothing changes: the env already has these values".to_string(),
+            json!({"c": "new"}),
+            "env.c: the spec declares no such key in the env; its keys are a, b, fixed, obj",
+        ),
+        (
+            json!({"b": null}),
+            "env.b: a key the spec declares cannot be removed; give it a value",
+        ),
+        (
+            json!({"fixed": "y"}),
+            "env.fixed: set once, at create (the spec lists it in unchangeable_env)",
         ),
         (
             json!({"x/y": 1}),
-            "env.x/y: \"x/y\" cannot be a key (no '/', '.', '..', nor empty)".to_string(),
-        ),
-        (
-            json!({"..": null}),
-            "env...: \"..\" cannot be a key (no '/', '.', '..', nor empty)".to_string(),
-        ),
-        (
-            json!({"o": {"..": "1"}}),
-            "env.o...: \"..\" cannot be a key (no '/', '.', '..', nor empty)".to_string(),
+            "env.x/y: \"x/y\" cannot be a key (no '/', '.', '..', nor empty)",
         ),
         (
             json!({"o": {"a": {"b": "1"}}}),
-            "env.o: values are strings, numbers, booleans or objects of those".to_string(),
+            "env.o: values are strings, numbers, booleans or objects of those",
         ),
         (
-            json!({"l": [1]}),
-            "env.l: values are strings, numbers, booleans or objects of those".to_string(),
+            json!({"a": [1]}),
+            "env.a: values are strings, numbers, booleans or objects of those",
         ),
         (
             json!({"obj": 1}),
-            "env.obj: role db has it as an object, so it cannot be a value (the role's env and the cluster's merge)"
-                .to_string(),
+            "env.obj: the spec has it as an object, so it cannot be a value",
         ),
+        (json!({"obj": {}}), "env.obj: an empty object sets nothing"),
     ];
     for (env, why) in cases {
         assert_eq!(
@@ -764,10 +776,34 @@ fn update_env_sets_and_removes_keys_and_refuses_bad_ones() {
             format!("cannot update the env of cluster {id}: {why}")
         );
     }
+    let role_cases = [
+        (
+            of_role("db", json!({"a": "9"})),
+            "env.a: the spec declares no such key in role db's env; its keys are heap, once",
+        ),
+        (
+            of_role("db", json!({"once": 2})),
+            "env.once: set once, at create (the spec lists it in unchangeable_env)",
+        ),
+        (
+            of_role("cache", json!({"heap": 1})),
+            "env.heap: the spec declares no such key in role cache's env; it declares none",
+        ),
+        (
+            of_role("nope", json!({"heap": 1})),
+            "it has no role \"nope\"; its roles are db, cache, web",
+        ),
+    ];
+    for (flow, why) in role_cases {
+        assert_eq!(
+            refusal(&flow, &c),
+            format!("cannot update the env of cluster {id}: {why}")
+        );
+    }
     assert!(refusal(&update(json!({"": 1})), &c).contains("cannot be a key"));
     let many: serde_json::Map<String, serde_json::Value> = (0..300).map(|i| (format!("k{i}"), json!(i))).collect();
-    assert!(refusal(&UpdateEnv { env: many }, &c).ends_with("300 keys in one update; at most 256"));
-    let huge = update(json!({"big": "x".repeat(2 << 20)}));
+    assert!(refusal(&UpdateEnv { env: many, role: None }, &c).ends_with("300 keys in one update; at most 256"));
+    let huge = update(json!({"a": "x".repeat(2 << 20)}));
     assert!(refusal(&huge, &c).contains("bytes; at most 1048576"));
 }
 

@@ -2,7 +2,7 @@
 //! defines a service, `nodes_to_execute_on` keeping each role's first nodes.
 
 use crate::cluster::{Cluster, Node};
-use crate::plan::{Action, OnFailure, Plan, ServiceStep};
+use crate::plan::{Action, OnFailure, Plan, Reply, ServiceStep};
 use crate::spec::{ServiceSpec, is_replica_role};
 use std::collections::{BTreeMap, HashSet};
 
@@ -84,6 +84,32 @@ pub(super) fn push_init_and_start(
     push_around_start(plan, cluster, "init", among, |s| s, step, who);
 }
 
+/// The plan variable `custom_metadata`'s replies are kept in.
+const TOKENS: &str = "tokens";
+
+/// `custom_metadata` on the nodes `among` keeps (`notes/appcenter-spec.md`
+/// §2.2: after `init` when init runs before `start`, and before `start`),
+/// its replies registered as each node's `/host/token`.
+fn push_custom_metadata(plan: &mut Plan, cluster: &Cluster, among: impl Fn(&Node) -> bool, step: &str, who: &str) {
+    let nodes = nodes_among(cluster, among, "custom_metadata", |_| true);
+    if nodes.is_empty() {
+        return;
+    }
+    plan.push_output(
+        Action::RunService(ServiceStep::new("custom_metadata", nodes, OnFailure::Fail).reply(Reply::ByNode)),
+        format!("{step}: {who}run custom_metadata (after init, before start); its reply is the node's token"),
+        TOKENS,
+    );
+    plan.push(
+        Action::SetTokens { from: TOKENS.into() },
+        format!("{step}: the replies become /host/token in the cluster record"),
+    );
+    plan.push(
+        Action::RegisterMetadata,
+        format!("{step}: register the tokens in the metadata service"),
+    );
+}
+
 /// `start` and `around` (`init`, `upgrade`) on the nodes `among` keeps:
 /// `around` before `start` for roles whose `<around>.post_start_service` is
 /// false, after it for the others; each by role order. `shape` finishes
@@ -111,6 +137,9 @@ pub(super) fn push_around_start(
             "{step}: {who}run {around} ({around}.post_start_service false: before start), roles in ascending order"
         ),
     );
+    if around == "init" {
+        push_custom_metadata(plan, cluster, among, step, who);
+    }
     push_service(
         plan,
         run("start", |_| true),

@@ -1,16 +1,21 @@
 //! Update env — the original platform's "modify configuration parameters"
-//! (`notes/appcenter-spec.md` §3.2, §5.15): the record's env takes the new
-//! values (a journaled step: a cancel before it leaves the env as it was),
-//! the metadata takes them, and, as confd does on any metadata change, every
-//! node re-renders its configuration and reloads where the files really
-//! changed. The values follow the spec's env rules (keys are path segments;
-//! values are scalars or objects of scalars). A failed render leaves the new
-//! env in place (the nodes that rendered it use it) and the cluster failed;
-//! another update-env may then fix the value. On a stopped cluster only the
-//! record and the metadata change: its nodes render when it starts.
+//! (`UpdateClusterEnvironment(cluster, role?)`, `notes/appcenter-spec.md`
+//! §2.7, §3.2, §5.15): the record's env (the cluster's, or one role's)
+//! takes the new values (a journaled step: a cancel before it leaves the
+//! env as it was), the metadata takes them in one revision, and, as confd
+//! does on any metadata change, every node re-renders its configuration
+//! and reloads where the files really changed.
+//!
+//! Only keys the spec declares change (the keys of its `env`, or of the
+//! role's), and not those it lists in `unchangeable_env` (`config.json`'s
+//! `changeable: false`); a key keeps its shape (a value stays a value, an
+//! object an object), and keys neither come nor go. A failed render leaves
+//! the new env in place (the nodes that rendered it use it) and the cluster
+//! failed; another update-env may then fix the value. On a stopped cluster
+//! only the record and the metadata change: its nodes render when it starts.
 
 use super::Flow;
-use super::admit::{Refusal, by_status, no_upgrade};
+use super::admit::{Refusal, by_status, no_upgrade, role_spec};
 use crate::cluster::{Cluster, ClusterStatus, merge_env};
 use crate::plan::{Action, Plan};
 use crate::request::OperationKind;
@@ -21,9 +26,10 @@ pub const MAX_ENV_KEYS: usize = 256;
 /// Largest env a cluster may have, as JSON text (bytes).
 pub const MAX_ENV_BYTES: usize = 1 << 20;
 
-/// Setting (or, with `null`, removing) keys of the cluster's env.
+/// Setting keys of the cluster's env, or of a role's.
 pub(super) struct UpdateEnv {
     pub(super) env: Map<String, Value>,
+    pub(super) role: Option<String>,
 }
 
 impl UpdateEnv {
@@ -36,49 +42,52 @@ impl UpdateEnv {
         if self.env.len() > MAX_ENV_KEYS {
             return Err(format!("{} keys in one update; at most {MAX_ENV_KEYS}", self.env.len()));
         }
-        let set: Map<String, Value> = self
-            .env
-            .iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let removed: Map<String, Value> = self
-            .env
-            .iter()
-            .filter(|(_, v)| v.is_null())
-            .map(|(k, _)| (k.clone(), Value::Bool(true)))
-            .collect();
-        let problems = crate::spec::env_problems("env", &set)
-            .into_iter()
-            .chain(crate::spec::env_problems("env", &removed));
-        let empty = set.iter().find(|(_, v)| v.as_object().is_some_and(|o| o.is_empty()));
-        if let Some((key, _)) = empty {
+        let (declared, fixed, whose) = match &self.role {
+            Some(role) => {
+                let spec = role_spec(OperationKind::UpdateEnv, cluster, role).map_err(|r| r.reason)?;
+                (&spec.env, &spec.unchangeable_env, format!("role {role}'s env"))
+            }
+            None => (&cluster.spec.env, &cluster.spec.unchangeable_env, "the env".to_string()),
+        };
+        if let Some((key, _)) = self.env.iter().find(|(_, v)| v.is_null()) {
             return Err(format!(
-                "env.{}: an empty object sets nothing; give null to remove the key",
+                "env.{}: a key the spec declares cannot be removed; give it a value",
                 crate::text::clip(key, 64)
             ));
         }
-        if let Some((place, what)) = problems.into_iter().next() {
+        if let Some((place, what)) = crate::spec::env_problems("env", &self.env).into_iter().next() {
             return Err(format!("{}: {what}", crate::text::clip(&place, 80)));
         }
-        for role in &cluster.spec.nodes {
-            for (key, value) in &set {
-                if let Some(own) = role.env.get(key)
-                    && own.is_object() != value.is_object()
-                {
-                    return Err(format!(
-                        "env.{}: role {} has it as {}, so it cannot be {} (the role's env and the cluster's merge)",
-                        crate::text::clip(key, 64),
-                        role.role,
-                        if own.is_object() { "an object" } else { "a value" },
-                        if value.is_object() { "an object" } else { "a value" },
-                    ));
-                }
+        for (key, value) in &self.env {
+            let shown = crate::text::clip(key, 64);
+            let Some(now) = declared.get(key) else {
+                let keys: Vec<String> = declared.keys().take(20).map(|k| crate::text::clip(k, 64)).collect();
+                let keys = if keys.is_empty() {
+                    "it declares none".to_string()
+                } else {
+                    format!("its keys are {}", keys.join(", "))
+                };
+                return Err(format!("env.{shown}: the spec declares no such key in {whose}; {keys}"));
+            };
+            if fixed.contains(key) {
+                return Err(format!(
+                    "env.{shown}: set once, at create (the spec lists it in unchangeable_env)"
+                ));
+            }
+            if value.as_object().is_some_and(|o| o.is_empty()) {
+                return Err(format!("env.{shown}: an empty object sets nothing"));
+            }
+            if now.is_object() != value.is_object() {
+                return Err(format!(
+                    "env.{shown}: the spec has it as {}, so it cannot be {}",
+                    if now.is_object() { "an object" } else { "a value" },
+                    if value.is_object() { "an object" } else { "a value" },
+                ));
             }
         }
-        let merged = merge_env(&cluster.spec.env, &self.env);
-        if merged == cluster.spec.env && !fixing {
-            return Err("nothing changes: the env already has these values".into());
+        let merged = merge_env(declared, &self.env);
+        if &merged == declared && !fixing {
+            return Err(format!("nothing changes: {whose} already has these values"));
         }
         let bytes = Value::Object(merged).to_string().len();
         if bytes > MAX_ENV_BYTES {
@@ -109,12 +118,15 @@ impl Flow for UpdateEnv {
     fn plan(&self, cluster: &Cluster) -> Plan {
         let mut plan = Plan::default();
         plan.push(
-            Action::SetEnv { env: self.env.clone() },
+            Action::SetEnv {
+                env: self.env.clone(),
+                role: self.role.clone(),
+            },
             "update-env 1: the cluster record takes the new env",
         );
         plan.push(
             Action::RegisterEnv,
-            "update-env 1: register the new env in the metadata service",
+            "update-env 1: register the new env in the metadata service, in one revision",
         );
         plan.push(
             Action::RenderConfig {

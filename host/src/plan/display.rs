@@ -110,10 +110,16 @@ impl fmt::Display for Action {
             }
             Action::RemoveNodes { nodes } => write!(f, "remove {nodes} from the cluster record"),
             Action::NodesJoined { nodes } => write!(f, "mark {nodes} as joined in the cluster record"),
-            Action::SetEnv { env } => {
+            Action::SetTokens { from } => write!(f, "keep ${from} as the nodes' tokens (/host/token)"),
+            Action::SetEnv { env, role } => {
                 let keys: Vec<&str> = env.keys().map(String::as_str).take(5).collect();
                 let more = if env.len() > 5 { ", ..." } else { "" };
-                write!(f, "set the env keys {}{more} in the cluster record", keys.join(", "))
+                let whose = role.as_ref().map(|r| format!(" of role {r}")).unwrap_or_default();
+                write!(
+                    f,
+                    "set the env keys {}{more}{whose} in the cluster record",
+                    keys.join(", ")
+                )
             }
             Action::SwitchVersion { nodes, version } => match version {
                 Some(version) => write!(f, "boot {nodes} from version {version} from now on"),

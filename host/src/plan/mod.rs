@@ -417,8 +417,9 @@ pub enum Action {
     /// Metadata: the cluster's tree is written from its record (the
     /// temporary subtrees are left alone).
     RegisterMetadata,
-    /// Metadata: the tree's `/env` is written from the record's env (only
-    /// it is compared: an env change costs the same on any number of nodes).
+    /// Metadata: the tree's `/env` and `/role-env` are written from the
+    /// record's envs (only they are compared: an env change costs the same
+    /// on any number of nodes).
     RegisterEnv,
     /// Metadata: the cluster's tree is removed.
     DeregisterMetadata,
@@ -465,10 +466,19 @@ pub enum Action {
         /// The nodes.
         nodes: NodeSet,
     },
-    /// Record: the cluster's env takes these keys (`null` removes one).
+    /// Record: nodes take their tokens (`/host/token`) from a step's
+    /// replies by node (`custom_metadata`'s).
+    SetTokens {
+        /// The variable holding the replies.
+        from: String,
+    },
+    /// Record: the cluster's env (or a role's) takes these keys (`null` removes one).
     SetEnv {
         /// The keys changed.
         env: Map<String, Value>,
+        /// The role whose env it is; the cluster's when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<String>,
     },
     /// Record: nodes are booted from another app version next (`None`: the cluster's).
     SwitchVersion {
@@ -534,6 +544,16 @@ impl Action {
     }
 }
 
+impl Action {
+    /// The plan variable it reads, if any.
+    pub fn var(&self) -> Option<&str> {
+        match self {
+            Action::SetTokens { from } => Some(from),
+            other => other.nodes().and_then(NodeSet::var),
+        }
+    }
+}
+
 impl Plan {
     /// Adds a step to the main part.
     pub fn push(&mut self, action: Action, seed: impl Into<String>) {
@@ -586,7 +606,7 @@ impl Plan {
             if index == self.steps.len() {
                 produced.clear();
             }
-            if let Some(var) = step.action.nodes().and_then(NodeSet::var)
+            if let Some(var) = step.action.var()
                 && !produced.contains(var)
             {
                 return Err(PlanError::UnknownVar {

@@ -84,6 +84,13 @@ pub struct Spec {
     /// What an in-place upgrade copies from the version's payload into the nodes.
     #[serde(default, rename = "in-place-upgrade-nodes")]
     pub in_place_upgrade_nodes: Vec<InPlaceUpgrade>,
+    /// Messages by language (`{"en": {"err_code21": "..."}}`): a hook's
+    /// error code N is shown with `err_code<N>`.
+    #[serde(default)]
+    pub locale: BTreeMap<String, BTreeMap<String, String>>,
+    /// Env keys set once, at create (`config.json`'s `changeable: false`).
+    #[serde(default)]
+    pub unchangeable_env: Vec<String>,
 }
 
 /// One entry of `in-place-upgrade-nodes` (`notes/appcenter-spec.md` §5.14):
@@ -211,9 +218,13 @@ pub struct RoleSpec {
     /// Whether the nodes run hooks at all.
     #[serde(default = "yes")]
     pub agent_installed: bool,
-    /// A command whose output becomes `/host/token` (parsed, not acted on yet).
+    /// The `custom_metadata` service (also accepted in `services`): runs
+    /// after `init` and before `start`; its reply becomes `/host/token`.
     #[serde(default)]
-    pub custom_metadata: Option<Value>,
+    pub custom_metadata: Option<ServiceSpec>,
+    /// Env keys of the role set once, at create.
+    #[serde(default)]
+    pub unchangeable_env: Vec<String>,
     /// The role's health check (over the cluster's).
     #[serde(default)]
     pub health_check: Option<HealthCheck>,
@@ -319,6 +330,10 @@ pub struct ServiceSpec {
     /// `get_nodes_order`: the operations whose node order it decides.
     #[serde(default)]
     pub event: Option<Vec<NodesOrderEvent>>,
+    /// Another service of the role whose reply (a node id) picks the node
+    /// that runs this one first (with `nodes_to_execute_on: 1`, the only one).
+    #[serde(default)]
+    pub selector: Option<String>,
 }
 
 impl ServiceSpec {
@@ -443,6 +458,17 @@ pub struct HealthCheck {
 pub const REPLICA_SUFFIX: &str = "-replica";
 
 impl Spec {
+    /// The message the spec's `locale` has for a hook's error code (`err_code<N>`):
+    /// English first, else the first language that has one.
+    pub fn error_message(&self, code: u32) -> Option<&str> {
+        let key = format!("err_code{code}");
+        self.locale
+            .get("en")
+            .and_then(|m| m.get(&key))
+            .or_else(|| self.locale.values().find_map(|m| m.get(&key)))
+            .map(String::as_str)
+    }
+
     /// The spec of a node's role: the role named `role`, or for a replica
     /// role (`db-replica`) the role whose replicas it holds.
     pub fn role(&self, role: &str) -> Option<&RoleSpec> {

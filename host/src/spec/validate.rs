@@ -110,6 +110,8 @@ fn check_cluster(spec: &Spec, report: &mut impl FnMut(String, String)) {
         report("vxnet".into(), format!("{:?} is not a usable network name", spec.vxnet));
     }
     check_env("env", &spec.env, report);
+    check_unchangeable("", &spec.unchangeable_env, &spec.env, report);
+    check_locale(spec, report);
     check_tree("endpoints", &spec.endpoints, report);
     check_tree("reserved_ips", &spec.reserved_ips, report);
     for (name, cluster) in &spec.links {
@@ -261,8 +263,55 @@ fn check_role(at: &str, role: &mut RoleSpec, base: &Path, report: &mut impl FnMu
         Err(message) => report(format!("{at}.plugin"), message),
     }
 
+    // The original platform's role-level `custom_metadata` is that service.
+    if let Some(service) = role.custom_metadata.take() {
+        if role.services.contains_key("custom_metadata") {
+            report(
+                format!("{at}.custom_metadata"),
+                "given twice: here and in services; keep one".into(),
+            );
+        }
+        role.services.entry("custom_metadata".into()).or_insert(service);
+    }
     for (service, spec) in &role.services {
         check_service(&format!("{at}.services.{service}"), service, spec, role.count, report);
+        if let Some(selector) = &spec.selector
+            && !role.services.contains_key(selector)
+        {
+            report(
+                format!("{at}.services.{service}.selector"),
+                format!("{selector:?} is no service of the role; the selector is a service whose reply is a node id"),
+            );
+        }
+    }
+    check_unchangeable(at, &role.unchangeable_env, &role.env, report);
+}
+
+/// `unchangeable_env` names keys of the env beside it.
+fn check_unchangeable(at: &str, keys: &[String], env: &Map<String, Value>, report: &mut impl FnMut(String, String)) {
+    let at = if at.is_empty() { String::new() } else { format!("{at}.") };
+    for (i, key) in keys.iter().enumerate() {
+        if !env.contains_key(key) {
+            report(
+                format!("{at}unchangeable_env[{i}]"),
+                format!("{:?} is no key of the env beside it", crate::text::clip(key, 64)),
+            );
+        }
+    }
+}
+
+/// `locale`: languages of messages, each a short text.
+fn check_locale(spec: &Spec, report: &mut impl FnMut(String, String)) {
+    for (lang, messages) in &spec.locale {
+        if !is_valid_segment(lang) || lang.len() > 16 {
+            report(
+                format!("locale.{lang}"),
+                format!("{lang:?} is not a language code (en, zh_CN)"),
+            );
+        }
+        for (key, message) in messages {
+            check_text(&format!("locale.{lang}.{key}"), message, 1000, true, report);
+        }
     }
 }
 
@@ -333,6 +382,9 @@ fn check_service(at: &str, name: &str, spec: &ServiceSpec, count: u32, report: &
         _ => {}
     }
     let custom = spec.kind == Some(ServiceType::Custom);
+    if spec.selector.as_deref() == Some(name) {
+        report(format!("{at}.selector"), "a service cannot select its own node".into());
+    }
     if let Some(timeout) = spec.timeout
         && !(1..=MAX_SERVICE_TIMEOUT).contains(&timeout)
     {
@@ -354,7 +406,7 @@ fn check_service(at: &str, name: &str, spec: &ServiceSpec, count: u32, report: &
     );
     only("post_stop_service", spec.post_stop_service.is_some(), POST_STOP, false);
     only("allow_force", spec.allow_force.is_some(), POST_STOP, false);
-    only("pre_check", spec.pre_check.is_some(), PRE_CHECK, false);
+    only("pre_check", spec.pre_check.is_some(), PRE_CHECK, true);
     only("service_params", spec.service_params.is_some(), WITH_PARAMS, true);
     only("with_replica", spec.with_replica.is_some(), WITH_REPLICA, false);
     only("event", spec.event.is_some(), &["get_nodes_order"], false);
