@@ -2,8 +2,8 @@
 # The demo: a real lifecycle of a three-node ZooKeeper ensemble on the
 # embedded store — register the app's version 1.0, create, stop, start, add
 # two nodes, delete the leader (refused by the app), delete two followers,
-# resize, a rolling upgrade to version 2.0 (leader last), delete (refused by
-# the destroy guard, then forced) — with each operation's hook timeline; then
+# resize, a rolling upgrade to version 2.0 (leader last), a backup, delete
+# (refused by the destroy guard, then forced), a restore from the backup — with each operation's hook timeline; then
 # hooks that attack the sandbox. Everything lives under target/demo.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -96,6 +96,11 @@ hookhost cluster show "$cluster" | sed -n '1,3p'
 grep '^autopurge' "$demo/state/nodes/$cluster/$(node_of_sid 3)/instance/opt/zookeeper/conf/zoo.cfg"
 echo "data format on the leader: $(cat "$demo/state/nodes/$cluster/$(node_of_sid 5)/volume/zookeeper/format")"
 
+step "Backing the ensemble up (backup_policy device): find_leader names the leader, its backup hook snapshots the server, every volume is copied with checksums"
+hookhost cluster backup "$cluster" --name before-delete
+backup=$(hookhost backup list --json | tail -n 1 | first_id)
+hookhost backup show "$backup"
+
 step "A node took transactions: deleting the cluster would lose them, so destroy refuses (exit 1)"
 node=$(ls "$demo/state/nodes/$cluster" | head -n 1)
 mkdir -p "$demo/state/nodes/$cluster/$node/volume/zookeeper/version-2"
@@ -109,6 +114,14 @@ hookhost cluster show "$cluster" | head -n 1
 step "Forcing the deletion (the spec's allow_force permits it)"
 hookhost cluster delete "$cluster" --force
 hookhost op show "$(last_op)"
+
+step "Restoring the backup: a new cluster of the same version, sids and env; every volume checked and copied back; restore on each node"
+hookhost cluster restore "$backup" --name zk-restored
+restored=$(hookhost cluster list --json | tail -n 1 | first_id)
+hookhost op show "$(last_op)" | tail -n 6
+node=$(ls "$demo/state/nodes/$restored" | head -n 1)
+echo "restored data format: $(cat "$demo/state/nodes/$restored/$node/volume/zookeeper/format"), myid: $(cat "$demo/state/nodes/$restored/$node/volume/zookeeper/myid")"
+hookhost cluster delete "$restored" --force > /dev/null
 
 step "Hostile hooks, sandboxed: a loop stopped at 0.5 s, /etc/passwd and another tenant's metadata out of reach"
 fixture=example-plugins/zookeeper/fixtures/cluster.json

@@ -221,7 +221,10 @@ fn inspect_lists_services_and_the_wit_package() {
             "scale_out",
             "scale_in",
             "reload",
-            "health_check"
+            "health_check",
+            "backup",
+            "restore",
+            "find_leader"
         ])
     );
     assert!(
@@ -303,9 +306,9 @@ fn an_unknown_node_or_service_exits_2_with_the_choices() {
         ),
         "{stderr}"
     );
-    let stderr = bad_input(&zk, &fixture, "cln-zk1", "backup");
+    let stderr = bad_input(&zk, &fixture, "cln-zk1", "upgrade");
     assert!(
-        stderr.contains("does not implement backup; it implements: init, start, stop, destroy, scale_out, scale_in, reload, health_check"),
+        stderr.contains("does not implement upgrade; it implements: init, start, stop, destroy, scale_out, scale_in, reload, health_check, backup, restore, find_leader"),
         "{stderr}"
     );
     let stderr = bad_input(&zk, &fixture, "cln-zk1", "Bad Name");

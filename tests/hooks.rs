@@ -44,7 +44,10 @@ async fn zookeeper_lists_its_services() {
             Service::ScaleOut,
             Service::ScaleIn,
             Service::Reload,
-            Service::HealthCheck
+            Service::HealthCheck,
+            Service::Backup,
+            Service::Restore,
+            Service::Custom("find_leader".into()),
         ]
     );
 }
@@ -304,7 +307,7 @@ async fn a_report_says_where_the_time_went_and_a_kept_instance_gives_the_floor()
         .unwrap();
     assert_eq!(times.len(), 5);
     let refused = runtime
-        .time_reused(&zk, &call, &request(Service::Backup), 1)
+        .time_reused(&zk, &call, &request(Service::Upgrade), 1)
         .await
         .unwrap_err();
     assert!(matches!(refused, Failure::NotImplemented { .. }), "{refused:?}");
@@ -657,7 +660,7 @@ async fn a_service_the_component_lacks_is_refused_without_running_it() {
     let dir = tempfile::tempdir().unwrap();
     let call = support::call(
         support::view(&store, CLUSTER, "cln-zk1"),
-        Operation::Backup,
+        Operation::RollingUpgrade,
         dir.path(),
         Limits::default(),
     );
@@ -665,13 +668,13 @@ async fn a_service_the_component_lacks_is_refused_without_running_it() {
         .run(
             &support::plugin(support::ZOOKEEPER).await,
             &call,
-            &request(Service::Backup),
+            &request(Service::Upgrade),
         )
         .await;
     assert_eq!(
         outcome.result,
         Err(Failure::NotImplemented {
-            service: "backup".into()
+            service: "upgrade".into()
         })
     );
     assert_eq!(outcome.report.elapsed, std::time::Duration::ZERO);

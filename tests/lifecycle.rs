@@ -451,8 +451,8 @@ fn bad_specs_exit_2_and_change_nothing() {
             "nodes[0].servics: unknown key `servics`",
         ),
         (
-            app(|s| s["nodes"][0]["services"]["backup"] = json!({})),
-            "nodes[0].services.backup: recorder_hooks.wasm does not implement backup",
+            app(|s| s["nodes"][0]["services"]["monitor"] = json!({})),
+            "nodes[0].services.monitor: recorder_hooks.wasm does not implement monitor",
         ),
         (
             app(|s| s["nodes"][0]["services"]["start"]["order"] = json!(-1)),

@@ -391,3 +391,391 @@ fn update_env_of_a_role_changes_only_declared_keys_in_one_revision() {
     }
     assert_eq!(host.cluster(&cluster), before, "nothing changed");
 }
+
+/// The backup app: `device` backups, incremental allowed; db's `backup`
+/// runs on one node chosen by its `find_leader` selector (the highest sid),
+/// db restores with `restore`, cache and web with `start`.
+fn backup_app(edit: impl FnOnce(&mut Value)) -> App {
+    ops_app(|spec| {
+        spec["backup_policy"] = json!("device");
+        spec["incremental_backup_supported"] = json!(true);
+        let db = &mut spec["nodes"][0]["services"];
+        db["find_leader"] = json!({"type": "custom", "timeout": 30});
+        db["backup"] = json!({"selector": "find_leader", "nodes_to_execute_on": 1, "service_params": {"level": 1}});
+        db["restore"] = json!({});
+        edit(spec);
+    })
+}
+
+/// Every entry beneath a directory: files by content, links by target.
+fn tree(dir: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.file_type().is_symlink() {
+                out.insert(rel, format!("link → {}", std::fs::read_link(&path).unwrap().display()));
+            } else if meta.is_dir() {
+                out.insert(rel, "dir".into());
+                stack.push(path);
+            } else {
+                out.insert(
+                    rel,
+                    String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A cluster's volumes by (role, sid), as trees.
+fn volumes(
+    host: &Host,
+    cluster: &str,
+) -> std::collections::BTreeMap<(String, u64), std::collections::BTreeMap<String, String>> {
+    host.cluster(cluster)["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let key = (n["role"].as_str().unwrap().to_string(), n["sid"].as_u64().unwrap());
+            (key, tree(&host.volume(cluster, n["node_id"].as_str().unwrap())))
+        })
+        .collect()
+}
+
+/// The trees without the recorder's own log (the hooks of a restore append to it).
+fn without_calls(
+    mut trees: std::collections::BTreeMap<(String, u64), std::collections::BTreeMap<String, String>>,
+) -> std::collections::BTreeMap<(String, u64), std::collections::BTreeMap<String, String>> {
+    for t in trees.values_mut() {
+        t.remove("calls.jsonl");
+    }
+    trees
+}
+
+#[test]
+fn a_device_backup_chain_restores_byte_for_byte_into_new_clusters() {
+    let app = backup_app(|_| {});
+    let host = Host::new();
+    let (cluster, _) = host.create(&app);
+    let db = host.nodes(&cluster, "db");
+    // Data of every kind on the volumes: nested files, binary bytes, a link (never followed).
+    for node in host.nodes(&cluster, "db").iter().chain(&host.nodes(&cluster, "web")) {
+        let v = host.volume(&cluster, node);
+        std::fs::create_dir_all(v.join("data/deep")).unwrap();
+        std::fs::write(v.join("data/deep/big"), vec![b'z'; 300_000]).unwrap();
+        std::fs::write(v.join("data/own"), format!("data of {node}")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", v.join("data/link")).unwrap();
+    }
+    let doc = op_ok(
+        &host,
+        &[
+            "cluster",
+            "backup",
+            &cluster,
+            "--name",
+            "first",
+            "--params",
+            r#"{"level": 3}"#,
+        ],
+        0,
+    );
+    let full = doc["backup"].as_str().unwrap().to_string();
+    // The selector asks db's first node; the leader it names (the highest sid) prepares the backup.
+    let events = host.events(doc["operation"].as_str().unwrap());
+    let hooks: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["service"].as_str().unwrap().into(),
+                e["node_id"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hooks,
+        [("find_leader".into(), db[0].clone()), ("backup".into(), db[1].clone())]
+    );
+    let seen_backup = seen(&host, &cluster, &db[1], "backup");
+    assert_eq!(seen_backup[0]["params"], json!({"level": 3, "snapshot_id": full}));
+    assert_eq!(seen_backup[0]["operation"], "Operation::Backup");
+    let at_full = volumes(&host, &cluster);
+    assert_eq!(host.cluster(&cluster)["status"], "active");
+
+    // An incremental point stores only what changed.
+    std::fs::write(host.volume(&cluster, &db[0]).join("data/own"), "changed").unwrap();
+    std::fs::write(host.volume(&cluster, &db[0]).join("data/new"), "new").unwrap();
+    let doc = op_ok(&host, &["cluster", "backup", &cluster, "--incremental"], 0);
+    let inc = doc["backup"].as_str().unwrap().to_string();
+    let at_inc = volumes(&host, &cluster);
+    let out = host.run(&["backup", "show", &inc, "--json"]);
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["parent"], full.as_str());
+    let stored = shown["copied"]["stored"].as_u64().unwrap();
+    let bytes = shown["copied"]["bytes"].as_u64().unwrap();
+    assert!(bytes > 1_200_000 && stored < 20_000, "stored {stored} of {bytes} bytes");
+    use std::os::unix::fs::MetadataExt;
+    let kept = |id: &str| {
+        host.state
+            .path()
+            .join("backups")
+            .join(id)
+            .join("nodes")
+            .join(&db[1])
+            .join("data/deep/big")
+    };
+    assert_eq!(
+        std::fs::metadata(kept(&full)).unwrap().ino(),
+        std::fs::metadata(kept(&inc)).unwrap().ino()
+    );
+    let list = String::from_utf8(host.run(&["backup", "list", "--json", "--cluster", &cluster]).stdout).unwrap();
+    assert_eq!(list.lines().count(), 2);
+
+    // The cluster goes; the incremental point restores it, byte for byte, with new node ids and the same sids.
+    op_ok(&host, &["cluster", "delete", &cluster, "--force"], 0);
+    let doc = op_ok(&host, &["cluster", "restore", &inc, "--name", "back"], 0);
+    let restored = doc["cluster_id"].as_str().unwrap().to_string();
+    assert_ne!(restored, cluster);
+    let back = volumes(&host, &restored);
+    assert_eq!(without_calls(back.clone()), without_calls(at_inc.clone()));
+    for (key, files) in &at_inc {
+        let log = files.get("calls.jsonl").cloned().unwrap_or_default();
+        assert!(
+            back[key]["calls.jsonl"].starts_with(&log),
+            "the log goes on from the backup's"
+        );
+    }
+    let c = host.cluster(&restored);
+    assert_eq!(c["name"], "back");
+    assert!(host.nodes(&restored, "db").iter().all(|n| !db.contains(n)));
+    // db restores (with the snapshot id), the others start, by order; no init.
+    let events = host.events(doc["operation"].as_str().unwrap());
+    assert_eq!(
+        waves(&events),
+        ["restore: db", "start: cache", "start: web"],
+        "{:?}",
+        waves(&events)
+    );
+    let rdb = host.nodes(&restored, "db");
+    assert_eq!(
+        seen(&host, &restored, &rdb[0], "restore")[0]["params"],
+        json!({"snapshot_id": inc})
+    );
+
+    // The full point still restores as it was.
+    let doc = op_ok(&host, &["cluster", "restore", &full], 0);
+    let first = doc["cluster_id"].as_str().unwrap().to_string();
+    assert_eq!(without_calls(volumes(&host, &first)), without_calls(at_full));
+
+    // A corrupted backup is refused before anything is made.
+    let clusters = host.run(&["cluster", "list", "--json", "--all"]).stdout;
+    std::fs::write(kept(&inc), vec![b'y'; 300_000]).unwrap();
+    let stderr = bad_input(&host, &["cluster", "restore", &inc]);
+    assert!(
+        stderr.contains(&format!("backup {inc} cannot be used")) && stderr.contains("checksum differs"),
+        "{stderr}"
+    );
+    assert_eq!(host.run(&["cluster", "list", "--json", "--all"]).stdout, clusters);
+
+    // A point that a later one builds on goes only with it.
+    let stderr = bad_input(&host, &["backup", "delete", &full]);
+    assert!(
+        stderr.contains(&format!("later points that build on it ({inc})")),
+        "{stderr}"
+    );
+    op_ok(&host, &["backup", "delete", &full, "--chain"], 0);
+    assert!(
+        String::from_utf8(host.run(&["backup", "list", "--json"]).stdout)
+            .unwrap()
+            .is_empty()
+    );
+    let stderr = bad_input(&host, &["cluster", "restore", &full]);
+    assert!(stderr.contains(&format!("no backup \"{full}\"")), "{stderr}");
+}
+
+#[test]
+fn custom_backups_run_the_apps_hooks_and_restore_in_place() {
+    let app = ops_app(|spec| {
+        spec["backup_policy"] = json!("custom");
+        let db = &mut spec["nodes"][0]["services"];
+        db["backup"] = json!({"service_params": {"target": null}});
+        db["restore"] = json!({});
+        db["delete_snapshot"] = json!({});
+    });
+    let host = Host::new();
+    let (cluster, _) = host.create(&app);
+    let db = host.nodes(&cluster, "db");
+    let doc = op_ok(
+        &host,
+        &["cluster", "backup", &cluster, "--params", r#"{"target": "s3://b"}"#],
+        0,
+    );
+    let id = doc["backup"].as_str().unwrap().to_string();
+    for node in &db {
+        assert_eq!(
+            seen(&host, &cluster, node, "backup")[0]["params"],
+            json!({"target": "s3://b", "snapshot_id": id})
+        );
+    }
+    assert!(
+        !host.state.path().join("backups").join(&id).join("nodes").exists(),
+        "the data is the app's"
+    );
+    let doc = op_ok(&host, &["cluster", "restore", &id], 0);
+    assert_eq!(doc["cluster_id"], cluster.as_str(), "in place");
+    assert_eq!(waves(&host.events(doc["operation"].as_str().unwrap())), ["restore: db"]);
+    assert_eq!(
+        seen(&host, &cluster, &db[0], "restore")[0]["params"],
+        json!({"snapshot_id": id})
+    );
+    assert_eq!(
+        seen(&host, &cluster, &db[0], "restore")[0]["operation"],
+        "Operation::Restore"
+    );
+    // A failing backup hook leaves no backup and the cluster active.
+    std::fs::write(host.volume(&cluster, &db[0]).join("fail-backup"), "7").unwrap();
+    op_ok(
+        &host,
+        &["cluster", "backup", &cluster, "--params", r#"{"target": "x"}"#],
+        1,
+    );
+    assert_eq!(host.cluster(&cluster)["status"], "active");
+    assert_eq!(
+        String::from_utf8(host.run(&["backup", "list", "--json"]).stdout)
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    // Bad input, nothing changes.
+    for (args, why) in [
+        (
+            vec!["--params", r#"{"target": "x"}"#, "--incremental"],
+            "does not support incremental backups",
+        ),
+        (vec![], "service_params.target: required"),
+        (
+            vec!["--params", r#"{"target": "x", "snapshot_id": "s-x"}"#],
+            "snapshot_id: set by hookhost",
+        ),
+        (vec!["--params", r#"{"target": "x"}"#, "--name", ""], "--name"),
+    ] {
+        let mut all = vec!["cluster", "backup", cluster.as_str()];
+        all.extend(args.iter().copied());
+        let stderr = bad_input(&host, &all);
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+    }
+    // Deleting it runs delete_snapshot with its id.
+    let doc = op_ok(&host, &["backup", "delete", &id], 0);
+    assert_eq!(
+        waves(&host.events(doc["operation"].as_str().unwrap())),
+        ["delete_snapshot: db"]
+    );
+    assert_eq!(
+        seen(&host, &cluster, &db[1], "delete_snapshot")[0]["params"],
+        json!({"snapshot_id": id})
+    );
+    assert!(
+        String::from_utf8(host.run(&["backup", "list", "--json"]).stdout)
+            .unwrap()
+            .is_empty()
+    );
+    // A stopped cluster's custom backup needs its hooks.
+    op_ok(&host, &["cluster", "stop", &cluster], 0);
+    let stderr = bad_input(
+        &host,
+        &["cluster", "backup", &cluster, "--params", r#"{"target": "x"}"#],
+    );
+    assert!(stderr.contains("start it first"), "{stderr}");
+    // An app without backup_policy takes no backups.
+    let plain = ops_app(|_| {});
+    let (other, _) = host.create(&plain);
+    let stderr = bad_input(&host, &["cluster", "backup", &other]);
+    assert!(stderr.contains("sets no backup_policy"), "{stderr}");
+    let stderr = bad_input(&host, &["cluster", "backup", &other, "--incremental"]);
+    assert!(stderr.contains("sets no backup_policy"), "{stderr}");
+}
+
+#[test]
+fn kill_9_in_the_middle_of_a_backup_and_of_a_restore_then_resume() {
+    let app = backup_app(|_| {});
+    let host = Host::new();
+    let (cluster, _) = host.create(&app);
+    let db = host.nodes(&cluster, "db");
+    std::fs::write(host.volume(&cluster, &db[0]).join("precious"), "data").unwrap();
+    for (what, slow) in [("backup", "backup"), ("restore", "restore")] {
+        op_ok(
+            &host,
+            &["cluster", "update-env", &cluster, &format!("sleep_ms_{slow}=2500")],
+            0,
+        );
+        let args: Vec<String> = if what == "backup" {
+            vec!["cluster".into(), "backup".into(), cluster.clone()]
+        } else {
+            let id = host.run(&["backup", "list", "--json"]).stdout;
+            let line = String::from_utf8(id).unwrap();
+            let doc: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+            vec!["cluster".into(), "restore".into(), doc["id"].as_str().unwrap().into()]
+        };
+        let all: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut child = spawn(&host, &all);
+        let op = loop {
+            if let Some(op) = ops_of(&host, what)
+                .pop()
+                .filter(|op| host.events(op).iter().any(|e| e["service"] == slow))
+            {
+                break op;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let doc = op_ok(&host, &["op", "resume", &op], 0);
+        assert_eq!(doc["status"], "succeeded", "{what}: {doc:#}");
+        let events = host.events(&op);
+        assert!(
+            of(&events, slow).iter().any(|e| e["outcome"] == "interrupted")
+                && of(&events, slow)
+                    .iter()
+                    .any(|e| e["outcome"] == "ok" && e["attempt"] == 2),
+            "{what}: the cut-off {slow} ran again"
+        );
+        op_ok(
+            &host,
+            &["cluster", "update-env", &cluster, &format!("sleep_ms_{slow}=")],
+            0,
+        );
+        let target = doc["cluster_id"].as_str().unwrap();
+        assert_eq!(host.cluster(target)["status"], "active", "{what}");
+    }
+    // The backup made after the crash holds the data; the restored cluster has it.
+    let backups = String::from_utf8(host.run(&["backup", "list", "--json"]).stdout).unwrap();
+    assert_eq!(backups.lines().count(), 1, "no partial backup is listed");
+    assert!(
+        !std::fs::read_dir(host.state.path().join("backups"))
+            .unwrap()
+            .any(|e| { e.unwrap().file_name().to_string_lossy().starts_with(".partial") })
+    );
+    let restored = ops_of(&host, "restore").pop().unwrap();
+    let c = host.run(&["op", "show", &restored]);
+    assert!(c.status.success());
+    let clusters: Vec<Value> = String::from_utf8(host.run(&["cluster", "list", "--json"]).stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let new = clusters.iter().find(|c| c["id"] != cluster.as_str()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = host.nodes(&new, "db")[0].clone();
+    assert_eq!(
+        std::fs::read_to_string(host.volume(&new, &first).join("precious")).unwrap(),
+        "data"
+    );
+}

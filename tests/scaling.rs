@@ -317,7 +317,7 @@ fn a_new_node_that_fails_init_fails_the_add_the_recovery_clears_adding_hosts_and
     let starts = calls_of(&host, &cluster, &web[2], "start");
     assert!(starts.is_empty(), "{starts:#?}");
     // The user removes it as told.
-    op_ok(&host, &["cluster", "update-env", &cluster, "fail_init=null"], 0);
+    op_ok(&host, &["cluster", "update-env", &cluster, "fail_init="], 0);
     op_ok(&host, &["cluster", "delete-nodes", &cluster, "--nodes", &web[2]], 0);
     assert_eq!(host.nodes(&cluster, "web").len(), 2);
 }
@@ -822,7 +822,7 @@ fn bad_input_to_every_scaling_command_exits_2_and_changes_nothing() {
         ),
         (
             vec!["update-env", &cluster, "o={}"],
-            "an empty object sets nothing; give null",
+            "the spec declares no such key in the env",
         ),
         (vec!["update-env", &cluster, "novalue"], "is not KEY=VALUE"),
     ];
@@ -911,7 +911,7 @@ fn kill_9_in_the_middle_of_each_flow_then_resume() {
         child.wait().unwrap();
         op_ok(
             &host,
-            &["cluster", "update-env", &cluster, &format!("sleep_ms_{slow}=null")],
+            &["cluster", "update-env", &cluster, &format!("sleep_ms_{slow}=")],
             2,
         );
         let op = last_op(&host, kind);
@@ -939,7 +939,7 @@ fn kill_9_in_the_middle_of_each_flow_then_resume() {
         }
         op_ok(
             &host,
-            &["cluster", "update-env", &cluster, &format!("sleep_ms_{slow}=null")],
+            &["cluster", "update-env", &cluster, &format!("sleep_ms_{slow}=")],
             0,
         );
     }
@@ -1083,11 +1083,7 @@ fn cancelling_before_anything_irreversible_leaves_the_cluster_active() {
     assert_eq!(shown["operation"]["status"], "cancelled");
     assert_eq!(host.cluster(&cluster)["status"], "active", "only a pre-check ran");
     assert_eq!(host.nodes(&cluster, "db").len(), 3);
-    op_ok(
-        &host,
-        &["cluster", "update-env", &cluster, "sleep_ms_scale_out=null"],
-        0,
-    );
+    op_ok(&host, &["cluster", "update-env", &cluster, "sleep_ms_scale_out="], 0);
 
     // resize cancelled while get_nodes_order runs: no node was touched, the recovery undoes step 1.
     let app = scaling_app(|spec| {
@@ -1168,7 +1164,16 @@ fn replicas_are_resized_with_their_role_and_sids_stay_within_the_bound() {
 #[test]
 fn a_bad_env_value_is_fixed_by_another_update_and_a_stopped_cluster_takes_its_env_at_start() {
     let host = Host::new();
-    let app = scaling_app(|_| {});
+    let app = scaling_app(|spec| {
+        for (key, value) in [
+            ("v", json!("")),
+            ("n", json!(0)),
+            ("big", json!("")),
+            ("on", json!(false)),
+        ] {
+            spec["env"][key] = value;
+        }
+    });
     let (cluster, _) = host.create(&app);
     // The recorder renders to /env/render_path: a path out of the node fails the render.
     let doc = op_ok(
@@ -1178,7 +1183,7 @@ fn a_bad_env_value_is_fixed_by_another_update_and_a_stopped_cluster_takes_its_en
     );
     assert_eq!(doc["status"], "failed");
     assert_eq!(host.cluster(&cluster)["status"], "failed");
-    op_ok(&host, &["cluster", "update-env", &cluster, "render_path=null"], 0);
+    op_ok(&host, &["cluster", "update-env", &cluster, "render_path="], 0);
     assert_eq!(host.cluster(&cluster)["status"], "active");
     // Values stay as typed: JSON that would change a number is kept as text.
     op_ok(

@@ -25,7 +25,7 @@ fn base_spec() -> Value {
              "services": {"init": {"order": 1}, "start": {"order": 1}, "stop": {"order": 1},
                           "upgrade": {"order": 1}}}
         ],
-        "env": {"sleep_ms": "0"}
+        "env": {"sleep_ms": "0", "x": "0", "sleep_ms_start": "", "sleep_ms_upgrade": "", "fail_start": ""}
     })
 }
 
@@ -834,7 +834,7 @@ fn bad_upgrades_change_nothing() {
     ok(host, &["cluster", "stop", &cluster], 0);
     ok(
         host,
-        &["cluster", "update-env", &cluster, "sleep_ms_start=null", "fail_start=3"],
+        &["cluster", "update-env", &cluster, "sleep_ms_start=", "fail_start=3"],
         0,
     );
     ok(host, &["cluster", "start", &cluster], 1);

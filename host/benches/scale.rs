@@ -234,6 +234,7 @@ impl Bench {
             OperationRequest::UpdateEnv {
                 cluster: self.cluster.clone(),
                 env,
+                role: None,
             },
         )
         .await;
@@ -258,6 +259,7 @@ fn spec(nodes: u32) -> String {
             {"role": "a", "count": nodes, "plugin": "noop_hooks.wasm",
              "services": {"init": {}, "start": {}, "stop": {}, "destroy": {}, "scale_out": {}, "scale_in": {}}},
         ],
+        "env": {"generation": 0},
     })
     .to_string()
 }

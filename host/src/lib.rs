@@ -6,11 +6,12 @@
 //! every hook call goes through the [`runtime`], which reads the cluster
 //! through a scoped [`metadata`] view. Modules, from the leaves up:
 //! `files`, [`durable`], [`metadata`], [`hook`], [`spec`], [`apps`], [`request`],
-//! [`cluster`], [`plan`], [`store`], [`runtime`], [`config`], [`provider`],
+//! [`cluster`], [`backups`], [`plan`], [`store`], [`runtime`], [`config`], [`provider`],
 //! [`flows`], [`engine`]; no module imports one that imports it back
 //! (checked by a test).
 
 pub mod apps;
+pub mod backups;
 pub mod cluster;
 pub mod config;
 pub mod durable;

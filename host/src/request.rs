@@ -96,6 +96,48 @@ pub enum OperationRequest {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         nodes: Vec<String>,
     },
+    /// Back a cluster up, as its spec's `backup_policy` says.
+    Backup {
+        /// The cluster id.
+        cluster: String,
+        /// The backup's name; its id when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// The user's parameters of the `backup` hook.
+        #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+        params: serde_json::Map<String, serde_json::Value>,
+        /// Build on the cluster's latest backup (store only what changed).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        incremental: bool,
+        /// The backup to make (its id, the point it builds on), fixed when submitted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        order: Option<BackupOrder>,
+    },
+    /// Restore a backup: a `device` one into a new cluster, a `custom` one in place.
+    Restore {
+        /// The backup id.
+        backup: String,
+        /// The new cluster's name (a `device` backup); its cluster's when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// The cluster restored in place (a `custom` backup), filled in when submitted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cluster: Option<String>,
+    },
+    /// Delete backups of a cluster (a point and the points built on it).
+    DeleteBackup {
+        /// The backup id asked for.
+        backup: String,
+        /// Delete the points built on it too.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        chain: bool,
+        /// The cluster it was taken of, filled in when submitted.
+        #[serde(default)]
+        cluster: String,
+        /// The backups deleted, latest first, filled in when submitted.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        backups: Vec<String>,
+    },
     /// Restart the app (its `restart` service) on every node, or a role's.
     Restart {
         /// The cluster id.
@@ -146,6 +188,9 @@ impl OperationRequest {
             OperationRequest::UpdateEnv { .. } => OperationKind::UpdateEnv,
             OperationRequest::RunService { .. } => OperationKind::RunService,
             OperationRequest::Restart { .. } => OperationKind::Restart,
+            OperationRequest::Backup { .. } => OperationKind::Backup,
+            OperationRequest::Restore { .. } => OperationKind::Restore,
+            OperationRequest::DeleteBackup { .. } => OperationKind::DeleteBackup,
             OperationRequest::Upgrade { .. } => OperationKind::Upgrade,
             OperationRequest::Downgrade { .. } => OperationKind::Downgrade,
         }
@@ -168,6 +213,7 @@ impl OperationRequest {
     pub fn cluster_id(&self) -> Option<&str> {
         match self {
             OperationRequest::CreateCluster { .. } => None,
+            OperationRequest::Restore { cluster, .. } => cluster.as_deref(),
             OperationRequest::DeleteCluster { cluster, .. }
             | OperationRequest::StopCluster { cluster }
             | OperationRequest::StartCluster { cluster }
@@ -177,6 +223,8 @@ impl OperationRequest {
             | OperationRequest::UpdateEnv { cluster, .. }
             | OperationRequest::RunService { cluster, .. }
             | OperationRequest::Restart { cluster, .. }
+            | OperationRequest::Backup { cluster, .. }
+            | OperationRequest::DeleteBackup { cluster, .. }
             | OperationRequest::Upgrade { cluster, .. }
             | OperationRequest::Downgrade { cluster } => Some(cluster),
         }
@@ -189,6 +237,23 @@ impl OperationRequest {
             _ => None,
         }
     }
+}
+
+/// What a backup operation is asked to make: fixed when it is submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupOrder {
+    /// The backup's id (`s-xxxxxxxx`).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// How it is taken.
+    pub policy: crate::spec::BackupPolicy,
+    /// The point it builds on (an incremental backup); none for a full one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// The user's parameters of the `backup` hook.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub params: serde_json::Map<String, serde_json::Value>,
 }
 
 /// New resources asked for a node; what is left out stays as it is.
@@ -263,6 +328,12 @@ pub enum OperationKind {
     RunService,
     /// Restart the app.
     Restart,
+    /// Back a cluster up.
+    Backup,
+    /// Restore a backup.
+    Restore,
+    /// Delete backups.
+    DeleteBackup,
     /// Upgrade to another app version.
     Upgrade,
     /// Go back from a failed upgrade.
@@ -283,6 +354,9 @@ impl OperationKind {
             OperationKind::UpdateEnv => "update the env of",
             OperationKind::RunService => "run a service on",
             OperationKind::Restart => "restart",
+            OperationKind::Backup => "back up",
+            OperationKind::Restore => "restore",
+            OperationKind::DeleteBackup => "delete a backup of",
             OperationKind::Upgrade => "upgrade",
             OperationKind::Downgrade => "downgrade",
         }
@@ -302,6 +376,9 @@ impl OperationKind {
             OperationKind::UpdateEnv => W::UpdateEnv,
             OperationKind::RunService => W::CustomService,
             OperationKind::Restart => W::RestartService,
+            OperationKind::Backup => W::Backup,
+            OperationKind::Restore => W::Restore,
+            OperationKind::DeleteBackup => W::DeleteBackup,
             OperationKind::Upgrade => W::ParallelUpgrade,
             OperationKind::Downgrade => W::UpgradeRecovery,
         }

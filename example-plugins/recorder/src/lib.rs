@@ -6,7 +6,8 @@
 //!   whose directories are read-only, logs the lines instead), with the
 //!   service, attempt, operation, this node, the `/hosts` it saw, the
 //!   `/adding-hosts` and `/deleting-hosts`, and the metadata revision.
-//! - `/env/sleep_ms` (default 0) makes every call take that long;
+//! - Knobs of `/env` (an empty value is no value):
+//!   `/env/sleep_ms` (default 0) makes every call take that long;
 //!   `/env/sleep_ms_<service>` overrides it for one service.
 //! - A file `/data/fail-<service>` makes that service fail with the code the
 //!   file holds (default 66); so does `/env/fail_<service>` (its value is the code).
@@ -63,7 +64,7 @@ impl Hooks for Recorder {
     fn run(ctx: &Context) -> Result<()> {
         let name = ctx.service_name();
         record(ctx, &name, "begin")?;
-        let sleep = match meta::env(&format!("sleep_ms_{name}"))? {
+        let sleep = match knob(&format!("sleep_ms_{name}"))? {
             Some(ms) => ms,
             None => meta::env_or("sleep_ms", "0")?,
         };
@@ -73,7 +74,7 @@ impl Hooks for Recorder {
         std::thread::sleep(std::time::Duration::from_millis(ms));
         let asked = std::fs::read_to_string(format!("/data/fail-{name}"))
             .ok()
-            .or(meta::env(&format!("fail_{name}"))?);
+            .or(knob(&format!("fail_{name}"))?);
         if let Some(code) = asked {
             record(ctx, &name, "failed")?;
             let code = code.trim().parse().unwrap_or(66);
@@ -92,18 +93,24 @@ impl Hooks for Recorder {
     }
 
     fn render(node: &NodeContext) -> Result<Vec<ConfigFile>> {
-        let only_self = meta::env_or("render_mode", "all")? == "self";
+        let only_self = knob("render_mode")?.as_deref() == Some("self");
         let members: Vec<String> = meta::all_hosts()?
             .into_iter()
             .filter(|h| !only_self || h.node_id == node.node_id)
             .map(|h| format!("{} {} {} {}", h.role, h.node_id, h.instance_id, h.ip))
             .collect();
-        let path = meta::env_or("render_path", "/etc/recorder/members")?;
+        let path = knob("render_path")?.unwrap_or_else(|| "/etc/recorder/members".into());
         Ok(vec![ConfigFile::text(path, members.join("\n") + "\n")])
     }
 }
 
 hookhost_sdk::export_hooks!(Recorder);
+
+/// A test knob of `/env`: absent when unset or empty (a spec declares its
+/// knobs empty, and a test sets one and empties it again).
+fn knob(key: &str) -> Result<Option<String>> {
+    Ok(meta::env(key)?.filter(|v| !v.is_empty()))
+}
 
 /// This node's role's nodes by descending sid, then their replicas the same way.
 fn nodes_order() -> Result<Vec<String>> {

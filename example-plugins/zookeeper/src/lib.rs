@@ -14,6 +14,11 @@
 //! The leader is modelled as ZooKeeper elects it among equally up-to-date
 //! servers: the node with the highest `sid` (myid).
 //! - `health-check`: checks this node's identity and port settings.
+//! - `find_leader` (a custom service, the backup's `selector`): replies the
+//!   leader's node id; `backup` on the leader writes a snapshot of the
+//!   server's state (`/data/zookeeper/snapshot.<snapshot_id>`) before its
+//!   volume is copied; `restore` (a new cluster from a backup) checks that
+//!   `myid` still matches `/host/sid` and starts the server.
 //!
 //! Built as version 2 (the `zookeeper-v2` crate builds this source as 2.0.0),
 //! the app changes as a real new release would: `zoo.cfg` purges old
@@ -62,6 +67,9 @@ impl Hooks for ZooKeeper {
             Service::ScaleIn,
             Service::Reload,
             Service::HealthCheck,
+            Service::Backup,
+            Service::Restore,
+            Service::Custom("find_leader".into()),
         ];
         if V2 {
             services.extend([Service::Upgrade, Service::GetNodesOrder]);
@@ -95,6 +103,16 @@ impl Hooks for ZooKeeper {
                 Ok(())
             }
             Service::HealthCheck => health_check(),
+            Service::Custom(name) if name == "find_leader" => {
+                ctx.reply(leader()?.node_id);
+                Ok(())
+            }
+            Service::Backup => backup(ctx),
+            Service::Restore if V2 => {
+                check_format()?;
+                set_state("running")
+            }
+            Service::Restore => set_state("running"),
             other => Err(fail(1, format!("service {other:?} is not implemented"))),
         }
     }
@@ -201,6 +219,18 @@ fn set_state(state: &str) -> Result<()> {
     }
     fs::write(format!("{DATA_DIR}/state"), state).map_err(|e| io("state", e))?;
     log::info(&format!("server {sid} {state}"));
+    Ok(())
+}
+
+/// Writes the server's snapshot before the volume is copied: its state and
+/// the backup it is for (`{"snapshot_id": ...}`).
+fn backup(ctx: &Context) -> Result<()> {
+    let params: serde_json::Value = ctx.params()?;
+    let id = params["snapshot_id"].as_str().unwrap_or("manual");
+    let state = fs::read_to_string(format!("{DATA_DIR}/state")).unwrap_or_default();
+    let path = format!("{DATA_DIR}/snapshot.{id}");
+    fs::write(&path, format!("state={state}\n")).map_err(|e| io(&path, e))?;
+    log::info(&format!("wrote {path} for backup {id}"));
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! failed, 2 bad input (or the hook could not be run at all).
 
 mod app;
+mod backup;
 mod cluster;
 mod hook;
 mod inspect;
@@ -67,7 +68,7 @@ struct Global {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create, delete, stop, start and scale clusters, change their env; look at them and their metadata.
+    /// Create, delete, stop, start, scale, back up and restore clusters, run their services, change their env; look at them.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
     /// Operations: their steps, hook events and timeline; resume or cancel them.
@@ -79,6 +80,9 @@ enum Command {
     /// Register, list and show app versions; check an app spec and its components.
     #[command(subcommand)]
     App(app::AppCommand),
+    /// List, show and delete backups (take one with `cluster backup`, restore with `cluster restore`).
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
     /// Run or render one component's hooks as one node of a metadata fixture.
     #[command(subcommand)]
     Hook(hook::HookCommand),
@@ -112,6 +116,7 @@ pub fn main() -> ExitCode {
             Command::Op(cmd) => op::run(&cli.global, cmd).await,
             Command::Plan(cmd) => plan::run(&cli.global, cmd).await,
             Command::App(cmd) => app::run(&cli.global, cmd).await,
+            Command::Backup(cmd) => backup::run(&cli.global, cmd).await,
             Command::Hook(cmd) => hook::run(&cli.global, cmd).await,
             Command::Inspect(args) => inspect::run(&cli.global, args).await,
         }
@@ -149,6 +154,7 @@ impl Command {
             Command::Op(cmd) => cmd.wants_json(),
             Command::Plan(cmd) => cmd.json(),
             Command::App(cmd) => cmd.wants_json(),
+            Command::Backup(cmd) => cmd.wants_json(),
             Command::Hook(cmd) => cmd.wants_json(),
             Command::Inspect(args) => args.json,
         }
@@ -233,6 +239,7 @@ impl Global {
             .metadata(Arc::new(MemoryStore::new()))
             .provider(Arc::new(LocalProvider::new(&dir)))
             .catalog(hookhost::apps::Catalog::new(&dir))
+            .backups(hookhost::backups::Backups::new(&dir))
             .runner(Arc::new(self.flow_runtime()?))
             .build()?)
     }

@@ -4,6 +4,7 @@
 use super::{EXIT_HOOK_FAILED, Global, print::clean, print::emit, progress::Progress};
 use clap::Subcommand;
 use hookhost::engine::Engine;
+use hookhost::request::OperationRequest;
 use hookhost::request::kebab_name;
 use hookhost::store::{Event, InvocationOutcome, Operation, OperationStatus, StepRecord};
 use serde_json::json;
@@ -202,13 +203,23 @@ pub async fn foreground(engine: &Engine, op_id: &str, as_json: bool) -> anyhow::
     let cluster = engine.cluster(&op.cluster_id)?;
     let events = engine.store().events(&op.id)?;
     let ok = events.iter().filter(|e| e.outcome == InvocationOutcome::Ok).count();
+    // A backup's id, once it is kept.
+    let backup = match &op.request {
+        OperationRequest::Backup { order: Some(order), .. } if op.status == OperationStatus::Succeeded => {
+            Some(order.id.clone())
+        }
+        _ => None,
+    };
     if as_json {
-        let doc = json!({
+        let mut doc = json!({
             "ok": op.status == OperationStatus::Succeeded,
             "operation": op.id, "kind": op.kind(), "status": op.status, "error": op.error,
             "cluster_id": cluster.id, "cluster_status": cluster.status,
             "hooks": events.len(), "hooks_ok": ok, "elapsed_ms": started.elapsed().as_millis() as u64,
         });
+        if let Some(id) = &backup {
+            doc["backup"] = json!(id);
+        }
         emit(&format!("{doc:#}\n"));
     } else {
         let mut out = format!(
@@ -239,6 +250,9 @@ pub async fn foreground(engine: &Engine, op_id: &str, as_json: bool) -> anyhow::
         } else {
             String::new()
         };
+        if let Some(id) = &backup {
+            let _ = writeln!(out, "backup    {id} (hookhost backup show {id})");
+        }
         let _ = writeln!(out, "hooks     {} run, {ok} ok{tolerated}", events.len());
         let _ = writeln!(out, "details   hookhost op show {}", op.id);
         emit(&out);

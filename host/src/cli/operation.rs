@@ -226,6 +226,50 @@ pub enum OperationCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Back a cluster up, the way its spec's backup_policy says.
+    ///
+    /// device: the backup hook prepares the nodes of the roles that define it (by role order,
+    /// nodes_to_execute_on, a role's selector), then every node's volume is copied, with a
+    /// checksum per file; --incremental stores only what changed since the cluster's latest
+    /// backup (incremental_backup_supported). A stopped cluster is backed up without hooks.
+    /// custom: the backup hook runs with {"snapshot_id": ...} and --params; it keeps the data.
+    ///
+    /// Example: hookhost cluster backup cl-abc --name nightly --incremental
+    Backup {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// The backup's name, 1 to 128 characters [default: its id].
+        #[arg(long)]
+        name: Option<String>,
+        /// Parameters of the backup hook, one JSON object (checked against its service_params).
+        #[arg(long, value_parser = json_object, default_value = "{}")]
+        params: serde_json::Map<String, serde_json::Value>,
+        /// Store only what changed since the cluster's latest backup.
+        #[arg(long)]
+        incremental: bool,
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup: a device backup into a new cluster, a custom one in place.
+    ///
+    /// device: the whole backup is checked (each file's checksum) first; then a new cluster of
+    /// the same app version, roles, node sizes, sids and env is made, every volume becomes the
+    /// backup's copy, and each role runs restore with {"snapshot_id": ...} where it defines it,
+    /// else start (init does not run). custom: the cluster the backup was taken of runs its
+    /// restore hook with {"snapshot_id": ...}.
+    ///
+    /// Example: hookhost cluster restore s-abc --name zk-restored
+    Restore {
+        /// The backup id (s-..., see `hookhost backup list`).
+        backup: String,
+        /// The new cluster's name (a device backup) [default: the backed-up cluster's name].
+        #[arg(long)]
+        name: Option<String>,
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Restart the app: its restart service on every node (or --role's), roles in
     /// ascending order.
     ///
@@ -278,6 +322,8 @@ impl OperationCommand {
             | OperationCommand::UpdateEnv { json, .. }
             | OperationCommand::Run { json, .. }
             | OperationCommand::Restart { json, .. }
+            | OperationCommand::Backup { json, .. }
+            | OperationCommand::Restore { json, .. }
             | OperationCommand::Upgrade { json, .. }
             | OperationCommand::Downgrade { json, .. } => *json,
         }
@@ -353,6 +399,24 @@ impl OperationCommand {
                 nodes,
             },
             OperationCommand::Restart { cluster, role, .. } => OperationRequest::Restart { cluster, role },
+            OperationCommand::Backup {
+                cluster,
+                name,
+                params,
+                incremental,
+                ..
+            } => OperationRequest::Backup {
+                cluster,
+                name,
+                params,
+                incremental,
+                order: None,
+            },
+            OperationCommand::Restore { backup, name, .. } => OperationRequest::Restore {
+                backup,
+                name,
+                cluster: None,
+            },
             OperationCommand::UpdateEnv {
                 cluster, pairs, role, ..
             } => {

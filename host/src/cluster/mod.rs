@@ -78,6 +78,10 @@ pub enum ClusterStatus {
     RunningService,
     /// Its app being restarted.
     Restarting,
+    /// Being backed up (or its backups deleted).
+    BackingUp,
+    /// Being restored from a backup.
+    Restoring,
     /// Being upgraded to another app version.
     Upgrading,
     /// Going back to the app version a failed upgrade left.
@@ -191,6 +195,23 @@ pub struct Node {
 impl Node {
     /// A node of `role` (a role or its replica role) sized as `spec` says.
     fn sized(role: &str, sid: u32, gid: u32, spec: &crate::spec::RoleSpec) -> Node {
+        Node::new(
+            role,
+            sid,
+            gid,
+            Resources {
+                cpu: spec.cpu,
+                memory: spec.memory,
+                volume_size: spec.volume.as_ref().map(|v| v.size).unwrap_or(0),
+                gpu: spec.gpu,
+                instance_class: spec.instance_class.unwrap_or(0),
+                volume_class: spec.volume.as_ref().and_then(|v| v.class).unwrap_or(0),
+            },
+        )
+    }
+
+    /// A new node (fresh ids, no IP yet) of `role` with these ids and resources.
+    pub fn new(role: &str, sid: u32, gid: u32, resources: Resources) -> Node {
         Node {
             node_id: new_id("cln"),
             role: role.to_string(),
@@ -200,14 +221,7 @@ impl Node {
             sid,
             gid,
             gsid: fastrand::u64(100_000_000..1_000_000_000),
-            resources: Resources {
-                cpu: spec.cpu,
-                memory: spec.memory,
-                volume_size: spec.volume.as_ref().map(|v| v.size).unwrap_or(0),
-                gpu: spec.gpu,
-                instance_class: spec.instance_class.unwrap_or(0),
-                volume_class: spec.volume.as_ref().and_then(|v| v.class).unwrap_or(0),
-            },
+            resources,
             version: None,
             token: None,
             deleted: false,

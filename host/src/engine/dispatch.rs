@@ -1,9 +1,10 @@
 //! Which handler runs which action: one arm per action, each to its
-//! family's file (`provider`, `metadata`, `services`, `render`, `record`).
+//! family's file (`provider`, `metadata`, `services`, `render`, `record`,
+//! `backup`).
 
 use super::EngineError;
 use super::step::{StepEnd, StepRun};
-use super::{metadata, provider, record, render, services};
+use super::{backup, metadata, provider, record, render, services};
 use crate::plan::{Action, Step};
 
 /// Runs one step's action with its family's handler.
@@ -26,6 +27,9 @@ pub(super) async fn execute(run: &StepRun<'_>, step: &Step) -> Result<StepEnd, E
         Action::DiscardUnrecorded { nodes } => provider::discard(run, nodes).await,
         Action::RemoveNodes { nodes } => record::remove_nodes(run, nodes).await,
         Action::NodesJoined { nodes } => record::joined(run, nodes).await,
+        Action::KeepBackup { order, nodes } => backup::keep(run, order, nodes).await,
+        Action::DiscardBackup { id } => backup::discard(run, id).await,
+        Action::RestoreVolumes { backup } => backup::restore_volumes(run, backup).await,
         Action::SetTokens { from } => record::set_tokens(run, from).await,
         Action::SetEnv { env, role } => record::set_env(run, env, role.as_deref()).await,
         Action::SwitchVersion { nodes, version } => record::switch_version(run, nodes, version).await,

@@ -16,6 +16,7 @@
 //! hook-calling handlers share.
 
 mod app;
+mod backup;
 mod dispatch;
 mod executor;
 mod invocation;
@@ -39,9 +40,10 @@ use app::Prepared;
 pub use runner::{Component, HookRunner, RunnerFuture};
 
 use crate::apps::{AppVersion, Catalog, CatalogError};
+use crate::backups::{BackupError, Backups};
 use crate::cluster::{Cluster, ClusterStatus, now};
 use crate::durable::{Db, DbError};
-use crate::flows::{Refusal, flow_of};
+use crate::flows::{Loaded, Refusal, flow_of};
 use crate::hook::NameError;
 use crate::metadata::{MetadataStore, RedbStore, Snapshot};
 use crate::plan::{Plan, PlanError};
@@ -63,6 +65,9 @@ pub enum EngineError {
     /// The app catalog refused or failed (an unknown version, a taken name).
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// A backup cannot be found, kept or used.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
     /// The spec's components do not fit it.
     #[error("{file}: {}", problems.iter().map(Problem::to_string).collect::<Vec<_>>().join(&format!("\n{}: ", file.display())))]
     Components {
@@ -147,6 +152,7 @@ pub struct Engine {
     provider: Arc<dyn Provider>,
     runner: Arc<dyn HookRunner>,
     catalog: Arc<Catalog>,
+    backups: Arc<Backups>,
     observer: Arc<dyn Observer>,
     /// The last cluster snapshot hooks read, shared while the store's
     /// revision stays the same (a rolling operation's many steps read one).
@@ -166,6 +172,7 @@ pub struct EngineBuilder {
     provider: Option<Arc<dyn Provider>>,
     runner: Option<Arc<dyn HookRunner>>,
     catalog: Option<Arc<Catalog>>,
+    backups: Option<Arc<Backups>>,
     observer: Option<Arc<dyn Observer>>,
 }
 
@@ -206,6 +213,12 @@ impl EngineBuilder {
         self
     }
 
+    /// Where backups are kept [default: the state directory's].
+    pub fn backups(mut self, backups: Backups) -> Self {
+        self.backups = Some(Arc::new(backups));
+        self
+    }
+
     /// Who watches operations run [default: nobody].
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = Some(observer);
@@ -238,11 +251,17 @@ impl EngineBuilder {
             (None, Some(dir)) => Arc::new(Catalog::new(dir)),
             (None, None) => return Err(EngineError::Incomplete("an app catalog")),
         };
+        let backups = match (self.backups, &self.state_dir) {
+            (Some(backups), _) => backups,
+            (None, Some(dir)) => Arc::new(Backups::new(dir)),
+            (None, None) => return Err(EngineError::Incomplete("a place for backups")),
+        };
         Ok(Engine {
             store,
             tree,
             provider,
             catalog,
+            backups,
             runner: self.runner.ok_or(EngineError::Incomplete("a hook runner"))?,
             observer: self.observer.unwrap_or_else(|| Arc::new(Quiet)),
             shared: Arc::default(),
@@ -280,6 +299,11 @@ impl Engine {
     /// The registered app versions.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// The backups.
+    pub fn backups(&self) -> &Backups {
+        &self.backups
     }
 
     /// The snapshot of the tree under `root` at the store's revision now:
@@ -393,6 +417,80 @@ impl Engine {
                     None => None,
                 }
             }
+            OperationRequest::Restore { backup, .. } => {
+                let backup = self.backups.get(backup)?;
+                Some(self.catalog.get(&backup.app.app, &backup.app.version)?)
+            }
+            _ => None,
+        })
+    }
+
+    /// Fills in what a request's submission fixes (a backup's id and the
+    /// point it builds on; the cluster a backup belongs to; the points a
+    /// deletion takes along) and loads the backup it names.
+    fn fill_backup(&self, request: &mut OperationRequest) -> Result<Option<crate::backups::Backup>, EngineError> {
+        Ok(match request {
+            OperationRequest::Backup {
+                cluster,
+                name,
+                params,
+                incremental,
+                order,
+            } => {
+                let found = self.cluster(cluster)?;
+                let policy = found.spec.backup_policy.unwrap_or(crate::spec::BackupPolicy::Device);
+                let parent = if *incremental {
+                    self.backups
+                        .latest_of(&found.id)?
+                        .filter(|b| b.policy == policy)
+                        .map(|b| b.id)
+                } else {
+                    None
+                };
+                let id = crate::cluster::new_id("s");
+                *order = Some(crate::request::BackupOrder {
+                    name: name.clone().unwrap_or_else(|| id.clone()),
+                    id,
+                    policy,
+                    parent,
+                    params: params.clone(),
+                });
+                None
+            }
+            OperationRequest::Restore { backup, cluster, .. } => {
+                let found = self.backups.get(backup)?;
+                if found.policy == crate::spec::BackupPolicy::Custom {
+                    *cluster = Some(found.cluster.clone());
+                } else {
+                    // A corrupt backup is refused before anything is made.
+                    self.backups.verify(&found)?;
+                }
+                Some(found)
+            }
+            OperationRequest::DeleteBackup {
+                backup,
+                chain,
+                cluster,
+                backups,
+            } => {
+                let found = self.backups.get(backup)?;
+                let later = self.backups.later_in_chain(&found.id)?;
+                if !later.is_empty() && !*chain {
+                    return Err(Refusal::new(
+                        crate::request::OperationKind::DeleteBackup,
+                        None,
+                        format!(
+                            "backup {} has later points that build on it ({}); delete them with it (--chain), or delete the latest first",
+                            found.id,
+                            later.join(", ")
+                        ),
+                    )
+                    .into());
+                }
+                *cluster = found.cluster.clone();
+                *backups = later.into_iter().chain([found.id.clone()]).collect();
+                Some(found)
+            }
             _ => None,
         })
     }
@@ -435,7 +533,15 @@ impl Engine {
             *policy = Some(target.spec.upgrading_policy);
             same_content = self.same_content(cluster)?;
         }
-        let flow = flow_of(&request, app, same_content)?;
+        let backup = self.fill_backup(&mut request)?;
+        let flow = flow_of(
+            &request,
+            Loaded {
+                app,
+                same_content,
+                backup,
+            },
+        )?;
         let current = match request.cluster_id() {
             Some(id) => {
                 let cluster = self.cluster(id)?;

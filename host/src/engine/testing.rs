@@ -335,6 +335,7 @@ impl Harness {
             }))
             .provider(Arc::new(LocalProvider::new(&dir.path().join("state"))))
             .catalog(crate::apps::Catalog::new(&dir.path().join("state")))
+            .backups(crate::backups::Backups::new(&dir.path().join("state")))
             .runner(Arc::new(runner.clone()))
             .build()
             .unwrap();

@@ -46,6 +46,9 @@ pub(super) fn by_status(kind: OperationKind, cluster: &Cluster) -> Refusal {
         (ClusterStatus::Failed, Some(OperationKind::UpdateEnv)) => {
             "its last update-env failed; fix the env with update-env, stop it, or delete it".into()
         }
+        (ClusterStatus::Failed, Some(OperationKind::Restore)) => {
+            "its restore failed; restore the backup again, stop it, or delete it".into()
+        }
         (ClusterStatus::Failed, Some(OperationKind::Restart)) => {
             "its last restart failed; restart it again, stop it, or delete it".into()
         }

@@ -8,13 +8,16 @@
 
 mod add_nodes;
 mod admit;
+mod backup;
 mod create;
 mod delete;
+mod delete_backup;
 mod delete_nodes;
 mod downgrade;
 mod params;
 mod resize;
 mod restart;
+mod restore;
 mod run_service;
 mod select;
 mod start;
@@ -28,6 +31,7 @@ pub use admit::Refusal;
 pub use upgrade::same_shape;
 
 use crate::apps::AppVersion;
+use crate::backups::Backup;
 use crate::cluster::{Cluster, ClusterStatus};
 use crate::plan::Plan;
 use crate::request::{OperationKind, OperationRequest};
@@ -55,19 +59,31 @@ pub trait Flow: Send + Sync {
     fn plan(&self, cluster: &Cluster) -> Plan;
 }
 
-/// The flow of a request; `app` is the app version the request names,
-/// loaded and checked: the one a create makes a cluster of, the one an
-/// upgrade goes to, the one a downgrade goes back to. `same_content`: the
-/// names of the versions with the content of the one the cluster runs (an
-/// upgrade_policy may name any of them).
-pub fn flow_of(
-    request: &OperationRequest,
-    app: Option<AppVersion>,
-    same_content: Vec<String>,
-) -> Result<Box<dyn Flow>, Refusal> {
-    let loaded = |app: Option<AppVersion>| {
-        app.ok_or_else(|| Refusal::new(request.kind(), None, "the request's app version was not loaded"))
-    };
+/// What the engine loaded for a request's flow: `app`, the app version the
+/// request names, loaded and checked (the one a create or a restore makes
+/// a cluster of, the one an upgrade goes to, the one a downgrade goes back
+/// to); `same_content`, the names of the versions with the content of the
+/// one the cluster runs (an upgrade_policy may name any of them);
+/// `backup`, the backup a restore or a deletion names.
+#[derive(Default)]
+pub struct Loaded {
+    /// The app version.
+    pub app: Option<AppVersion>,
+    /// The versions with the content of the cluster's.
+    pub same_content: Vec<String>,
+    /// The backup.
+    pub backup: Option<Backup>,
+}
+
+/// The flow of a request, with what the engine loaded for it.
+pub fn flow_of(request: &OperationRequest, loaded: Loaded) -> Result<Box<dyn Flow>, Refusal> {
+    let Loaded {
+        app,
+        same_content,
+        backup,
+    } = loaded;
+    let missing = |what: &str| Refusal::new(request.kind(), None, format!("the request's {what} was not loaded"));
+    let loaded = |app: Option<AppVersion>| app.ok_or_else(|| missing("app version"));
     Ok(match request {
         OperationRequest::CreateCluster { name, .. } => Box::new(create::Create::new(loaded(app)?, name.clone())),
         OperationRequest::Upgrade {
@@ -113,6 +129,19 @@ pub fn flow_of(
             nodes: nodes.clone(),
         }),
         OperationRequest::Restart { role, .. } => Box::new(restart::Restart { role: role.clone() }),
+        OperationRequest::Backup { order, incremental, .. } => Box::new(backup::Backup {
+            order: order.clone().ok_or_else(|| missing("backup order"))?,
+            incremental: *incremental,
+        }),
+        OperationRequest::Restore { name, .. } => Box::new(restore::Restore {
+            backup: backup.ok_or_else(|| missing("backup"))?,
+            app,
+            name: name.clone(),
+        }),
+        OperationRequest::DeleteBackup { backups, .. } => Box::new(delete_backup::DeleteBackup {
+            backups: backups.clone(),
+            policy: backup.ok_or_else(|| missing("backup"))?.policy,
+        }),
     })
 }
 

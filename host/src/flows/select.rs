@@ -156,3 +156,71 @@ pub(super) fn push_around_start(
 pub(super) fn ids<'a>(nodes: impl IntoIterator<Item = &'a Node>) -> Vec<String> {
     nodes.into_iter().map(|n| n.node_id.clone()).collect()
 }
+
+/// `service` on `nodes` (the roles' nodes [`nodes_with`] keeps) by role
+/// order. A role whose service names a `selector` (`notes/appcenter-spec.md`
+/// §2.3, e.g. ZooKeeper's "find the leader") first asks it, on the role's
+/// first node, which of its nodes runs the service: the reply (a node id)
+/// comes first, and `nodes_to_execute_on` keeps that many from it. Without
+/// selectors the service is one step; with them, a step per role, roles in
+/// ascending order (equal orders one after another). `shape` finishes each
+/// step (its params, its failure policy).
+pub(super) fn push_selected(
+    plan: &mut Plan,
+    cluster: &Cluster,
+    service: &str,
+    nodes: Vec<String>,
+    shape: impl Fn(ServiceStep) -> ServiceStep,
+    seed: &str,
+) {
+    let selector = |role: &str| cluster.service(role, service).and_then(|s| s.selector.clone());
+    let role_of = |id: &String| cluster.node(id).map(|n| n.role.clone()).unwrap_or_default();
+    if nodes.iter().all(|id| selector(&role_of(id)).is_none()) {
+        push_service(plan, shape(ServiceStep::new(service, nodes, OnFailure::Fail)), seed);
+        return;
+    }
+    let mut groups: BTreeMap<(u32, String), Vec<String>> = BTreeMap::new();
+    for id in &nodes {
+        let role = role_of(id);
+        let order = cluster.service(&role, service).map_or(0, |s| s.order);
+        groups.entry((order, role)).or_default().push(id.clone());
+    }
+    for ((_, role), ids) in groups {
+        let Some(selector) = selector(&role) else {
+            push_service(plan, shape(ServiceStep::new(service, ids, OnFailure::Fail)), seed);
+            continue;
+        };
+        let mut members: Vec<&Node> = cluster.live_nodes().filter(|n| n.role == role).collect();
+        members.sort_by_key(|n| n.sid);
+        let of = ids_of_nodes(&members);
+        let var = format!("selected-{service}-{role}");
+        plan.push_output(
+            Action::RunService(
+                ServiceStep::new(&selector, of[..1].to_vec(), OnFailure::Fail)
+                    .reply(Reply::NodeOrder { of, passed: Vec::new() }),
+            ),
+            format!("{seed}: role {role}'s selector ({selector}) names the node that runs {service}"),
+            &var,
+        );
+        let take = cluster
+            .service(&role, service)
+            .and_then(|s| s.nodes_to_execute_on)
+            .map(|n| n as usize);
+        plan.push(
+            Action::RunService(shape(ServiceStep::new(
+                service,
+                crate::plan::NodeSet::Order {
+                    order: var,
+                    skip: 0,
+                    take,
+                },
+                OnFailure::Fail,
+            ))),
+            format!("{seed} (role {role}: the selected node first)"),
+        );
+    }
+}
+
+fn ids_of_nodes(nodes: &[&Node]) -> Vec<String> {
+    nodes.iter().map(|n| n.node_id.clone()).collect()
+}

@@ -110,6 +110,24 @@ impl fmt::Display for Action {
             }
             Action::RemoveNodes { nodes } => write!(f, "remove {nodes} from the cluster record"),
             Action::NodesJoined { nodes } => write!(f, "mark {nodes} as joined in the cluster record"),
+            Action::KeepBackup { order, nodes } => {
+                match (&order.parent, matches!(nodes, NodeSet::Ids(ids) if ids.is_empty())) {
+                    (_, true) => write!(f, "keep backup {} (its data is the backup hook's)", order.id),
+                    (Some(parent), _) => write!(
+                        f,
+                        "back up the volumes of {nodes} as {}, storing only what changed since {parent}",
+                        order.id
+                    ),
+                    (None, _) => write!(f, "back up the volumes of {nodes} as {} (a full backup)", order.id),
+                }
+            }
+            Action::DiscardBackup { id } => write!(f, "remove backup {id}"),
+            Action::RestoreVolumes { backup } => {
+                write!(
+                    f,
+                    "restore every node's volume from backup {backup}, checking each file's checksum"
+                )
+            }
             Action::SetTokens { from } => write!(f, "keep ${from} as the nodes' tokens (/host/token)"),
             Action::SetEnv { env, role } => {
                 let keys: Vec<&str> = env.keys().map(String::as_str).take(5).collect();

@@ -19,7 +19,7 @@
 mod display;
 
 use crate::cluster::{ClusterStatus, Node, Upgrade};
-use crate::request::ResourceChange;
+use crate::request::{BackupOrder, ResourceChange};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -466,6 +466,27 @@ pub enum Action {
         /// The nodes.
         nodes: NodeSet,
     },
+    /// Provider and backups: a backup is made whole: for a `device`
+    /// backup every listed node's volume is copied (an incremental one
+    /// stores only what changed since the point it builds on); then its
+    /// record is kept. Done again, it starts over, or finds it made.
+    KeepBackup {
+        /// The backup to make.
+        order: BackupOrder,
+        /// The nodes whose volumes it holds (none for a `custom` backup).
+        nodes: NodeSet,
+    },
+    /// Backups: a backup (whole or partial) is removed.
+    DiscardBackup {
+        /// The backup.
+        id: String,
+    },
+    /// Provider: each node's volume becomes the copy a backup holds of the
+    /// node with its role and `sid`, every file's checksum checked.
+    RestoreVolumes {
+        /// The backup.
+        backup: String,
+    },
     /// Record: nodes take their tokens (`/host/token`) from a step's
     /// replies by node (`custom_metadata`'s).
     SetTokens {
@@ -535,6 +556,7 @@ impl Action {
             | Action::SwitchVersion { nodes, .. }
             | Action::CopyPayload { nodes, .. }
             | Action::UpgradeDone { nodes, .. }
+            | Action::KeepBackup { nodes, .. }
             | Action::RunService(ServiceStep { nodes, .. })
             | Action::WriteTemp {
                 entry: TempEntry::AddingHosts { nodes } | TempEntry::DeletingHosts { nodes },

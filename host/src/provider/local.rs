@@ -12,6 +12,7 @@
 //! per-network pools.
 
 use super::Provider;
+use crate::backups::{Copied, Entry};
 use crate::cluster::{Cluster, Node, Resources};
 use crate::runtime::Mount;
 use std::io;
@@ -198,6 +199,22 @@ impl Provider for LocalProvider {
             let _ = remove_any(&target);
         }
         copied
+    }
+
+    fn snapshot_volume(
+        &self,
+        cluster: &Cluster,
+        node: &Node,
+        to: &Path,
+        base: Option<(&Path, &[Entry])>,
+    ) -> io::Result<(Vec<Entry>, Copied)> {
+        let volume = self.volume(cluster, node);
+        std::fs::create_dir_all(&volume)?;
+        crate::backups::tree::snapshot(&volume, to, base)
+    }
+
+    fn restore_volume(&self, cluster: &Cluster, node: &Node, from: &Path, entries: &[Entry]) -> io::Result<()> {
+        crate::backups::tree::restore(from, &self.volume(cluster, node), entries)
     }
 
     fn mounts(&self, cluster: &Cluster, node: &Node) -> Vec<Mount> {

@@ -5,6 +5,7 @@ mod local;
 
 pub use local::LocalProvider;
 
+use crate::backups::{Copied, Entry};
 use crate::cluster::{Cluster, Node};
 use crate::runtime::Mount;
 use std::io;
@@ -32,6 +33,20 @@ pub trait Provider: Send + Sync {
     /// (an absolute path as the node's hooks see it), replacing what is
     /// there; on failure the destination is removed.
     fn copy_in(&self, cluster: &Cluster, node: &Node, from: &Path, destination: &str) -> io::Result<()>;
+    /// Copies the node's volume into the new directory `to`, as a backup
+    /// keeps it (every entry listed); `base`, the previous point of an
+    /// incremental chain (its copy of this volume and its entries): files
+    /// that did not change are not stored again.
+    fn snapshot_volume(
+        &self,
+        cluster: &Cluster,
+        node: &Node,
+        to: &Path,
+        base: Option<(&Path, &[Entry])>,
+    ) -> io::Result<(Vec<Entry>, Copied)>;
+    /// The node's volume becomes the copy a backup holds at `from` (its
+    /// `entries`), every file's checksum checked on the way.
+    fn restore_volume(&self, cluster: &Cluster, node: &Node, from: &Path, entries: &[Entry]) -> io::Result<()>;
     /// Keeps a component as an image, by its content's SHA-256 (hex), so
     /// that a cluster keeps running what it was created with; where it is.
     fn store_image(&self, sha256: &str, bytes: &[u8]) -> io::Result<PathBuf>;
