@@ -163,10 +163,20 @@ impl Backups {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BackupError::NotFound(id.to_string())),
             other => other.map_err(io_at(&path))?,
         };
-        serde_json::from_slice(&bytes).map_err(|e| BackupError::Corrupt {
+        let backup: Backup = serde_json::from_slice(&bytes).map_err(|e| BackupError::Corrupt {
             id: id.to_string(),
             why: format!("its record does not parse: {e}"),
-        })
+        })?;
+        // A record names directories beneath its own: nothing in it may lead out.
+        let plain = |name: &str| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        let parent_ok = backup.parent.as_deref().is_none_or(|p| Backups::is_id(p) && p != id);
+        if backup.id != id || !parent_ok || !backup.nodes.iter().all(|n| plain(&n.node_id)) {
+            return Err(BackupError::Corrupt {
+                id: id.to_string(),
+                why: "its record names another backup, or a node id that is no plain name".into(),
+            });
+        }
+        Ok(backup)
     }
 
     /// Every backup, oldest first.
@@ -179,7 +189,11 @@ impl Backups {
         for entry in entries {
             let name = entry.map_err(io_at(&self.root))?.file_name();
             if let Some(id) = name.to_str().filter(|n| Backups::is_id(n)) {
-                all.push(self.get(id)?);
+                // One unreadable backup does not hide the others.
+                match self.get(id) {
+                    Ok(backup) => all.push(backup),
+                    Err(e) => tracing::warn!("skipping backup {id}: {e}"),
+                }
             }
         }
         all.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
@@ -198,8 +212,11 @@ impl Backups {
         let mut frontier = vec![id.to_string()];
         while let Some(at) = frontier.pop() {
             for child in all.iter().filter(|b| b.parent.as_deref() == Some(at.as_str())) {
-                later.push(child.id.clone());
-                frontier.push(child.id.clone());
+                // A tampered chain may loop: each point once.
+                if child.id != id && !later.contains(&child.id) {
+                    later.push(child.id.clone());
+                    frontier.push(child.id.clone());
+                }
             }
         }
         later.reverse();
@@ -228,8 +245,14 @@ impl Backups {
     }
 
     /// Removes a backup, whole or partial; gone already, nothing changes.
+    /// It stops being listed at once (renamed partial), then its data goes.
     pub fn remove(&self, id: &str) -> Result<(), BackupError> {
-        for dir in [self.partial_dir(id), self.dir(id)] {
+        let (dir, partial) = (self.dir(id), self.partial_dir(id));
+        if dir.exists() {
+            let _ = std::fs::remove_dir_all(&partial);
+            std::fs::rename(&dir, &partial).map_err(io_at(&dir))?;
+        }
+        for dir in [partial, dir] {
             match std::fs::remove_dir_all(&dir) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_at(&dir)(e)),
                 _ => {}

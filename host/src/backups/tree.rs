@@ -85,7 +85,14 @@ pub fn snapshot(from: &Path, to: &Path, base: Option<(&Path, &[Entry])>) -> io::
             let (sha256, size) = hash(&mut crate::files::open_file(path)?)?;
             copied.bytes += size;
             let same = matches!(known.get(rel), Some(EntryKind::File { sha256: s, size: n, .. }) if *s == sha256 && *n == size);
-            let linked = same && base.is_some_and(|(dir, _)| std::fs::hard_link(dir.join(rel), &target).is_ok());
+            // The previous point's copy is linked only when it still holds that content.
+            let intact = |dir: &Path| {
+                crate::files::open_file(&dir.join(rel))
+                    .and_then(|mut f| hash(&mut f))
+                    .is_ok_and(|h| h == (sha256.clone(), size))
+            };
+            let linked =
+                same && base.is_some_and(|(dir, _)| intact(dir) && std::fs::hard_link(dir.join(rel), &target).is_ok());
             if !linked {
                 let (again, size) = copy(path, &target)?;
                 copied.stored += size;
@@ -137,8 +144,21 @@ pub fn restore(from: &Path, to: &Path, entries: &[Entry]) -> io::Result<()> {
     }
     std::fs::create_dir_all(to)?;
     let mut dirs = Vec::new();
+    // Entries go only into directories this restore made: never through a link.
+    let mut made = std::collections::HashSet::new();
     for entry in entries {
         let target = beneath(to, &entry.path)?;
+        if let Some((parent, _)) = entry.path.rsplit_once('/')
+            && !made.contains(parent)
+        {
+            return Err(corrupt(
+                &entry.path,
+                "its directory is not listed before it (or is a link)",
+            ));
+        }
+        if matches!(entry.kind, EntryKind::Dir { .. }) {
+            made.insert(entry.path.as_str());
+        }
         match &entry.kind {
             EntryKind::Dir { mode } => {
                 std::fs::create_dir(&target)?;
@@ -152,12 +172,12 @@ pub fn restore(from: &Path, to: &Path, entries: &[Entry]) -> io::Result<()> {
                     let _ = std::fs::remove_file(&target);
                     return Err(corrupt(&entry.path, "its checksum differs from the backup's"));
                 }
-                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(*mode))?;
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(*mode & 0o777))?;
             }
         }
     }
     for (dir, mode) in dirs.into_iter().rev() {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o777))?;
     }
     Ok(())
 }
@@ -329,6 +349,27 @@ mod tests {
         );
         assert!(restore(&tmp.path().join("s1"), &back, &full).is_err());
         // A tampered list cannot lead out.
+        let through = vec![
+            Entry {
+                path: "data".into(),
+                kind: EntryKind::Link {
+                    target: tmp.path().display().to_string(),
+                },
+            },
+            Entry {
+                path: "data/new".into(),
+                kind: EntryKind::File {
+                    size: 1,
+                    sha256: String::new(),
+                    mode: 0o644,
+                },
+            },
+        ];
+        let err = restore(&tmp.path().join("s1"), &back, &through)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not listed before it (or is a link)"), "{err}");
+        assert!(!tmp.path().join("new").exists(), "nothing is written through a link");
         let evil = vec![Entry {
             path: "../x".into(),
             kind: EntryKind::Dir { mode: 0o755 },

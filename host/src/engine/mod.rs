@@ -418,8 +418,12 @@ impl Engine {
                 }
             }
             OperationRequest::Restore { backup, .. } => {
+                // Only a device backup makes a cluster of its app version.
                 let backup = self.backups.get(backup)?;
-                Some(self.catalog.get(&backup.app.app, &backup.app.version)?)
+                match backup.policy {
+                    crate::spec::BackupPolicy::Device => Some(self.catalog.get(&backup.app.app, &backup.app.version)?),
+                    crate::spec::BackupPolicy::Custom => None,
+                }
             }
             _ => None,
         })

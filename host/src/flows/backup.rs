@@ -77,8 +77,15 @@ impl Flow for Backup {
             return refuse("service_params.snapshot_id: set by hookhost (the backup's id), not by you".into());
         }
         for role in cluster.spec.nodes.iter().filter(|r| r.service("backup").is_some()) {
-            let declared = role.service("backup").and_then(|s| s.service_params.as_ref());
-            super::params::check("backup", declared, &self.order.params)
+            // snapshot_id is hookhost's to give, whatever the spec declares.
+            let declared = role
+                .service("backup")
+                .and_then(|s| s.service_params.clone())
+                .map(|mut d| {
+                    d.remove("snapshot_id");
+                    d
+                });
+            super::params::check("backup", declared.as_ref(), &self.order.params)
                 .map_err(|why| Refusal::new(self.kind(), Some(cluster), why))?;
         }
         if hooks.is_empty() && !self.order.params.is_empty() {

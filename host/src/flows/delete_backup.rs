@@ -37,6 +37,10 @@ impl Flow for DeleteBackup {
     }
 
     fn admit(&self, cluster: &Cluster) -> Result<ClusterStatus, Refusal> {
+        // A failed cluster keeps what failed (a deletion would end as a success).
+        if cluster.status == ClusterStatus::Failed {
+            return Err(super::admit::by_status(self.kind(), cluster));
+        }
         let defines = cluster
             .spec
             .nodes

@@ -96,7 +96,8 @@ impl RunService {
                 .collect());
         }
         let mut per_role = std::collections::BTreeMap::<&str, u32>::new();
-        for id in &self.nodes {
+        let mut listed = std::collections::BTreeSet::new();
+        for id in self.nodes.iter().filter(|id| listed.insert(id.as_str())) {
             let shown_id = crate::text::clip(id, 64);
             let Some(node) = cluster.live_nodes().find(|n| &n.node_id == id) else {
                 return Err(self.refuse(cluster, format!("it has no node {shown_id:?}")));
@@ -151,7 +152,13 @@ impl Flow for RunService {
         if targets.is_empty() {
             return Err(self.refuse(cluster, "no node runs it"));
         }
-        for role in cluster.spec.nodes.iter().filter(|r| r.service(&self.service).is_some()) {
+        // The params are the targeted roles' to judge.
+        let roles: std::collections::BTreeSet<&str> = targets
+            .iter()
+            .filter_map(|id| cluster.node(id))
+            .filter_map(|n| cluster.spec.role(&n.role).map(|r| r.role.as_str()))
+            .collect();
+        for role in cluster.spec.nodes.iter().filter(|r| roles.contains(r.role.as_str())) {
             let declared = role.service(&self.service).and_then(|s| s.service_params.as_ref());
             super::params::check(&self.service, declared, &self.params).map_err(|why| self.refuse(cluster, why))?;
         }

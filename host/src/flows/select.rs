@@ -96,7 +96,7 @@ fn push_custom_metadata(plan: &mut Plan, cluster: &Cluster, among: impl Fn(&Node
         return;
     }
     plan.push_output(
-        Action::RunService(ServiceStep::new("custom_metadata", nodes, OnFailure::Fail).reply(Reply::ByNode)),
+        Action::RunService(ServiceStep::new("custom_metadata", nodes.clone(), OnFailure::Fail).reply(Reply::ByNode)),
         format!("{step}: {who}run custom_metadata (after init, before start); its reply is the node's token"),
         TOKENS,
     );
@@ -107,6 +107,10 @@ fn push_custom_metadata(plan: &mut Plan, cluster: &Cluster, among: impl Fn(&Node
     plan.push(
         Action::RegisterMetadata,
         format!("{step}: register the tokens in the metadata service"),
+    );
+    plan.push(
+        Action::RenderConfig { nodes: nodes.into() },
+        format!("{step}: those nodes render again, their tokens in /host/token; reload where it really changed"),
     );
 }
 
