@@ -779,3 +779,31 @@ fn kill_9_in_the_middle_of_a_backup_and_of_a_restore_then_resume() {
         "data"
     );
 }
+
+#[test]
+fn a_failed_device_restore_leaves_a_cluster_that_is_only_deleted() {
+    let app = backup_app(|_| {});
+    let host = Host::new();
+    let (cluster, _) = host.create(&app);
+    let db = host.nodes(&cluster, "db");
+    // The backup carries a file that makes the restore hook fail on that node.
+    std::fs::write(host.volume(&cluster, &db[0]).join("fail-restore"), "5").unwrap();
+    let doc = op_ok(&host, &["cluster", "backup", &cluster], 0);
+    let id = doc["backup"].as_str().unwrap().to_string();
+    let doc = op_ok(&host, &["cluster", "restore", &id], 1);
+    let restored = doc["cluster_id"].as_str().unwrap().to_string();
+    assert_eq!(host.cluster(&restored)["status"], "failed");
+    for args in [
+        ["cluster", "stop", restored.as_str()],
+        ["cluster", "start", restored.as_str()],
+    ] {
+        let stderr = bad_input(&host, &args);
+        assert!(stderr.contains("its creation failed; delete it"), "{args:?}: {stderr}");
+    }
+    op_ok(&host, &["cluster", "delete", &restored], 0);
+    assert_eq!(
+        host.cluster(&cluster)["status"],
+        "active",
+        "the backed-up cluster is untouched"
+    );
+}

@@ -373,9 +373,15 @@ struct Ending {
 /// recovery that set its status; as it was before on a refusal, when no
 /// step but a pre-check ran (cancelled, or a pre-check that could not run),
 /// or when the recovery undid everything the main part did; failed
-/// otherwise (remembering what failed).
+/// otherwise (remembering what failed; a failed new cluster, as a failed creation).
 fn settle(ending: &Ending, cluster: &mut Cluster) {
-    let failed = (ClusterStatus::Failed, Some(ending.kind));
+    // An operation that made the cluster (a create, a device restore) failed as a creation: delete it.
+    let kind = if ending.prior.is_none() {
+        OperationKind::CreateCluster
+    } else {
+        ending.kind
+    };
+    let failed = (ClusterStatus::Failed, Some(kind));
     (cluster.status, cluster.failed_during) = match (ending.status, ending.prior) {
         (OperationStatus::Succeeded, _) => (cluster.status, None),
         _ if ending.recovery_set_status => (cluster.status, None),

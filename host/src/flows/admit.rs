@@ -47,7 +47,7 @@ pub(super) fn by_status(kind: OperationKind, cluster: &Cluster) -> Refusal {
             "its last update-env failed; fix the env with update-env, stop it, or delete it".into()
         }
         (ClusterStatus::Failed, Some(OperationKind::Restore)) => {
-            "its restore failed; restore the backup again, stop it, or delete it".into()
+            "its restore failed; restore it again, stop it, or delete it".into()
         }
         (ClusterStatus::Failed, Some(OperationKind::Restart)) => {
             "its last restart failed; restart it again, stop it, or delete it".into()
