@@ -1,7 +1,8 @@
 //! The operations beyond the lifecycle's core, driven through the CLI with
 //! real components: custom services (`cluster run`) with their params,
 //! pre-checks and `err_code` messages, restart, env updates of a role,
-//! `custom_metadata` tokens; each with its hook order, what hooks saw, and
+//! `custom_metadata` tokens, backups and restores, network changes and
+//! reserved-IP exchanges; each with its hook order, what hooks saw, and
 //! bad input refused (exit 2) with nothing changed.
 
 #[path = "common/mod.rs"]
@@ -805,5 +806,463 @@ fn a_failed_device_restore_leaves_a_cluster_that_is_only_deleted() {
         host.cluster(&cluster)["status"],
         "active",
         "the backed-up cluster is untouched"
+    );
+}
+
+/// The network app: `change_vxnet` allowed, pre-checked on db, run after on
+/// db and (order 1) web; one reserved IP `vip`, also an endpoint; reload
+/// slowed or failed on demand.
+fn net_app(edit: impl FnOnce(&mut Value)) -> App {
+    ops_app(|spec| {
+        spec["advanced_actions"] = json!(["change_vxnet"]);
+        spec["reserved_ips"] = json!({"vip": {"value": ""}});
+        spec["endpoints"] = json!({"client": {"port": 80}, "reserved_ips": {"vip": {"value": ""}}});
+        spec["nodes"][0]["services"]["change_vxnet"] = json!({"pre_check": true});
+        spec["nodes"][2]["services"]["change_vxnet"] = json!({"order": 1});
+        spec["env"]["sleep_ms_reload"] = json!("");
+        edit(spec);
+    })
+}
+
+/// Each live node's address, by node id, and the reserved IP `vip`'s.
+fn addresses(host: &Host, cluster: &str) -> (std::collections::BTreeMap<String, String>, String) {
+    let doc = host.cluster(cluster);
+    let nodes = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["node_id"].as_str().unwrap().to_string(),
+                n["ip"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (
+        nodes,
+        doc["spec"]["reserved_ips"]["vip"]["value"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
+}
+
+/// One metadata value, through the CLI.
+fn meta_value(host: &Host, cluster: &str, path: &str) -> String {
+    let out = host.run(&["cluster", "metadata", cluster, path, "--json"]);
+    assert!(out.status.success(), "{path}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// What one node rendered at a path of its instance directory.
+fn rendered_at(host: &Host, cluster: &str, node: &str, path: &str) -> String {
+    let dir = host
+        .state
+        .path()
+        .join("nodes")
+        .join(cluster)
+        .join(node)
+        .join("instance");
+    std::fs::read_to_string(dir.join(path)).unwrap()
+}
+
+#[test]
+fn change_vxnet_is_pre_checked_moves_every_address_re_renders_and_runs_the_hook_after() {
+    let app = net_app(|_| {});
+    let host = Host::new();
+    let (cluster, _) = host.create(&app);
+    let (before, vip) = addresses(&host, &cluster);
+    assert!(
+        !vip.is_empty() && !before.values().any(|ip| *ip == vip),
+        "the reserved IP has its own address"
+    );
+    assert_eq!(
+        meta_value(&host, &cluster, "/cluster/endpoints/reserved_ips/vip/value"),
+        vip
+    );
+    // Another app's cluster already holds the lowest address of vxnet-new.
+    let other = net_app(|spec| {
+        spec["vxnet"] = json!("vxnet-new");
+        spec["advanced_actions"] = json!([]);
+    });
+    let (neighbour, _) = host.create(&other);
+    let (theirs, _) = addresses(&host, &neighbour);
+    let taken = theirs.values().next().unwrap().clone();
+    let (db, web) = (host.nodes(&cluster, "db"), host.nodes(&cluster, "web"));
+
+    // Bad input: exit 2, nothing changes.
+    let snapshot = host.cluster(&cluster);
+    let pin = |ip: &str| format!("{}={ip}", db[0]);
+    for (args, why) in [
+        (
+            vec!["--vxnet", "vxnet-test"],
+            "already in network vxnet-test".to_string(),
+        ),
+        (vec!["--vxnet", "a/b"], "is not a network name".into()),
+        (vec!["--vxnet", ""], "is not a network name".into()),
+        (
+            vec!["--vxnet", "vxnet-new", "--ip", "cln-nope=192.168.0.9"],
+            "no such node".into(),
+        ),
+        (
+            vec!["--vxnet", "vxnet-new", "--ip", &pin("10.0.0.1")],
+            "outside the network's pool".into(),
+        ),
+        (
+            vec!["--vxnet", "vxnet-new", "--ip", &pin("192.168.3.255")],
+            "outside the network's pool".into(),
+        ),
+        (
+            vec!["--vxnet", "vxnet-new", "--ip", &pin("banana")],
+            "is not an IPv4 address".into(),
+        ),
+        (
+            vec!["--vxnet", "vxnet-new", "--ip", &pin(&taken)],
+            format!("already gives it to {neighbour}/"),
+        ),
+        (
+            vec![
+                "--vxnet",
+                "vxnet-new",
+                "--ip",
+                &pin("192.168.9.9"),
+                "--ip",
+                &format!("{}=192.168.9.9", db[1]),
+            ],
+            "is pinned for two nodes".into(),
+        ),
+        (
+            vec![
+                "--vxnet",
+                "vxnet-new",
+                "--ip",
+                &pin("192.168.9.9"),
+                "--ip",
+                &pin("192.168.9.8"),
+            ],
+            "pinned twice".into(),
+        ),
+    ] {
+        let mut all = vec!["cluster", "change-vxnet", cluster.as_str()];
+        all.extend(args.iter().copied());
+        let stderr = bad_input(&host, &all);
+        assert!(stderr.contains(&why), "{args:?}: {stderr}");
+    }
+    let stderr = bad_input(&host, &["cluster", "change-vxnet", &neighbour, "--vxnet", "vxnet-x"]);
+    assert!(
+        stderr.contains("does not list change_vxnet in advanced_actions"),
+        "{stderr}"
+    );
+    assert_eq!(host.cluster(&cluster), snapshot, "nothing changed");
+
+    // A refusing pre-check changes nothing.
+    let refusal = host.volume(&cluster, &db[1]).join("fail-change_vxnet");
+    std::fs::write(&refusal, "23").unwrap();
+    let doc = op_ok(&host, &["cluster", "change-vxnet", &cluster, "--vxnet", "vxnet-new"], 1);
+    std::fs::remove_file(&refusal).unwrap();
+    assert_eq!(doc["status"], "aborted", "{doc:#}");
+    assert!(doc["error"].as_str().unwrap().contains("error 23"), "{doc:#}");
+    assert_eq!(host.cluster(&cluster)["spec"], snapshot["spec"]);
+    assert_eq!(addresses(&host, &cluster), (before.clone(), vip.clone()));
+    assert_eq!(host.cluster(&cluster)["status"], "active");
+
+    let doc = op_ok(
+        &host,
+        &[
+            "cluster",
+            "change-vxnet",
+            &cluster,
+            "--vxnet",
+            "vxnet-new",
+            "--ip",
+            &pin("192.168.7.7"),
+        ],
+        0,
+    );
+    let op = doc["operation"].as_str().unwrap();
+    // 0: the pre-check on db; 4: change_vxnet on db, then (order 1) on web.
+    assert_eq!(
+        begun(&host, op),
+        [
+            format!("0:change_vxnet@{}", db[0]),
+            format!("0:change_vxnet@{}", db[1]),
+            format!("4:change_vxnet@{}", db[0]),
+            format!("4:change_vxnet@{}", db[1]),
+            format!("4:change_vxnet@{}", web[0]),
+            format!("4:change_vxnet@{}", web[1]),
+        ]
+    );
+    assert_ordered(&host.events(op), "change_vxnet");
+    let events = host.events(op);
+    let pre = events.iter().find(|e| e["step"] == 0).unwrap();
+    assert!(
+        pre["log"].to_string().contains(r#"\"vxnet\":\"vxnet-test\""#),
+        "the pre-check ran before the move: {pre:#}"
+    );
+    assert_eq!(of(&events, "render").len(), 5, "every node re-renders");
+    assert_eq!(of(&events, "reload").len(), 2, "db reloads: its addresses changed");
+
+    let (after, new_vip) = addresses(&host, &cluster);
+    assert_eq!(after[&db[0]], "192.168.7.7", "the pinned address");
+    let mut all: Vec<&String> = after.values().chain([&new_vip]).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 6, "every address differs");
+    assert!(
+        !all.iter().any(|ip| theirs.values().any(|t| t == *ip)),
+        "none is the neighbour's"
+    );
+    assert_eq!(host.cluster(&cluster)["spec"]["vxnet"], "vxnet-new");
+    assert_eq!(meta_value(&host, &cluster, "/cluster/vxnet"), "vxnet-new");
+    assert_eq!(
+        meta_value(&host, &cluster, "/cluster/endpoints/reserved_ips/vip/value"),
+        new_vip
+    );
+    assert_eq!(
+        rendered_at(&host, &cluster, &db[1], "etc/recorder/network"),
+        format!("vxnet vxnet-new\nreserved vip {new_vip}\n")
+    );
+    // The hook after saw the new network, and was told the old one.
+    let got = seen(&host, &cluster, &db[0], "change_vxnet");
+    let last = got.last().unwrap();
+    assert_eq!(
+        (last["vxnet"].as_str(), last["ip"].as_str()),
+        (Some("vxnet-new"), Some("192.168.7.7"))
+    );
+    assert_eq!(last["reserved"], json!({"vip": new_vip}));
+    assert_eq!(last["params"]["from_vxnet"], "vxnet-test");
+    assert_eq!(last["params"]["from_ips"][&db[0]], before[&db[0]].as_str());
+    assert_eq!(last["operation"], "Operation::ChangeNetwork");
+
+    // The old addresses went back: a new cluster of vxnet-test gets the lowest ones again.
+    let (fresh, _) = host.create(&app);
+    let (fresh_ips, fresh_vip) = addresses(&host, &fresh);
+    let mut old: Vec<&String> = before.values().chain([&vip]).collect();
+    let mut again: Vec<&String> = fresh_ips.values().chain([&fresh_vip]).collect();
+    old.sort();
+    again.sort();
+    assert_eq!(old, again);
+
+    // A stopped cluster is refused.
+    op_ok(&host, &["cluster", "stop", &fresh], 0);
+    let stderr = bad_input(&host, &["cluster", "change-vxnet", &fresh, "--vxnet", "vxnet-x"]);
+    assert!(stderr.contains("it is stopped"), "{stderr}");
+}
+
+#[test]
+fn exchange_ips_swaps_reserved_ips_in_one_revision_holds_the_other_cluster_and_undoes_a_failure() {
+    let app = net_app(|_| {});
+    let host = Host::new();
+    let (a, _) = host.create(&app);
+    let (b, _) = host.create(&app);
+    let (_, vip_a) = addresses(&host, &a);
+    let (_, vip_b) = addresses(&host, &b);
+    assert_ne!(vip_a, vip_b);
+    let revision = || {
+        let engine = host.engine();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(engine.tree().revision())
+            .unwrap()
+    };
+    let from = revision();
+
+    let doc = op_ok(&host, &["cluster", "exchange-ips", &a, &b], 0);
+    let op = doc["operation"].as_str().unwrap();
+    assert_eq!(addresses(&host, &a).1, vip_b);
+    assert_eq!(addresses(&host, &b).1, vip_a);
+    for (c, vip) in [(&a, &vip_b), (&b, &vip_a)] {
+        assert_eq!(meta_value(&host, c, "/cluster/endpoints/reserved_ips/vip/value"), *vip);
+        assert_eq!(meta_value(&host, c, "/cluster/reserved_ips/vip/value"), *vip);
+        assert_eq!(host.cluster(c)["status"], "active");
+    }
+    // Every node of both re-rendered; db's nodes of both reloaded and saw the swap.
+    let events = host.events(op);
+    assert_eq!(of(&events, "render").len(), 10);
+    let reloaded: Vec<&str> = of(&events, "reload")
+        .iter()
+        .map(|e| e["node_id"].as_str().unwrap())
+        .collect();
+    let mut db = host.nodes(&a, "db");
+    db.extend(host.nodes(&b, "db"));
+    assert_eq!(reloaded.len(), 4);
+    assert!(db.iter().all(|n| reloaded.contains(&n.as_str())), "{reloaded:?}");
+    for (c, vip) in [(&a, &vip_b), (&b, &vip_a)] {
+        let node = &host.nodes(c, "db")[0];
+        let reload = seen(&host, c, node, "reload");
+        assert_eq!(reload.last().unwrap()["reserved"], json!({"vip": vip}), "{c}");
+        assert_eq!(reload.last().unwrap()["operation"], "Operation::ExchangeReservedIps");
+    }
+    // Both trees changed in one revision.
+    let engine = host.engine();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let changes = rt.block_on(async {
+        let now = engine.tree().revision().await.unwrap();
+        let mut watch = engine.tree().watch("/", from + 1).await.unwrap();
+        let mut all = Vec::new();
+        while all.last().is_none_or(|c: &hookhost::metadata::Change| c.revision < now) {
+            all.push(watch.next().await.unwrap());
+        }
+        all
+    });
+    let touching = |c: &str| {
+        let prefix = format!("{}/cluster/endpoints/reserved_ips", hookhost::metadata::cluster_root(c));
+        changes
+            .iter()
+            .filter(|ch| ch.writes.iter().any(|w| w.touches(&prefix)))
+            .map(|ch| ch.revision)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(touching(&a).len(), 1, "{changes:#?}");
+    assert_eq!(touching(&a), touching(&b), "one revision for both");
+    drop(engine);
+
+    // The other cluster is read-only while an exchange runs; itself and a stopped one are refused.
+    op_ok(&host, &["cluster", "update-env", &a, "sleep_ms_reload=1500"], 0);
+    let child = spawn(&host, &["cluster", "exchange-ips", &a, &b]);
+    wait_for("the exchange to hold b", || {
+        host.cluster(&b)["status"] == "exchanging-ips"
+    });
+    let running = last_op(&host, "exchange-ips");
+    let stderr = bad_input(&host, &["cluster", "restart", &b]);
+    assert!(
+        stderr.contains(&format!("cluster {b} is busy: operation {running}")),
+        "{stderr}"
+    );
+    let stderr = bad_input(&host, &["cluster", "exchange-ips", &b, &a]);
+    assert!(stderr.contains("is busy"), "{stderr}");
+    // A cancel once the addresses moved gives both their own back.
+    wait_for("the swap back", || addresses(&host, &a).1 == vip_a);
+    host.run(&["op", "cancel", &running]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown: Value = serde_json::from_slice(&host.run(&["op", "show", &running, "--json"]).stdout).unwrap();
+    assert_eq!(shown["operation"]["status"], "cancelled", "{shown:#}");
+    for (c, vip) in [(&a, &vip_b), (&b, &vip_a)] {
+        assert_eq!(addresses(&host, c).1, *vip, "{c} has what it had before again");
+        assert_eq!(meta_value(&host, c, "/cluster/endpoints/reserved_ips/vip/value"), *vip);
+        assert_eq!(host.cluster(c)["status"], "active");
+    }
+    op_ok(&host, &["cluster", "update-env", &a, "sleep_ms_reload="], 0);
+
+    // A failing reload on the other cluster: the recovery swaps back.
+    let b_db = host.nodes(&b, "db");
+    std::fs::write(host.volume(&b, &b_db[0]).join("fail-once-reload"), "9").unwrap();
+    let doc = op_ok(&host, &["cluster", "exchange-ips", &a, &b], 1);
+    assert_eq!(doc["status"], "failed", "{doc:#}");
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("both clusters have their own reserved IPs again"),
+        "{doc:#}"
+    );
+    for (c, vip) in [(&a, &vip_b), (&b, &vip_a)] {
+        assert_eq!(addresses(&host, c).1, *vip, "{c} as it was");
+        assert_eq!(meta_value(&host, c, "/cluster/endpoints/reserved_ips/vip/value"), *vip);
+        assert_eq!(host.cluster(c)["status"], "active");
+        assert_eq!(
+            rendered_at(&host, c, &host.nodes(c, "db")[1], "etc/recorder/network"),
+            format!("vxnet vxnet-test\nreserved vip {vip}\n")
+        );
+    }
+
+    // Bad input: itself, an unknown one, another app version, another network, a stopped one.
+    let other = net_app(|spec| spec["description"] = json!("another version"));
+    let (c, _) = host.create(&other);
+    let (d, _) = host.create(&app);
+    op_ok(&host, &["cluster", "change-vxnet", &b, "--vxnet", "vxnet-other"], 0);
+    op_ok(&host, &["cluster", "stop", &d], 0);
+    let before: Vec<Value> = [&a, &b, &c, &d].iter().map(|id| host.cluster(id)).collect();
+    for (x, y, why) in [
+        (&a, &a, "with itself".to_string()),
+        (&a, &"cl-nope".to_string(), "no cluster cl-nope".into()),
+        (&a, &c, "only clusters of one app version".into()),
+        (&a, &b, "only clusters of one network".into()),
+        (
+            &a,
+            &d,
+            format!("cannot exchange the reserved IPs of cluster {d}: it is stopped"),
+        ),
+        (
+            &d,
+            &a,
+            format!("cannot exchange the reserved IPs of cluster {d}: it is stopped"),
+        ),
+    ] {
+        let stderr = bad_input(&host, &["cluster", "exchange-ips", x, y]);
+        assert!(stderr.contains(&why), "{x} {y}: {stderr}");
+    }
+    let after: Vec<Value> = [&a, &b, &c, &d].iter().map(|id| host.cluster(id)).collect();
+    assert_eq!(after, before, "nothing changed");
+    // The moved cluster's reserved IP came from its new network's pool.
+    let (_, moved) = addresses(&host, &b);
+    assert!(
+        host.engine()
+            .store()
+            .ip_holder("vxnet-other", &moved)
+            .unwrap()
+            .is_some_and(|h| h == format!("{b}/reserved/vip"))
+    );
+    assert!(
+        host.engine().store().ip_holder("vxnet-test", &vip_a).unwrap().is_none(),
+        "b's old one went back"
+    );
+}
+
+#[test]
+fn a_custom_service_with_a_selector_runs_on_the_node_it_names_unless_nodes_are_given() {
+    let app = ops_app(|spec| {
+        let db = &mut spec["nodes"][0]["services"];
+        db["find_leader"] = json!({"type": "custom"});
+        db["echo"]["selector"] = json!("find_leader");
+    });
+    let host = Host::new();
+    let (cluster, _) = host.create(&app);
+    let (db, web) = (host.nodes(&cluster, "db"), host.nodes(&cluster, "web"));
+    let doc = op_ok(
+        &host,
+        &["cluster", "run", &cluster, "echo", "--params", r#"{"msg": "hi"}"#],
+        0,
+    );
+    // The pre-check asks db's first node; find_leader names the highest sid
+    // (db[1]), which alone runs echo; then web, which has no selector.
+    assert_eq!(
+        begun(&host, doc["operation"].as_str().unwrap()),
+        [
+            format!("0:echo@{}", db[0]),
+            format!("1:find_leader@{}", db[0]),
+            format!("2:echo@{}", db[1]),
+            format!("3:echo@{}", web[0]),
+            format!("3:echo@{}", web[1]),
+        ]
+    );
+    assert_eq!(
+        seen(&host, &cluster, &db[1], "echo")[0]["params"],
+        json!({"msg": "hi", "n": 1})
+    );
+    assert!(seen(&host, &cluster, &db[0], "echo").is_empty());
+    // Named nodes are the user's choice: no selector is asked.
+    let doc = op_ok(
+        &host,
+        &[
+            "cluster",
+            "run",
+            &cluster,
+            "echo",
+            "--params",
+            r#"{"msg": "x"}"#,
+            "--nodes",
+            &db[0],
+        ],
+        0,
+    );
+    assert_eq!(
+        begun(&host, doc["operation"].as_str().unwrap()),
+        [format!("0:echo@{}", db[0]), format!("1:echo@{}", db[0])]
     );
 }

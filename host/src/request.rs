@@ -138,6 +138,23 @@ pub enum OperationRequest {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         backups: Vec<String>,
     },
+    /// Move a cluster to another network (`advanced_actions: change_vxnet`).
+    ChangeVxnet {
+        /// The cluster id.
+        cluster: String,
+        /// The network it moves to.
+        vxnet: String,
+        /// Addresses pinned in the new network, by node id; the others get the pool's.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        ips: std::collections::BTreeMap<String, String>,
+    },
+    /// Swap the reserved IPs of two clusters of one app version in one network.
+    ExchangeIps {
+        /// The cluster id.
+        cluster: String,
+        /// The other cluster (held read-only while the addresses move).
+        with: String,
+    },
     /// Restart the app (its `restart` service) on every node, or a role's.
     Restart {
         /// The cluster id.
@@ -188,6 +205,8 @@ impl OperationRequest {
             OperationRequest::UpdateEnv { .. } => OperationKind::UpdateEnv,
             OperationRequest::RunService { .. } => OperationKind::RunService,
             OperationRequest::Restart { .. } => OperationKind::Restart,
+            OperationRequest::ChangeVxnet { .. } => OperationKind::ChangeVxnet,
+            OperationRequest::ExchangeIps { .. } => OperationKind::ExchangeIps,
             OperationRequest::Backup { .. } => OperationKind::Backup,
             OperationRequest::Restore { .. } => OperationKind::Restore,
             OperationRequest::DeleteBackup { .. } => OperationKind::DeleteBackup,
@@ -223,10 +242,20 @@ impl OperationRequest {
             | OperationRequest::UpdateEnv { cluster, .. }
             | OperationRequest::RunService { cluster, .. }
             | OperationRequest::Restart { cluster, .. }
+            | OperationRequest::ChangeVxnet { cluster, .. }
+            | OperationRequest::ExchangeIps { cluster, .. }
             | OperationRequest::Backup { cluster, .. }
             | OperationRequest::DeleteBackup { cluster, .. }
             | OperationRequest::Upgrade { cluster, .. }
             | OperationRequest::Downgrade { cluster } => Some(cluster),
+        }
+    }
+
+    /// The other cluster it holds while it runs (an IP exchange's).
+    pub fn peer_id(&self) -> Option<&str> {
+        match self {
+            OperationRequest::ExchangeIps { with, .. } => Some(with),
+            _ => None,
         }
     }
 
@@ -328,6 +357,10 @@ pub enum OperationKind {
     RunService,
     /// Restart the app.
     Restart,
+    /// Move to another network.
+    ChangeVxnet,
+    /// Swap reserved IPs with another cluster.
+    ExchangeIps,
     /// Back a cluster up.
     Backup,
     /// Restore a backup.
@@ -354,6 +387,8 @@ impl OperationKind {
             OperationKind::UpdateEnv => "update the env of",
             OperationKind::RunService => "run a service on",
             OperationKind::Restart => "restart",
+            OperationKind::ChangeVxnet => "change the network of",
+            OperationKind::ExchangeIps => "exchange the reserved IPs of",
             OperationKind::Backup => "back up",
             OperationKind::Restore => "restore",
             OperationKind::DeleteBackup => "delete a backup of",
@@ -376,6 +411,8 @@ impl OperationKind {
             OperationKind::UpdateEnv => W::UpdateEnv,
             OperationKind::RunService => W::CustomService,
             OperationKind::Restart => W::RestartService,
+            OperationKind::ChangeVxnet => W::ChangeNetwork,
+            OperationKind::ExchangeIps => W::ExchangeReservedIps,
             OperationKind::Backup => W::Backup,
             OperationKind::Restore => W::Restore,
             OperationKind::DeleteBackup => W::DeleteBackup,

@@ -5,14 +5,17 @@
 //!   (`"phase": "begin"`) and when it ends (`"phase": "end"`) (a pre-check,
 //!   whose directories are read-only, logs the lines instead), with the
 //!   service, attempt, operation, this node, the `/hosts` it saw, the
-//!   `/adding-hosts` and `/deleting-hosts`, and the metadata revision.
+//!   `/adding-hosts` and `/deleting-hosts`, its `/host/ip`, the network and
+//!   reserved IPs, and the metadata revision.
 //! - Knobs of `/env` (an empty value is no value):
 //!   `/env/sleep_ms` (default 0) makes every call take that long;
 //!   `/env/sleep_ms_<service>` overrides it for one service.
 //! - A file `/data/fail-<service>` makes that service fail with the code the
-//!   file holds (default 66); so does `/env/fail_<service>` (its value is the code).
+//!   file holds (default 66); so does `/env/fail_<service>` (its value is the code);
+//!   `/data/fail-once-<service>` fails it once (the file is removed).
 //! - `render` writes `/etc/recorder/members` listing `/hosts`, so it changes
-//!   whenever membership or instance ids do; `/env/render_mode` = `self`
+//!   whenever membership or instance ids do, and `/etc/recorder/network`
+//!   with `/cluster/vxnet` and the endpoints' reserved IPs; `/env/render_mode` = `self`
 //!   lists only this node (so it changes only with the node itself);
 //!   `/env/render_path` renders it to another path (a hostile one, for tests).
 //! - `get_nodes_order` replies with its role's nodes by descending `sid`
@@ -72,8 +75,14 @@ impl Hooks for Recorder {
             .parse()
             .map_err(|_| fail(2, format!("/env/sleep_ms is {sleep:?}, not a number")))?;
         std::thread::sleep(std::time::Duration::from_millis(ms));
+        let once = format!("/data/fail-once-{name}");
         let asked = std::fs::read_to_string(format!("/data/fail-{name}"))
             .ok()
+            .or_else(|| {
+                std::fs::read_to_string(&once)
+                    .ok()
+                    .filter(|_| std::fs::remove_file(&once).is_ok())
+            })
             .or(knob(&format!("fail_{name}"))?);
         if let Some(code) = asked {
             record(ctx, &name, "failed")?;
@@ -100,7 +109,14 @@ impl Hooks for Recorder {
             .map(|h| format!("{} {} {} {}", h.role, h.node_id, h.instance_id, h.ip))
             .collect();
         let path = knob("render_path")?.unwrap_or_else(|| "/etc/recorder/members".into());
-        Ok(vec![ConfigFile::text(path, members.join("\n") + "\n")])
+        let mut network = format!("vxnet {}\n", meta::get("/cluster/vxnet")?.unwrap_or_default());
+        for (name, ip) in reserved_ips()? {
+            network.push_str(&format!("reserved {name} {ip}\n"));
+        }
+        Ok(vec![
+            ConfigFile::text(path, members.join("\n") + "\n"),
+            ConfigFile::text("/etc/recorder/network", network),
+        ])
     }
 }
 
@@ -110,6 +126,19 @@ hookhost_sdk::export_hooks!(Recorder);
 /// knobs empty, and a test sets one and empties it again).
 fn knob(key: &str) -> Result<Option<String>> {
     Ok(meta::env(key)?.filter(|v| !v.is_empty()))
+}
+
+/// The cluster's endpoint reserved IPs (`/cluster/endpoints/reserved_ips`), by name.
+fn reserved_ips() -> Result<std::collections::BTreeMap<String, String>> {
+    let tree: Option<serde_json::Map<String, serde_json::Value>> = meta::subtree("/cluster/endpoints/reserved_ips")?;
+    Ok(tree
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, entry)| {
+            let ip = entry["value"].as_str().unwrap_or_default().to_string();
+            (name, ip)
+        })
+        .collect())
 }
 
 /// This node's role's nodes by descending sid, then their replicas the same way.
@@ -144,6 +173,9 @@ fn record(ctx: &Context, service: &str, phase: &str) -> Result<()> {
         "pre_check": ctx.is_pre_check(),
         "params": serde_json::from_str::<serde_json::Value>(ctx.params_json()).unwrap_or_default(),
         "cpu": meta::get("/host/cpu")?,
+        "ip": meta::get("/host/ip")?,
+        "vxnet": meta::get("/cluster/vxnet")?,
+        "reserved": reserved_ips()?,
         "version": env!("CARGO_PKG_VERSION"),
         "app_version": meta::get("/cluster/app_version")?,
         "audit": [meta::get("/upgrade-audit/from_app_version")?, meta::get("/upgrade-audit/to_app_version")?],

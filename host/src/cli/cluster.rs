@@ -181,6 +181,14 @@ fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> 
         "network   {} · zone {} · created {}",
         c.spec.vxnet, c.zone, c.created_at
     );
+    let reserved = hookhost::cluster::reserved_ips(&c.spec);
+    if !reserved.is_empty() {
+        let shown: Vec<String> = reserved
+            .iter()
+            .map(|(name, ip)| format!("{name} {}", if ip.is_empty() { "-" } else { ip }))
+            .collect();
+        let _ = writeln!(out, "reserved  {}", shown.join(" · "));
+    }
     let _ = writeln!(
         out,
         "\n{:<14} {:<14} {:<12} {:<15} {:>4}  VERSION",

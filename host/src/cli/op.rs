@@ -307,7 +307,7 @@ fn show(engine: &Engine, op: &Operation, steps: &[StepRecord], events: &[Event])
         } else {
             format!(" r{}", i + 1 - main)
         };
-        let _ = writeln!(out, "  {number}. {state:<10}{took:<9} {}", step.action);
+        let _ = writeln!(out, "  {number}. {state:<10}{took:<9} {step}");
         let _ = writeln!(out, "       {}", step.seed);
         if let Some(message) = record.and_then(|r| r.message.as_ref()) {
             let _ = writeln!(out, "       {}", clean(message));

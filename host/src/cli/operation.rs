@@ -284,6 +284,51 @@ pub enum OperationCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Move a cluster to another network (its app lists change_vxnet in advanced_actions).
+    ///
+    /// The change_vxnet pre-check asks the nodes first (a refusal changes nothing); then every
+    /// node takes an address of the new network (pinned with --ip, else the lowest free one),
+    /// the reserved IPs new ones too, and the old ones go back; the metadata changes, every
+    /// node re-renders (reload where its files changed), and change_vxnet runs after. Nodes
+    /// are not restarted. A cluster whose last change-vxnet failed may run it again.
+    ///
+    /// Example: hookhost cluster change-vxnet cl-abc --vxnet vxnet-prod --ip cln-x=192.168.0.20
+    ChangeVxnet {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// The network it moves to.
+        #[arg(long)]
+        vxnet: String,
+        /// NODE=IP: pin a node's address in the new network (repeat for more nodes).
+        #[arg(long = "ip", value_name = "NODE=IP", value_parser = node_ip)]
+        ips: Vec<(String, String)>,
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Swap the reserved IPs of two active clusters of one app version in one network.
+    ///
+    /// The other cluster is held read-only (every other operation on it is refused) until
+    /// the exchange ends. Both records, then both metadata trees in one revision, take the
+    /// swapped addresses; every node of both re-renders (reload where its files changed). A
+    /// failure or a cancel gives both their own addresses back.
+    ///
+    /// Example: hookhost cluster exchange-ips cl-primary cl-standby
+    ExchangeIps {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// The other cluster's id (cl-...).
+        with: String,
+        /// Print one JSON object: the outcome (`cluster ...`), or the plan (`plan ...`).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `NODE=IP`.
+fn node_ip(text: &str) -> Result<(String, String), String> {
+    let (node, ip) = text.split_once('=').ok_or_else(|| format!("{text:?} is not NODE=IP"))?;
+    Ok((node.to_string(), ip.to_string()))
 }
 
 /// `KEY=VALUE`, the value as JSON when it parses, else as text.
@@ -322,6 +367,8 @@ impl OperationCommand {
             | OperationCommand::UpdateEnv { json, .. }
             | OperationCommand::Run { json, .. }
             | OperationCommand::Restart { json, .. }
+            | OperationCommand::ChangeVxnet { json, .. }
+            | OperationCommand::ExchangeIps { json, .. }
             | OperationCommand::Backup { json, .. }
             | OperationCommand::Restore { json, .. }
             | OperationCommand::Upgrade { json, .. }
@@ -329,7 +376,8 @@ impl OperationCommand {
         }
     }
 
-    /// The request it makes; a key given twice to `update-env` is bad input.
+    /// The request it makes; a key given twice to `update-env` (a node to
+    /// `change-vxnet --ip`) is bad input.
     pub fn request(self) -> anyhow::Result<OperationRequest> {
         Ok(match self {
             OperationCommand::Create {
@@ -399,6 +447,25 @@ impl OperationCommand {
                 nodes,
             },
             OperationCommand::Restart { cluster, role, .. } => OperationRequest::Restart { cluster, role },
+            OperationCommand::ChangeVxnet {
+                cluster, vxnet, ips, ..
+            } => {
+                let mut pinned = std::collections::BTreeMap::new();
+                for (node, ip) in ips {
+                    if pinned.insert(node.clone(), ip).is_some() {
+                        anyhow::bail!(
+                            "change-vxnet: node {:?} is pinned twice",
+                            hookhost::text::clip(&node, 64)
+                        );
+                    }
+                }
+                OperationRequest::ChangeVxnet {
+                    cluster,
+                    vxnet,
+                    ips: pinned,
+                }
+            }
+            OperationCommand::ExchangeIps { cluster, with, .. } => OperationRequest::ExchangeIps { cluster, with },
             OperationCommand::Backup {
                 cluster,
                 name,

@@ -37,12 +37,12 @@ pub async fn run(global: &Global, cmd: OperationCommand) -> anyhow::Result<ExitC
 pub fn steps(plan: &Plan) -> String {
     let mut out = String::new();
     for (i, step) in plan.steps.iter().enumerate() {
-        let _ = writeln!(out, "  {:>2}. {}\n      {}", i + 1, step.action, step.seed);
+        let _ = writeln!(out, "  {:>2}. {}\n      {}", i + 1, step, step.seed);
     }
     if !plan.recovery.is_empty() {
         let _ = writeln!(out, "  if it fails, is refused or is cancelled, the recovery:");
         for (i, step) in plan.recovery.iter().enumerate() {
-            let _ = writeln!(out, "  r{:>1}. {}\n      {}", i + 1, step.action, step.seed);
+            let _ = writeln!(out, "  r{:>1}. {}\n      {}", i + 1, step, step.seed);
         }
     }
     out

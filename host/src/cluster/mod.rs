@@ -2,8 +2,10 @@
 //! cluster is in its life; and the metadata tree it is registered as
 //! ([`cluster_tree`]).
 
+mod reserved;
 mod tree;
 
+pub use reserved::{clear_reserved_ips, reserved_ips, set_reserved_ip};
 pub use tree::{OWNED_KEYS, cluster_tree, host_writes, tree_changes};
 
 use crate::apps::AppRef;
@@ -82,6 +84,10 @@ pub enum ClusterStatus {
     BackingUp,
     /// Being restored from a backup.
     Restoring,
+    /// Moving to another network.
+    ChangingVxnet,
+    /// Swapping reserved IPs with another cluster (either one of the two).
+    ExchangingIps,
     /// Being upgraded to another app version.
     Upgrading,
     /// Going back to the app version a failed upgrade left.
@@ -302,8 +308,10 @@ pub struct Cluster {
 impl Cluster {
     /// A new cluster record from a spec: fresh ids, each role's nodes with
     /// `sid` (and `gid`) from 1 and their replicas, a random 9-digit `gsid`,
-    /// and an instance id. IPs are allocated when the operation begins.
-    pub fn new(app: AppRef, spec: Spec, spec_file: PathBuf, name: String) -> Cluster {
+    /// and an instance id. IPs (the nodes', the reserved ones) are allocated
+    /// when the operation begins.
+    pub fn new(app: AppRef, mut spec: Spec, spec_file: PathBuf, name: String) -> Cluster {
+        clear_reserved_ips(&mut spec);
         let mut cluster = Cluster {
             id: new_id("cl"),
             name,
@@ -399,6 +407,11 @@ impl Cluster {
             }
         }
         spec.vxnet = self.spec.vxnet.clone();
+        // Reserved IPs the new version still declares keep their addresses.
+        clear_reserved_ips(&mut spec);
+        for (name, ip) in reserved_ips(&self.spec) {
+            set_reserved_ip(&mut spec, &name, &ip);
+        }
         self.spec = spec;
         self.app = version.reference();
         self.spec_file = version.source.clone();
@@ -407,5 +420,10 @@ impl Cluster {
     /// The owner key of a node's IP address in its network's pool.
     pub fn ip_owner(&self, node: &Node) -> String {
         format!("{}/{}", self.id, node.node_id)
+    }
+
+    /// The owner key of a reserved IP's address in its network's pool.
+    pub fn reserved_ip_owner(&self, name: &str) -> String {
+        format!("{}/reserved/{name}", self.id)
     }
 }

@@ -1,10 +1,10 @@
 //! Which handler runs which action: one arm per action, each to its
 //! family's file (`provider`, `metadata`, `services`, `render`, `record`,
-//! `backup`).
+//! `backup`, `network`).
 
 use super::EngineError;
 use super::step::{StepEnd, StepRun};
-use super::{backup, metadata, provider, record, render, services};
+use super::{backup, metadata, network, provider, record, render, services};
 use crate::plan::{Action, Step};
 
 /// Runs one step's action with its family's handler.
@@ -31,6 +31,8 @@ pub(super) async fn execute(run: &StepRun<'_>, step: &Step) -> Result<StepEnd, E
         Action::DiscardBackup { id } => backup::discard(run, id).await,
         Action::RestoreVolumes { backup } => backup::restore_volumes(run, backup).await,
         Action::SetTokens { from } => record::set_tokens(run, from).await,
+        Action::MoveNetwork { vxnet, ips } => network::move_network(run, vxnet, ips).await,
+        Action::SetReservedIps { mine, theirs } => network::set_reserved_ips(run, mine, theirs).await,
         Action::SetEnv { env, role } => record::set_env(run, env, role.as_deref()).await,
         Action::SwitchVersion { nodes, version } => record::switch_version(run, nodes, version).await,
         Action::CopyPayload { nodes, version } => provider::copy_payload(run, nodes, version).await,

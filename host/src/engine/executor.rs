@@ -264,7 +264,10 @@ impl Run<'_> {
             engine,
             op: &self.op,
             index,
-            cluster: engine.cluster(&self.op.cluster_id)?,
+            cluster: engine.cluster(match (step.on_peer, self.op.request.peer_id()) {
+                (true, Some(peer)) => peer,
+                _ => &self.op.cluster_id,
+            })?,
             vars: &self.vars,
         };
         let (outcome, message, output) = match execute(&run, &step).await {

@@ -22,6 +22,7 @@ mod executor;
 mod invocation;
 mod journal;
 mod metadata;
+mod network;
 mod provider;
 mod record;
 mod render;
@@ -499,6 +500,32 @@ impl Engine {
         })
     }
 
+    /// What a network request's flow judges by: an IP exchange's other
+    /// cluster (refused while busy), and who holds each address a network
+    /// change pins (the store claims them again, atomically, when it moves).
+    fn load_network(
+        &self,
+        request: &OperationRequest,
+    ) -> Result<(Option<Cluster>, std::collections::BTreeMap<String, String>), EngineError> {
+        let mut holders = std::collections::BTreeMap::new();
+        Ok(match request {
+            OperationRequest::ExchangeIps { with, .. } => {
+                let peer = self.cluster(with)?;
+                self.check_not_busy(&peer)?;
+                (Some(peer), holders)
+            }
+            OperationRequest::ChangeVxnet { vxnet, ips, .. } => {
+                for ip in ips.values() {
+                    if let Some(holder) = self.store.ip_holder(vxnet, ip)? {
+                        holders.insert(ip.clone(), holder);
+                    }
+                }
+                (None, holders)
+            }
+            _ => (None, holders),
+        })
+    }
+
     /// The names of the versions with the content of the one a cluster runs
     /// (or ran before its unfinished upgrade).
     fn same_content(&self, cluster: &str) -> Result<Vec<String>, EngineError> {
@@ -538,12 +565,15 @@ impl Engine {
             same_content = self.same_content(cluster)?;
         }
         let backup = self.fill_backup(&mut request)?;
+        let (peer, holders) = self.load_network(&request)?;
         let flow = flow_of(
             &request,
             Loaded {
                 app,
                 same_content,
                 backup,
+                peer,
+                holders,
             },
         )?;
         let current = match request.cluster_id() {

@@ -9,7 +9,7 @@ use crate::spec::UpgradingPolicy;
 use crate::store::StoreError;
 use std::collections::HashSet;
 
-async fn change(
+pub(super) async fn change(
     run: &StepRun<'_>,
     f: impl FnMut(&mut Cluster) -> Result<(), StoreError> + Send + 'static,
 ) -> Result<StepEnd, EngineError> {

@@ -145,11 +145,7 @@ async fn a_refusing_pre_check_needs_no_recovery_and_the_note_follows_a_recovery(
     // A failure past the pre-check runs the recovery, and the note is told.
     h.runner.script(&db[0], "stop", Script::replies(""));
     h.runner.script(&db[1], "init", Script::fails(7));
-    plan.steps[1] = crate::plan::Step {
-        action: run_service("init", ids(&db)),
-        seed: "1: init".into(),
-        output: None,
-    };
+    plan.steps[1] = crate::plan::Step::new(run_service("init", ids(&db)), "1: init");
     let op = h.begin(&cluster, plan).await;
     let ended = h.run(&op).await;
     assert_eq!(ended.status, OperationStatus::Failed);

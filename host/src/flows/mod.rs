@@ -9,11 +9,13 @@
 mod add_nodes;
 mod admit;
 mod backup;
+mod change_vxnet;
 mod create;
 mod delete;
 mod delete_backup;
 mod delete_nodes;
 mod downgrade;
+mod exchange_ips;
 mod params;
 mod resize;
 mod restart;
@@ -64,7 +66,9 @@ pub trait Flow: Send + Sync {
 /// a cluster of, the one an upgrade goes to, the one a downgrade goes back
 /// to); `same_content`, the names of the versions with the content of the
 /// one the cluster runs (an upgrade_policy may name any of them);
-/// `backup`, the backup a restore or a deletion names.
+/// `backup`, the backup a restore or a deletion names; `peer`, the other
+/// cluster of an IP exchange; `holders`, who holds each address a network
+/// change pins.
 #[derive(Default)]
 pub struct Loaded {
     /// The app version.
@@ -73,6 +77,10 @@ pub struct Loaded {
     pub same_content: Vec<String>,
     /// The backup.
     pub backup: Option<Backup>,
+    /// The other cluster.
+    pub peer: Option<Cluster>,
+    /// The holders of pinned addresses, by address.
+    pub holders: std::collections::BTreeMap<String, String>,
 }
 
 /// The flow of a request, with what the engine loaded for it.
@@ -81,6 +89,8 @@ pub fn flow_of(request: &OperationRequest, loaded: Loaded) -> Result<Box<dyn Flo
         app,
         same_content,
         backup,
+        peer,
+        holders,
     } = loaded;
     let missing = |what: &str| Refusal::new(request.kind(), None, format!("the request's {what} was not loaded"));
     let loaded = |app: Option<AppVersion>| app.ok_or_else(|| missing("app version"));
@@ -129,6 +139,14 @@ pub fn flow_of(request: &OperationRequest, loaded: Loaded) -> Result<Box<dyn Flo
             nodes: nodes.clone(),
         }),
         OperationRequest::Restart { role, .. } => Box::new(restart::Restart { role: role.clone() }),
+        OperationRequest::ChangeVxnet { vxnet, ips, .. } => Box::new(change_vxnet::ChangeVxnet {
+            vxnet: vxnet.clone(),
+            ips: ips.clone(),
+            holders,
+        }),
+        OperationRequest::ExchangeIps { .. } => Box::new(exchange_ips::ExchangeIps {
+            peer: peer.ok_or_else(|| missing("other cluster"))?,
+        }),
         OperationRequest::Backup { order, incremental, .. } => Box::new(backup::Backup {
             order: order.clone().ok_or_else(|| missing("backup order"))?,
             incremental: *incremental,

@@ -6,7 +6,12 @@
 //! 1. when the service has `pre_check`, the same nodes are asked first; a
 //!    refusal changes nothing;
 //! 2. the service runs with the user's `service_params` over the spec's
-//!    defaults (checked against what the spec declares);
+//!    defaults (checked against what the spec declares); a role whose
+//!    service names a `selector` (§2.3) first asks it which of its nodes
+//!    runs it (the reply first, `nodes_to_execute_on` of them), unless the
+//!    user named the nodes (`--nodes`), as backup does. The pre-check of
+//!    step 1 asks the role's first nodes by sid: the selection is made
+//!    after it, so that a refusal comes before anything runs;
 //! 3. the cluster is active again.
 //!
 //! A failed service fails the operation (its error code with the spec's
@@ -15,7 +20,7 @@
 
 use super::Flow;
 use super::admit::{Refusal, active};
-use super::select::{nodes_with, push_service};
+use super::select::{nodes_with, push_selected, push_service};
 use crate::cluster::{Cluster, ClusterStatus};
 use crate::plan::{Action, OnFailure, Plan, ServiceStep};
 use crate::request::OperationKind;
@@ -187,11 +192,20 @@ impl Flow for RunService {
                 .pre_check(),
             &format!("custom service 1: the {service} pre-check asks its nodes first; a refusal changes nothing"),
         );
-        push_service(
-            &mut plan,
-            step(),
-            &format!("custom service 2: run {service} with its service_params, roles in ascending order"),
-        );
+        let seed = format!("custom service 2: run {service} with its service_params, roles in ascending order");
+        if self.nodes.is_empty() {
+            let params = self.params.clone();
+            push_selected(
+                &mut plan,
+                cluster,
+                service,
+                targets.clone(),
+                |s| s.params(params.clone()),
+                &seed,
+            );
+        } else {
+            push_service(&mut plan, step(), &seed);
+        }
         plan.push(
             Action::SetStatus {
                 status: ClusterStatus::Active,

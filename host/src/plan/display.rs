@@ -1,6 +1,6 @@
 //! Plans as people read them (`hookhost plan`, `op show`, progress bars).
 
-use super::{Action, NodeSet, OnFailure, Reply, Schedule, ServiceStep, TempEntry};
+use super::{Action, NodeSet, OnFailure, Reply, Schedule, ServiceStep, Step, TempEntry};
 use std::fmt;
 
 fn count(n: usize) -> String {
@@ -67,6 +67,16 @@ impl fmt::Display for ServiceStep {
     }
 }
 
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.action.fmt(f)?;
+        if self.on_peer {
+            f.write_str(" (of the other cluster)")?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -129,6 +139,28 @@ impl fmt::Display for Action {
                 )
             }
             Action::SetTokens { from } => write!(f, "keep ${from} as the nodes' tokens (/host/token)"),
+            Action::MoveNetwork { vxnet, ips } => match ips.len() {
+                0 => write!(f, "move the cluster to network {vxnet}, every address from its pool"),
+                n => write!(
+                    f,
+                    "move the cluster to network {vxnet}, {n} node address{} pinned, the others from its pool",
+                    if n == 1 { "" } else { "es" }
+                ),
+            },
+            Action::SetReservedIps { mine, theirs } => {
+                let shown = |ips: &std::collections::BTreeMap<String, String>| {
+                    ips.iter()
+                        .map(|(name, ip)| format!("{name}={ip}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                write!(
+                    f,
+                    "set the reserved IPs ({}; the other cluster's: {}) in both records, then in the metadata in one revision",
+                    shown(mine),
+                    shown(theirs)
+                )
+            }
             Action::SetEnv { env, role } => {
                 let keys: Vec<&str> = env.keys().map(String::as_str).take(5).collect();
                 let more = if env.len() > 5 { ", ..." } else { "" };

@@ -56,6 +56,18 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+impl Step {
+    /// A step of the operation's own cluster, producing nothing kept.
+    pub fn new(action: Action, seed: impl Into<String>) -> Step {
+        Step {
+            action,
+            seed: seed.into(),
+            output: None,
+            on_peer: false,
+        }
+    }
+}
+
 /// One step and where it comes from in the seed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {
@@ -66,6 +78,10 @@ pub struct Step {
     /// The variable its output is kept in, for later steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// It acts on the operation's peer (the other cluster of an IP
+    /// exchange), not on its own cluster.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_peer: bool,
 }
 
 /// What a hook failure does to the operation.
@@ -493,6 +509,26 @@ pub enum Action {
         /// The variable holding the replies.
         from: String,
     },
+    /// Record: the cluster moves to another network: its nodes take the
+    /// addresses pinned for them, the others and its reserved IPs the
+    /// lowest free ones of the new network's pool; the old ones go back
+    /// (one store transaction; done again, it finds the cluster moved).
+    MoveNetwork {
+        /// The network.
+        vxnet: String,
+        /// Pinned addresses, by node id.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        ips: BTreeMap<String, String>,
+    },
+    /// Record and metadata: the cluster's reserved IPs take `mine`, the
+    /// peer's take `theirs`, in one store transaction, then both trees in
+    /// one metadata revision (done again, the same addresses).
+    SetReservedIps {
+        /// The cluster's reserved IPs, by name.
+        mine: BTreeMap<String, String>,
+        /// The peer's, by name.
+        theirs: BTreeMap<String, String>,
+    },
     /// Record: the cluster's env (or a role's) takes these keys (`null` removes one).
     SetEnv {
         /// The keys changed.
@@ -579,29 +615,29 @@ impl Action {
 impl Plan {
     /// Adds a step to the main part.
     pub fn push(&mut self, action: Action, seed: impl Into<String>) {
-        self.steps.push(Step {
-            action,
-            seed: seed.into(),
-            output: None,
-        });
+        self.steps.push(Step::new(action, seed));
     }
 
     /// Adds a step to the main part whose output later steps read as `output`.
     pub fn push_output(&mut self, action: Action, seed: impl Into<String>, output: &str) {
         self.steps.push(Step {
-            action,
-            seed: seed.into(),
             output: Some(output.to_string()),
+            ..Step::new(action, seed)
         });
     }
 
     /// Adds a step to the recovery part.
     pub fn recover(&mut self, action: Action, seed: impl Into<String>) {
-        self.recovery.push(Step {
-            action,
-            seed: seed.into(),
-            output: None,
-        });
+        self.recovery.push(Step::new(action, seed));
+    }
+
+    /// The last step added (to the main or the recovery part) acts on the
+    /// operation's peer.
+    pub fn on_peer(&mut self, recovery: bool) {
+        let part = if recovery { &mut self.recovery } else { &mut self.steps };
+        if let Some(step) = part.last_mut() {
+            step.on_peer = true;
+        }
     }
 
     /// Every step with its journal index: the main part, then the recovery part.
@@ -735,9 +771,8 @@ mod tests {
         );
         plan.recovery.clear();
         plan.recovery.push(Step {
-            action: ask.clone(),
-            seed: "recovery asks its own".into(),
             output: Some("order".into()),
+            ..Step::new(ask.clone(), "recovery asks its own")
         });
         plan.recover(Action::StopInstances { nodes: order() }, "recovery reads its own");
         assert_eq!(plan.check(), Ok(()));

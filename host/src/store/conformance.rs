@@ -184,6 +184,107 @@ pub(crate) async fn operation_store(store: &dyn OperationStore) -> Operation {
         "192.168.0.2 is still the fourth cluster's"
     );
 
+    // A move to another network: a pinned address is claimed, the old one goes back.
+    let pin = |vxnet: &'static str, ip: &'static str| -> ClusterChange {
+        Box::new(move |c| {
+            c.spec.vxnet = vxnet.into();
+            c.nodes[0].ip = ip.into();
+            Ok(())
+        })
+    };
+    let moved = store
+        .update_cluster(&fourth.id, pin("net-b", "192.168.5.5"))
+        .await
+        .unwrap();
+    assert_eq!(ips(&moved), ["192.168.5.5"]);
+    assert_eq!(moved.nodes[0].mac, mac_of("192.168.5.5"));
+    assert_eq!(store.ip_holder("net-a", "192.168.0.2").unwrap(), None);
+    let holder = store.ip_holder("net-b", "192.168.5.5").unwrap();
+    assert_eq!(holder, Some(moved.ip_owner(&moved.nodes[0])));
+    // Pinning another's address is refused, and changes nothing.
+    let taken = store.update_cluster(&fifth.id, pin("net-b", "192.168.5.5")).await;
+    assert!(matches!(taken, Err(StoreError::IpTaken { holder: h, .. }) if Some(h.clone()) == holder));
+    let kept = store.cluster(&fifth.id).unwrap().unwrap();
+    assert_eq!((kept.spec.vxnet.as_str(), ips(&kept)), ("net-a", ips(&fifth)));
+
+    // Reserved IPs get addresses of their own; two clusters swap theirs in one write.
+    let with_vip = |name: &str| {
+        let mut spec = spec();
+        spec.reserved_ips = serde_json::json!({"vip": {"value": "10.0.0.1"}})
+            .as_object()
+            .unwrap()
+            .clone();
+        spec.vxnet = "net-c".into();
+        let mut c = Cluster::new(crate::apps::AppRef::default(), spec, "spec.json".into(), name.into());
+        c.nodes.truncate(1);
+        c
+    };
+    fn vip(c: &Cluster) -> String {
+        crate::cluster::reserved_ips(&c.spec)["vip"].clone()
+    }
+    let x = with_vip("x");
+    let x = store.begin(x.clone(), operation(&x, "op-x")).await.unwrap();
+    assert_eq!((ips(&x), vip(&x)), (vec!["192.168.0.2"], "192.168.0.3".to_string()));
+    let y = with_vip("y");
+    // An exchange's operation holds its peer too, which takes its status.
+    let mut exchange = operation(&y, "op-y");
+    exchange.request = OperationRequest::ExchangeIps {
+        cluster: y.id.clone(),
+        with: x.id.clone(),
+    };
+    let busy = store.begin(y.clone(), exchange.clone()).await;
+    assert!(
+        matches!(busy, Err(StoreError::Busy { cluster, .. }) if cluster == x.id),
+        "x's op-x runs"
+    );
+    let mut done = operation(&x, "op-x");
+    done.status = OperationStatus::Succeeded;
+    store.finish(done, Vec::new(), Box::new(|_| Ok(()))).await.unwrap();
+    let mut y = y;
+    y.status = ClusterStatus::ExchangingIps;
+    let y = store.begin(y, exchange.clone()).await.unwrap();
+    let held = store.cluster(&x.id).unwrap().unwrap();
+    assert_eq!(
+        (held.status, held.operation.as_deref()),
+        (ClusterStatus::ExchangingIps, Some("op-y"))
+    );
+    assert_eq!(vip(&y), "192.168.0.5");
+    let swapped = store
+        .update_clusters(
+            vec![x.id.clone(), y.id.clone()],
+            Box::new(|cs| {
+                let (a, b) = (vip(&cs[0]), vip(&cs[1]));
+                crate::cluster::set_reserved_ip(&mut cs[0].spec, "vip", &b);
+                crate::cluster::set_reserved_ip(&mut cs[1].spec, "vip", &a);
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (vip(&swapped[0]), vip(&swapped[1])),
+        ("192.168.0.5".into(), "192.168.0.3".into())
+    );
+    let holder = |ip| store.ip_holder("net-c", ip).unwrap().unwrap();
+    assert_eq!(holder("192.168.0.5"), x.reserved_ip_owner("vip"));
+    assert_eq!(holder("192.168.0.3"), y.reserved_ip_owner("vip"));
+    // Finishing settles both; a deleted cluster gives its reserved IP back.
+    exchange.status = OperationStatus::Succeeded;
+    store
+        .finish(
+            exchange,
+            Vec::new(),
+            Box::new(|c| {
+                c.status = ClusterStatus::Deleted;
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.cluster(&x.id).unwrap().unwrap().status, ClusterStatus::Deleted);
+    assert_eq!(store.ip_holder("net-c", "192.168.0.5").unwrap(), None);
+    assert_eq!(store.ip_holder("net-c", "192.168.0.3").unwrap(), None);
+
     // The journal: steps by index, events by sequence, sequences never reused.
     store.put_step("op-1", step(10, None)).await.unwrap();
     store.put_step("op-1", step(2, Some(StepOutcome::Ok))).await.unwrap();
@@ -286,8 +387,8 @@ pub(crate) async fn operation_store(store: &dyn OperationStore) -> Operation {
     assert_eq!(store.claimant("op-6"), None);
 
     // Every cluster and operation, operations oldest first.
-    assert_eq!(store.clusters().unwrap().len(), 5);
+    assert_eq!(store.clusters().unwrap().len(), 7);
     let ids: Vec<String> = store.operations().unwrap().into_iter().map(|o| o.id).collect();
-    assert_eq!(ids, ["op-1", "op-3", "op-4", "op-5", "op-7", "op-6"]);
+    assert_eq!(ids, ["op-1", "op-3", "op-4", "op-5", "op-7", "op-y", "op-x", "op-6"]);
     finished
 }

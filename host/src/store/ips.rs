@@ -1,11 +1,13 @@
 //! The local provider's IP pools: one `192.168.0.0/16` per network, lowest
 //! free address first. Addresses follow the record, inside its store
-//! transactions: a node without one gets one, a node that leaves the record
-//! or is marked deleted gives its own back.
+//! transactions: a node or reserved IP without one gets one, a pinned one is
+//! claimed (refused when another holds it), and what the record no longer
+//! holds (a node gone or deleted, a network left, a deleted cluster's
+//! reserved IPs) goes back.
 
 use super::StoreError;
 use super::backend::{Table, Write};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ClusterStatus, reserved_ips, set_reserved_ip};
 use std::collections::{BTreeSet, HashSet};
 use std::net::Ipv4Addr;
 
@@ -13,13 +15,72 @@ use std::net::Ipv4Addr;
 const FIRST: u32 = u32::from_be_bytes([192, 168, 0, 2]);
 const LAST: u32 = u32::from_be_bytes([192, 168, 255, 254]);
 
-/// Gives every node of `cluster` without an address a free one of its network.
-pub(crate) fn allocate_missing(w: &mut (impl Write + ?Sized), cluster: &mut Cluster) -> Result<(), StoreError> {
-    let vxnet = cluster.spec.vxnet.clone();
-    let wanting: Vec<usize> = (0..cluster.nodes.len())
-        .filter(|&i| cluster.nodes[i].ip.is_empty())
+/// The addresses a record holds, as `(pool key, owner)`: each live node's,
+/// and each reserved IP's (none once the cluster is deleted).
+fn held(cluster: &Cluster) -> HashSet<(String, String)> {
+    let vxnet = &cluster.spec.vxnet;
+    let nodes = cluster
+        .nodes
+        .iter()
+        .filter(|n| !n.deleted && !n.ip.is_empty())
+        .map(|n| (format!("{vxnet}/{}", n.ip), cluster.ip_owner(n)));
+    let reserved = reserved_ips(&cluster.spec)
+        .into_iter()
+        .filter(|(_, ip)| !ip.is_empty() && cluster.status != ClusterStatus::Deleted)
+        .map(|(name, ip)| (format!("{vxnet}/{ip}"), cluster.reserved_ip_owner(&name)));
+    nodes.chain(reserved).collect()
+}
+
+/// Returns to the pool what `before` held and `after` no longer holds (a
+/// node gone or marked deleted, an address moved to another network, a
+/// deleted cluster's reserved IPs); each only if it is still the holder's
+/// (a resumed step must not free an address another got since).
+pub(crate) fn release(w: &mut (impl Write + ?Sized), before: &Cluster, after: &Cluster) -> Result<(), StoreError> {
+    let kept = held(after);
+    for (key, owner) in held(before).difference(&kept) {
+        if w.get(Table::Ips, key)?.as_deref() == Some(owner.as_str()) {
+            w.remove(Table::Ips, key)?;
+        }
+    }
+    Ok(())
+}
+
+/// Claims the addresses `after` holds and `before` did not (one a user
+/// pinned, one another record gave back in the same transaction): refused
+/// when another holds it. Then gives every live node and reserved IP
+/// without an address the lowest free one of the cluster's network.
+pub(crate) fn claim(
+    w: &mut (impl Write + ?Sized),
+    before: Option<&Cluster>,
+    after: &mut Cluster,
+) -> Result<(), StoreError> {
+    let had = before.map(held).unwrap_or_default();
+    let vxnet = after.spec.vxnet.clone();
+    for (key, owner) in held(after).difference(&had) {
+        match w.get(Table::Ips, key)? {
+            Some(holder) if holder != *owner => {
+                return Err(StoreError::IpTaken {
+                    vxnet: vxnet.clone(),
+                    ip: key[vxnet.len() + 1..].to_string(),
+                    holder,
+                });
+            }
+            Some(_) => {}
+            None => w.put(Table::Ips, key, owner)?,
+        }
+    }
+    for node in after.nodes.iter_mut().filter(|n| !n.ip.is_empty()) {
+        node.mac = mac_of(&node.ip);
+    }
+    let nodes: Vec<usize> = (0..after.nodes.len())
+        .filter(|&i| !after.nodes[i].deleted && after.nodes[i].ip.is_empty())
         .collect();
-    if wanting.is_empty() {
+    let reserved: Vec<String> = reserved_ips(&after.spec)
+        .into_iter()
+        .filter(|(_, ip)| ip.is_empty() && after.status != ClusterStatus::Deleted)
+        .map(|(name, _)| name)
+        .collect();
+    if nodes.is_empty() && reserved.is_empty() {
         return Ok(());
     }
     let prefix = format!("{vxnet}/");
@@ -29,49 +90,43 @@ pub(crate) fn allocate_missing(w: &mut (impl Write + ?Sized), cluster: &mut Clus
         .filter_map(|(key, _)| key[prefix.len()..].parse::<Ipv4Addr>().ok())
         .map(u32::from)
         .collect();
-    let mut free = (FIRST..=LAST).filter(|a| !used.contains(a) && a & 0xff != 0xff && a & 0xff != 0);
-    for i in wanting {
-        let addr = free
-            .next()
-            .ok_or_else(|| StoreError::PoolExhausted { vxnet: vxnet.clone() })?;
-        let ip = Ipv4Addr::from(addr).to_string();
-        w.put(
-            Table::Ips,
-            &format!("{prefix}{ip}"),
-            &cluster.ip_owner(&cluster.nodes[i]),
-        )?;
-        let node = &mut cluster.nodes[i];
+    let mut free = (FIRST..=LAST)
+        .filter(|a| !used.contains(a) && in_pool(*a))
+        .map(|a| Ipv4Addr::from(a).to_string());
+    let mut next = || {
+        free.next()
+            .ok_or_else(|| StoreError::PoolExhausted { vxnet: vxnet.clone() })
+    };
+    for i in nodes {
+        let ip = next()?;
+        w.put(Table::Ips, &format!("{prefix}{ip}"), &after.ip_owner(&after.nodes[i]))?;
+        let node = &mut after.nodes[i];
         node.mac = mac_of(&ip);
         node.ip = ip;
+    }
+    for name in reserved {
+        let ip = next()?;
+        w.put(Table::Ips, &format!("{prefix}{ip}"), &after.reserved_ip_owner(&name))?;
+        set_reserved_ip(&mut after.spec, &name, &ip);
     }
     Ok(())
 }
 
-/// Returns to the pool the addresses of the nodes of `before` that `after`
-/// no longer has, or has marked deleted; each only if the node still holds
-/// it (a resumed step must not free an address another node got since).
-pub(crate) fn release_departed(
-    w: &mut (impl Write + ?Sized),
-    before: &Cluster,
-    after: &Cluster,
-) -> Result<(), StoreError> {
-    let staying: HashSet<&str> = after
-        .nodes
-        .iter()
-        .filter(|n| !n.deleted)
-        .map(|n| n.node_id.as_str())
-        .collect();
-    let departed = before
-        .nodes
-        .iter()
-        .filter(|n| !n.deleted && !n.ip.is_empty() && !staying.contains(n.node_id.as_str()));
-    for node in departed {
-        let key = format!("{}/{}", before.spec.vxnet, node.ip);
-        if w.get(Table::Ips, &key)?
-            .is_some_and(|owner| owner == before.ip_owner(node))
-        {
-            w.remove(Table::Ips, &key)?;
-        }
+/// Whether an address is one the pool hands out (no `.0` or `.255`, as
+/// the pool always kept them out).
+fn in_pool(addr: u32) -> bool {
+    (FIRST..=LAST).contains(&addr) && addr & 0xff != 0xff && addr & 0xff != 0
+}
+
+/// Why `ip` cannot be pinned in a local network, if it cannot.
+pub fn check_pinned(ip: &str) -> Result<(), String> {
+    let addr: Ipv4Addr = ip
+        .parse()
+        .map_err(|_| format!("{:?} is not an IPv4 address", crate::text::clip(ip, 64)))?;
+    if !in_pool(u32::from(addr)) {
+        return Err(format!(
+            "{addr} is outside the network's pool: use 192.168.0.2 to 192.168.255.254, not a .0 or .255"
+        ));
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 
 use super::backend::{Backend, Read, Table, Write};
 use super::records::{Event, Operation, OperationStatus, StepRecord};
-use super::{Claim, ClusterChange, OperationChange, OperationStore, StoreError, StoreFuture, ips};
+use super::{Claim, ClusterChange, ClustersChange, OperationChange, OperationStore, StoreError, StoreFuture, ips};
 use crate::cluster::Cluster;
 use crate::durable::{decode, encode};
 
@@ -84,11 +84,26 @@ fn stored_cluster(r: &(impl Read + ?Sized), id: &str) -> Result<Cluster, StoreEr
     })
 }
 
-/// Stores a cluster, giving its nodes without an address one from its network's pool.
-fn put_cluster(w: &mut (impl Write + ?Sized), mut cluster: Cluster) -> Result<Cluster, StoreError> {
-    ips::allocate_missing(w, &mut cluster)?;
-    put_record(w, Table::Clusters, &cluster.id.clone(), &cluster)?;
-    Ok(cluster)
+/// Changes stored clusters at once (`change` gets them in the order of
+/// `ids`, and may refuse), their addresses following them: first every
+/// record gives back what it no longer holds, then each claims what it
+/// newly holds (so two records may swap addresses) and gets addresses
+/// where it lacks them. `before` is `None` for a cluster not stored yet.
+fn store_clusters(
+    w: &mut (impl Write + ?Sized),
+    before: Vec<Option<Cluster>>,
+    mut after: Vec<Cluster>,
+) -> Result<Vec<Cluster>, StoreError> {
+    for (before, after) in before.iter().zip(&after) {
+        if let Some(before) = before {
+            ips::release(w, before, after)?;
+        }
+    }
+    for (before, after) in before.iter().zip(&mut after) {
+        ips::claim(w, before.as_ref(), after)?;
+        put_record(w, Table::Clusters, &after.id.clone(), &*after)?;
+    }
+    Ok(after)
 }
 
 /// Changes a stored cluster; `change` may refuse.
@@ -97,11 +112,25 @@ pub(crate) fn update_cluster(
     id: &str,
     change: &mut ClusterChange,
 ) -> Result<Cluster, StoreError> {
-    let before = stored_cluster(w, id)?;
-    let mut cluster = before.clone();
-    change(&mut cluster)?;
-    ips::release_departed(w, &before, &cluster)?;
-    put_cluster(w, cluster)
+    let mut all = update_clusters(w, &[id.to_string()], &mut |clusters: &mut [Cluster]| {
+        change(&mut clusters[0])
+    })?;
+    Ok(all.remove(0))
+}
+
+/// Changes stored clusters in one transaction; `change` may refuse.
+pub(crate) fn update_clusters(
+    w: &mut (impl Write + ?Sized),
+    ids: &[String],
+    change: &mut dyn FnMut(&mut [Cluster]) -> Result<(), StoreError>,
+) -> Result<Vec<Cluster>, StoreError> {
+    let before = ids
+        .iter()
+        .map(|id| stored_cluster(w, id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut after = before.clone();
+    change(&mut after)?;
+    store_clusters(w, before.into_iter().map(Some).collect(), after)
 }
 
 /// Changes a stored operation; `change` may refuse.
@@ -119,24 +148,47 @@ pub(crate) fn update_operation(
     Ok(op)
 }
 
-/// Starts an operation on a cluster: refused while another operation of
-/// the cluster is unfinished.
-pub(crate) fn begin(w: &mut (impl Write + ?Sized), cluster: &Cluster, op: &Operation) -> Result<Cluster, StoreError> {
-    if let Some(stored) = get_record::<Cluster>(w, Table::Clusters, &cluster.id)?
-        && let Some(busy) = &stored.operation
-        && let Some(running) = get_record::<Operation>(w, Table::Operations, busy)?
-        && running.status == OperationStatus::Running
-    {
-        return Err(StoreError::busy(&cluster.id, &running, None));
-    }
-    let mut cluster = cluster.clone();
-    cluster.operation = Some(op.id.clone());
-    let cluster = put_cluster(w, cluster)?;
-    put_record(w, Table::Operations, &op.id, op)?;
-    Ok(cluster)
+/// The clusters an operation holds: its own, and the peer it works with
+/// (the other cluster of an IP exchange), which it holds too.
+fn held_by(cluster: &str, op: &Operation) -> Vec<String> {
+    std::iter::once(cluster.to_string())
+        .chain(op.request.peer_id().map(String::from))
+        .collect()
 }
 
-/// Ends an operation: its last step, the operation and the cluster's state at once.
+/// Starts an operation on a cluster (and its peer, which takes the same
+/// status): refused while another operation of either is unfinished.
+pub(crate) fn begin(w: &mut (impl Write + ?Sized), cluster: &Cluster, op: &Operation) -> Result<Cluster, StoreError> {
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    for id in held_by(&cluster.id, op) {
+        let stored = get_record::<Cluster>(w, Table::Clusters, &id)?;
+        if let Some(busy) = stored.as_ref().and_then(|s| s.operation.as_ref())
+            && let Some(running) = get_record::<Operation>(w, Table::Operations, busy)?
+            && running.status == OperationStatus::Running
+        {
+            return Err(StoreError::busy(&id, &running, None));
+        }
+        let mut next = if id == cluster.id {
+            cluster.clone()
+        } else {
+            let mut peer = stored.clone().ok_or_else(|| StoreError::NotFound {
+                kind: "cluster",
+                id: id.clone(),
+            })?;
+            peer.status = cluster.status;
+            peer
+        };
+        next.operation = Some(op.id.clone());
+        before.push(stored);
+        after.push(next);
+    }
+    let mut stored = store_clusters(w, before, after)?;
+    put_record(w, Table::Operations, &op.id, op)?;
+    Ok(stored.remove(0))
+}
+
+/// Ends an operation: its last step, the operation and the state of the
+/// clusters it held (each settled alike) at once.
 pub(crate) fn finish(
     w: &mut (impl Write + ?Sized),
     op: &Operation,
@@ -146,7 +198,9 @@ pub(crate) fn finish(
     for step in steps {
         put_step(w, &op.id, step)?;
     }
-    update_cluster(w, &op.cluster_id, settle)?;
+    update_clusters(w, &held_by(&op.cluster_id, op), &mut |clusters: &mut [Cluster]| {
+        clusters.iter_mut().try_for_each(&mut *settle)
+    })?;
     put_record(w, Table::Operations, &op.id, op)?;
     Ok(op.clone())
 }
@@ -176,6 +230,14 @@ impl<B: Backend> OperationStore for KvStore<B> {
     fn update_cluster<'a>(&'a self, id: &'a str, mut change: ClusterChange) -> StoreFuture<'a, Cluster> {
         let id = id.to_string();
         Box::pin(self.backend.write(move |w| update_cluster(w, &id, &mut change)))
+    }
+
+    fn update_clusters<'a>(&'a self, ids: Vec<String>, mut change: ClustersChange) -> StoreFuture<'a, Vec<Cluster>> {
+        Box::pin(self.backend.write(move |w| update_clusters(w, &ids, &mut change)))
+    }
+
+    fn ip_holder(&self, vxnet: &str, ip: &str) -> Result<Option<String>, StoreError> {
+        self.backend.read(|r| r.get(Table::Ips, &format!("{vxnet}/{ip}")))
     }
 
     fn operation(&self, id: &str) -> Result<Option<Operation>, StoreError> {

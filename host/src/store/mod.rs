@@ -18,7 +18,7 @@ mod records;
 mod redb;
 
 pub use claim::Claim;
-pub use ips::mac_of;
+pub use ips::{check_pinned, mac_of};
 pub use kv::KvStore;
 pub use memory::MemoryOps;
 pub use records::*;
@@ -80,6 +80,16 @@ pub enum StoreError {
         /// The network.
         vxnet: String,
     },
+    /// A pinned address is another's.
+    #[error("address {ip} of network {vxnet} is held by {holder}")]
+    IpTaken {
+        /// The network.
+        vxnet: String,
+        /// The address.
+        ip: String,
+        /// Who holds it (`<cluster>/<node>` or `<cluster>/reserved/<name>`).
+        holder: String,
+    },
     /// Another process runs the operation.
     #[error("operation {operation} is being run by process {pid}")]
     Claimed {
@@ -128,6 +138,9 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// refuse. It may run more than once, so it must only change the cluster.
 pub type ClusterChange = Box<dyn FnMut(&mut Cluster) -> Result<(), StoreError> + Send>;
 
+/// A change to several stored clusters at once (in the order asked for).
+pub type ClustersChange = Box<dyn FnMut(&mut [Cluster]) -> Result<(), StoreError> + Send>;
+
 /// A change to a stored operation, made inside the store's transaction.
 pub type OperationChange = Box<dyn FnMut(&mut Operation) -> Result<(), StoreError> + Send>;
 
@@ -138,10 +151,16 @@ pub trait OperationStore: Send + Sync {
     fn cluster(&self, id: &str) -> Result<Option<Cluster>, StoreError>;
     /// Every cluster, deleted ones included, by id.
     fn clusters(&self) -> Result<Vec<Cluster>, StoreError>;
-    /// Changes a cluster atomically. Addresses follow the record: nodes
-    /// without an IP get one of their network's; nodes that leave the record
-    /// or are marked deleted give theirs back.
+    /// Changes a cluster atomically. Addresses follow the record: nodes and
+    /// reserved IPs without an address get one of their network's, pinned
+    /// ones are claimed (refused when another holds them), and what the
+    /// record no longer holds goes back.
     fn update_cluster<'a>(&'a self, id: &'a str, change: ClusterChange) -> StoreFuture<'a, Cluster>;
+    /// Changes clusters in one atomic write (they may swap addresses).
+    fn update_clusters<'a>(&'a self, ids: Vec<String>, change: ClustersChange) -> StoreFuture<'a, Vec<Cluster>>;
+    /// Who holds an address of a network's pool (`<cluster>/<node>`,
+    /// `<cluster>/reserved/<name>`), if anyone.
+    fn ip_holder(&self, vxnet: &str, ip: &str) -> Result<Option<String>, StoreError>;
 
     /// The operation `id`.
     fn operation(&self, id: &str) -> Result<Option<Operation>, StoreError>;
@@ -155,11 +174,12 @@ pub trait OperationStore: Send + Sync {
     fn operations(&self) -> Result<Vec<Operation>, StoreError>;
     /// Changes an operation atomically; `change` may refuse.
     fn update_operation<'a>(&'a self, id: &'a str, change: OperationChange) -> StoreFuture<'a, Operation>;
-    /// Starts `op` on `cluster` (stored as given, IPs allocated), atomically:
-    /// refused while another operation of the cluster is unfinished.
+    /// Starts `op` on `cluster` (stored as given, IPs allocated) and on the
+    /// peer its request names, atomically: refused while another operation
+    /// of either is unfinished.
     fn begin<'a>(&'a self, cluster: Cluster, op: Operation) -> StoreFuture<'a, Cluster>;
     /// Ends an operation: the last records of its steps, the operation as
-    /// given and the cluster as `settle` leaves it, in one atomic write.
+    /// given and its clusters as `settle` leaves each, in one atomic write.
     fn finish<'a>(&'a self, op: Operation, steps: Vec<StepRecord>, settle: ClusterChange)
     -> StoreFuture<'a, Operation>;
 
