@@ -154,6 +154,10 @@ pub enum OperationRequest {
         cluster: String,
         /// The other cluster (held read-only while the addresses move).
         with: String,
+        /// The other cluster's last operation when the exchange was checked,
+        /// filled in when submitted: one begun on it since refuses the start.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with_last: Option<String>,
     },
     /// Restart the app (its `restart` service) on every node, or a role's.
     Restart {
@@ -253,8 +257,13 @@ impl OperationRequest {
 
     /// The other cluster it holds while it runs (an IP exchange's).
     pub fn peer_id(&self) -> Option<&str> {
+        self.peer().map(|(id, _)| id)
+    }
+
+    /// The other cluster it holds, with the last operation it had when the request was checked.
+    pub fn peer(&self) -> Option<(&str, Option<&str>)> {
         match self {
-            OperationRequest::ExchangeIps { with, .. } => Some(with),
+            OperationRequest::ExchangeIps { with, with_last, .. } => Some((with, with_last.as_deref())),
             _ => None,
         }
     }

@@ -129,7 +129,7 @@ fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> 
         .store()
         .operations()?
         .into_iter()
-        .filter(|o| o.cluster_id == c.id)
+        .filter(|o| o.cluster_id == c.id || o.request.peer_id() == Some(c.id.as_str()))
         .collect();
     if json {
         let doc = json!({"cluster": c, "operations": ops.iter().map(|o| json!({"id": o.id, "kind": o.kind(), "status": status_of(engine, o), "created_at": o.created_at})).collect::<Vec<_>>()});

@@ -134,7 +134,11 @@ fn list(engine: &Engine, cluster: Option<String>, json: bool) -> anyhow::Result<
         .store()
         .operations()?
         .into_iter()
-        .filter(|op| cluster.as_ref().is_none_or(|c| &op.cluster_id == c))
+        .filter(|op| {
+            cluster
+                .as_ref()
+                .is_none_or(|c| &op.cluster_id == c || op.request.peer_id() == Some(c.as_str()))
+        })
         .collect();
     let mut out = String::new();
     if !json {

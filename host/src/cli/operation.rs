@@ -465,7 +465,11 @@ impl OperationCommand {
                     ips: pinned,
                 }
             }
-            OperationCommand::ExchangeIps { cluster, with, .. } => OperationRequest::ExchangeIps { cluster, with },
+            OperationCommand::ExchangeIps { cluster, with, .. } => OperationRequest::ExchangeIps {
+                cluster,
+                with,
+                with_last: None,
+            },
             OperationCommand::Backup {
                 cluster,
                 name,

@@ -265,8 +265,9 @@ impl Run<'_> {
             op: &self.op,
             index,
             cluster: engine.cluster(match (step.on_peer, self.op.request.peer_id()) {
+                (false, _) => &self.op.cluster_id,
                 (true, Some(peer)) => peer,
-                _ => &self.op.cluster_id,
+                (true, None) => "",
             })?,
             vars: &self.vars,
         };

@@ -494,6 +494,25 @@ impl Engine {
                 }
                 *cluster = found.cluster.clone();
                 *backups = later.into_iter().chain([found.id.clone()]).collect();
+                // A restore still reading one of them (running or interrupted) keeps it.
+                let reading = self.store.operations()?.into_iter().find_map(|op| match op.request {
+                    OperationRequest::Restore { backup, .. }
+                        if op.status == OperationStatus::Running && backups.contains(&backup) =>
+                    {
+                        Some((op.id, backup))
+                    }
+                    _ => None,
+                });
+                if let Some((op, backup)) = reading {
+                    return Err(Refusal::new(
+                        crate::request::OperationKind::DeleteBackup,
+                        None,
+                        format!(
+                            "restore {op} of backup {backup} is unfinished and reads it; let it end first (`hookhost op resume {op}` or `hookhost op cancel {op}`)"
+                        ),
+                    )
+                    .into());
+                }
                 Some(found)
             }
             _ => None,
@@ -501,17 +520,20 @@ impl Engine {
     }
 
     /// What a network request's flow judges by: an IP exchange's other
-    /// cluster (refused while busy), and who holds each address a network
-    /// change pins (the store claims them again, atomically, when it moves).
+    /// cluster (refused while busy; its last operation noted, so that the
+    /// store refuses the start when another began on it since), and who
+    /// holds each address a network change pins (the store claims them
+    /// again, atomically, when it moves).
     fn load_network(
         &self,
-        request: &OperationRequest,
+        request: &mut OperationRequest,
     ) -> Result<(Option<Cluster>, std::collections::BTreeMap<String, String>), EngineError> {
         let mut holders = std::collections::BTreeMap::new();
         Ok(match request {
-            OperationRequest::ExchangeIps { with, .. } => {
+            OperationRequest::ExchangeIps { with, with_last, .. } => {
                 let peer = self.cluster(with)?;
                 self.check_not_busy(&peer)?;
+                with_last.clone_from(&peer.operation);
                 (Some(peer), holders)
             }
             OperationRequest::ChangeVxnet { vxnet, ips, .. } => {
@@ -565,7 +587,7 @@ impl Engine {
             same_content = self.same_content(cluster)?;
         }
         let backup = self.fill_backup(&mut request)?;
-        let (peer, holders) = self.load_network(&request)?;
+        let (peer, holders) = self.load_network(&mut request)?;
         let flow = flow_of(
             &request,
             Loaded {
@@ -593,6 +615,7 @@ impl Engine {
             let kept = self.keep_version(prepared)?.0;
             cluster.app = kept.reference();
             cluster.spec = kept.spec;
+            crate::cluster::clear_reserved_ips(&mut cluster.spec);
         }
         Ok(Admitted {
             cluster,

@@ -7,18 +7,20 @@ use super::record::change;
 use super::step::{StepEnd, StepRun};
 use crate::cluster::{clear_reserved_ips, set_reserved_ip, tree_changes};
 use crate::metadata::{cluster_root, path};
+use crate::store::StoreError;
 use std::collections::BTreeMap;
 
 /// The cluster moves to `vxnet`: each live node takes its pinned address or
 /// a free one, the reserved IPs free ones. Done again (the cluster already
-/// there), only pins that differ change.
+/// there), only pins that differ change. A pool that refuses refuses the
+/// step (the operation ends aborted, the cluster as it was).
 pub(super) async fn move_network(
     run: &StepRun<'_>,
     vxnet: &str,
     ips: &BTreeMap<String, String>,
 ) -> Result<StepEnd, EngineError> {
     let (vxnet, ips) = (vxnet.to_string(), ips.clone());
-    change(run, move |c| {
+    let moved = change(run, move |c| {
         let moving = c.spec.vxnet != vxnet;
         c.spec.vxnet = vxnet.clone();
         if moving {
@@ -33,7 +35,15 @@ pub(super) async fn move_network(
         }
         Ok(())
     })
-    .await
+    .await;
+    // The pool refused (a pinned address taken since the request was
+    // checked, a full network): nothing moved, the cluster is as it was.
+    match moved {
+        Err(EngineError::Store(e @ (StoreError::IpTaken { .. } | StoreError::PoolExhausted { .. }))) => {
+            Ok(StepEnd::Refused(format!("{e}; nothing moved")))
+        }
+        other => other,
+    }
 }
 
 /// The cluster's reserved IPs take `mine`, its peer's `theirs`, in one

@@ -23,7 +23,10 @@
 //! an active cluster moves. A failure past step 1 leaves the cluster failed
 //! in the new network; change-vxnet again (to the same network, which
 //! re-renders and runs the hook again, or back) is admitted then, as are
-//! stop and delete.
+//! stop and delete. Run again, the hook's `from_vxnet` and `from_ips` are
+//! where the cluster is then (the new network), not where it came from.
+//! A pool that refuses the move (a pinned address taken since the request
+//! was checked, a full network) aborts the operation: nothing moved.
 
 use super::Flow;
 use super::admit::{Refusal, all_joined, by_status, no_upgrade};
@@ -33,7 +36,7 @@ use crate::plan::{Action, OnFailure, Plan, ServiceStep};
 use crate::request::OperationKind;
 use crate::spec::AdvancedAction;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Moving a cluster to another network.
 pub(super) struct ChangeVxnet {
@@ -65,20 +68,21 @@ impl ChangeVxnet {
         if self.vxnet == cluster.spec.vxnet && !again {
             return Err(format!("it is already in network {}", self.vxnet));
         }
-        let mut seen = BTreeSet::new();
+        let mut seen = BTreeMap::new();
         for (node, ip) in &self.ips {
             let shown = crate::text::clip(node, 64);
-            let Some(found) = cluster.live_nodes().find(|n| &n.node_id == node) else {
+            if !cluster.live_nodes().any(|n| &n.node_id == node) {
                 let ids: Vec<&str> = cluster.live_nodes().take(20).map(|n| n.node_id.as_str()).collect();
                 return Err(format!("--ip {shown}: no such node; its nodes are {}", ids.join(", ")));
-            };
+            }
             crate::store::check_pinned(ip)
                 .map_err(|why| format!("--ip {shown}={}: {why}", crate::text::clip(ip, 64)))?;
-            if !seen.insert(ip) {
-                return Err(format!("--ip: {ip} is pinned for two nodes"));
+            if let Some(other) = seen.insert(ip, node) {
+                return Err(format!("--ip: {ip} is pinned for two nodes, {other} and {shown}"));
             }
+            // The cluster's own addresses move within the one transaction: two nodes may swap.
             if let Some(holder) = self.holders.get(ip)
-                && *holder != cluster.ip_owner(found)
+                && !holder.starts_with(&format!("{}/", cluster.id))
             {
                 return Err(format!(
                     "--ip {shown}={ip}: network {} already gives it to {holder}",

@@ -65,7 +65,13 @@ impl ExchangeIps {
             return Err("its app declares no reserved IPs (reserved_ips, endpoints.reserved_ips)".into());
         }
         if mine.keys().ne(theirs.keys()) {
-            return Err(format!("cluster {} declares other reserved IPs", peer.id));
+            let names = |ips: &BTreeMap<String, String>| ips.keys().cloned().collect::<Vec<_>>().join(", ");
+            return Err(format!(
+                "its reserved IPs are {}, cluster {}'s are {}",
+                names(&mine),
+                peer.id,
+                names(&theirs)
+            ));
         }
         for (c, ips) in [(cluster, &mine), (peer, &theirs)] {
             if let Some((name, _)) = ips.iter().find(|(_, ip)| ip.is_empty()) {

@@ -231,6 +231,7 @@ pub(crate) async fn operation_store(store: &dyn OperationStore) -> Operation {
     exchange.request = OperationRequest::ExchangeIps {
         cluster: y.id.clone(),
         with: x.id.clone(),
+        with_last: Some("op-x".into()),
     };
     let busy = store.begin(y.clone(), exchange.clone()).await;
     assert!(
@@ -242,6 +243,15 @@ pub(crate) async fn operation_store(store: &dyn OperationStore) -> Operation {
     store.finish(done, Vec::new(), Box::new(|_| Ok(()))).await.unwrap();
     let mut y = y;
     y.status = ClusterStatus::ExchangingIps;
+    // A peer checked before an operation it has since had is refused.
+    let mut stale = exchange.clone();
+    stale.request = OperationRequest::ExchangeIps {
+        cluster: y.id.clone(),
+        with: x.id.clone(),
+        with_last: None,
+    };
+    let changed = store.begin(y.clone(), stale).await;
+    assert!(matches!(changed, Err(StoreError::Changed { operation, .. }) if operation == "op-x"));
     let y = store.begin(y, exchange.clone()).await.unwrap();
     let held = store.cluster(&x.id).unwrap().unwrap();
     assert_eq!(

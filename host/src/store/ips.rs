@@ -47,15 +47,14 @@ pub(crate) fn release(w: &mut (impl Write + ?Sized), before: &Cluster, after: &C
 
 /// Claims the addresses `after` holds and `before` did not (one a user
 /// pinned, one another record gave back in the same transaction): refused
-/// when another holds it. Then gives every live node and reserved IP
-/// without an address the lowest free one of the cluster's network.
+/// when another holds it.
 pub(crate) fn claim(
     w: &mut (impl Write + ?Sized),
     before: Option<&Cluster>,
-    after: &mut Cluster,
+    after: &Cluster,
 ) -> Result<(), StoreError> {
     let had = before.map(held).unwrap_or_default();
-    let vxnet = after.spec.vxnet.clone();
+    let vxnet = &after.spec.vxnet;
     for (key, owner) in held(after).difference(&had) {
         match w.get(Table::Ips, key)? {
             Some(holder) if holder != *owner => {
@@ -69,20 +68,27 @@ pub(crate) fn claim(
             None => w.put(Table::Ips, key, owner)?,
         }
     }
-    for node in after.nodes.iter_mut().filter(|n| !n.ip.is_empty()) {
+    Ok(())
+}
+
+/// Gives every live node and reserved IP of `cluster` without an address
+/// the lowest free one of its network (and each node the MAC of its address).
+pub(crate) fn allocate(w: &mut (impl Write + ?Sized), cluster: &mut Cluster) -> Result<(), StoreError> {
+    for node in cluster.nodes.iter_mut().filter(|n| !n.ip.is_empty()) {
         node.mac = mac_of(&node.ip);
     }
-    let nodes: Vec<usize> = (0..after.nodes.len())
-        .filter(|&i| !after.nodes[i].deleted && after.nodes[i].ip.is_empty())
+    let nodes: Vec<usize> = (0..cluster.nodes.len())
+        .filter(|&i| !cluster.nodes[i].deleted && cluster.nodes[i].ip.is_empty())
         .collect();
-    let reserved: Vec<String> = reserved_ips(&after.spec)
+    let reserved: Vec<String> = reserved_ips(&cluster.spec)
         .into_iter()
-        .filter(|(_, ip)| ip.is_empty() && after.status != ClusterStatus::Deleted)
+        .filter(|(_, ip)| ip.is_empty() && cluster.status != ClusterStatus::Deleted)
         .map(|(name, _)| name)
         .collect();
     if nodes.is_empty() && reserved.is_empty() {
         return Ok(());
     }
+    let vxnet = cluster.spec.vxnet.clone();
     let prefix = format!("{vxnet}/");
     let used: BTreeSet<u32> = w
         .scan(Table::Ips, &prefix)?
@@ -99,15 +105,19 @@ pub(crate) fn claim(
     };
     for i in nodes {
         let ip = next()?;
-        w.put(Table::Ips, &format!("{prefix}{ip}"), &after.ip_owner(&after.nodes[i]))?;
-        let node = &mut after.nodes[i];
+        w.put(
+            Table::Ips,
+            &format!("{prefix}{ip}"),
+            &cluster.ip_owner(&cluster.nodes[i]),
+        )?;
+        let node = &mut cluster.nodes[i];
         node.mac = mac_of(&ip);
         node.ip = ip;
     }
     for name in reserved {
         let ip = next()?;
-        w.put(Table::Ips, &format!("{prefix}{ip}"), &after.reserved_ip_owner(&name))?;
-        set_reserved_ip(&mut after.spec, &name, &ip);
+        w.put(Table::Ips, &format!("{prefix}{ip}"), &cluster.reserved_ip_owner(&name))?;
+        set_reserved_ip(&mut cluster.spec, &name, &ip);
     }
     Ok(())
 }

@@ -84,23 +84,29 @@ fn stored_cluster(r: &(impl Read + ?Sized), id: &str) -> Result<Cluster, StoreEr
     })
 }
 
-/// Changes stored clusters at once (`change` gets them in the order of
-/// `ids`, and may refuse), their addresses following them: first every
-/// record gives back what it no longer holds, then each claims what it
-/// newly holds (so two records may swap addresses) and gets addresses
-/// where it lacks them. `before` is `None` for a cluster not stored yet.
+/// Stores changed clusters at once, their addresses following them: first
+/// every record gives back what it no longer holds, then every one claims
+/// what it newly holds (so two records may swap addresses), then each gets
+/// addresses where it lacks them. `before` is `None` for a cluster not stored yet.
 fn store_clusters(
     w: &mut (impl Write + ?Sized),
     before: Vec<Option<Cluster>>,
     mut after: Vec<Cluster>,
 ) -> Result<Vec<Cluster>, StoreError> {
-    for (before, after) in before.iter().zip(&after) {
+    for (before, after) in before.iter().zip(&mut after) {
+        // A deleted cluster shows no address the pool may give another.
+        if after.status == crate::cluster::ClusterStatus::Deleted {
+            crate::cluster::clear_reserved_ips(&mut after.spec);
+        }
         if let Some(before) = before {
             ips::release(w, before, after)?;
         }
     }
-    for (before, after) in before.iter().zip(&mut after) {
+    for (before, after) in before.iter().zip(&after) {
         ips::claim(w, before.as_ref(), after)?;
+    }
+    for after in &mut after {
+        ips::allocate(w, after)?;
         put_record(w, Table::Clusters, &after.id.clone(), &*after)?;
     }
     Ok(after)
@@ -175,6 +181,14 @@ pub(crate) fn begin(w: &mut (impl Write + ?Sized), cluster: &Cluster, op: &Opera
                 kind: "cluster",
                 id: id.clone(),
             })?;
+            // Checked as it was: an operation begun on it since may have changed anything.
+            let checked = op.request.peer().and_then(|(_, last)| last);
+            if peer.operation.as_deref() != checked {
+                return Err(StoreError::Changed {
+                    cluster: id.clone(),
+                    operation: peer.operation.unwrap_or_default(),
+                });
+            }
             peer.status = cluster.status;
             peer
         };

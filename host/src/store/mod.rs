@@ -80,6 +80,14 @@ pub enum StoreError {
         /// The network.
         vxnet: String,
     },
+    /// An operation's other cluster changed after the request was checked.
+    #[error("cluster {cluster} changed since the request was checked (operation {operation} ran on it); ask again")]
+    Changed {
+        /// The other cluster.
+        cluster: String,
+        /// The operation that ran on it.
+        operation: String,
+    },
     /// A pinned address is another's.
     #[error("address {ip} of network {vxnet} is held by {holder}")]
     IpTaken {
