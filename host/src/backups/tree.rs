@@ -68,6 +68,7 @@ pub fn snapshot(from: &Path, to: &Path, base: Option<(&Path, &[Entry])>) -> io::
     let mut copied = Copied::default();
     std::fs::create_dir(to)?;
     let mut dirs = Vec::new();
+    let mut written = vec![to.to_path_buf()];
     walk(from, "", &mut |rel, path, meta| {
         let target = to.join(rel);
         let mode = meta.permissions().mode() & 0o7777;
@@ -79,28 +80,38 @@ pub fn snapshot(from: &Path, to: &Path, base: Option<(&Path, &[Entry])>) -> io::
             }
         } else if meta.is_dir() {
             std::fs::create_dir(&target)?;
+            written.push(target.clone());
             dirs.push((target, mode));
             EntryKind::Dir { mode }
         } else if meta.is_file() {
-            let (sha256, size) = hash(&mut crate::files::open_file(path)?)?;
-            copied.bytes += size;
-            let same = matches!(known.get(rel), Some(EntryKind::File { sha256: s, size: n, .. }) if *s == sha256 && *n == size);
-            // The previous point's copy is linked only when it still holds that content.
-            let intact = |dir: &Path| {
-                crate::files::open_file(&dir.join(rel))
-                    .and_then(|mut f| hash(&mut f))
-                    .is_ok_and(|h| h == (sha256.clone(), size))
-            };
-            let linked =
-                same && base.is_some_and(|(dir, _)| intact(dir) && std::fs::hard_link(dir.join(rel), &target).is_ok());
-            if !linked {
-                let (again, size) = copy(path, &target)?;
-                copied.stored += size;
-                if again != sha256 {
-                    return Err(io::Error::other(format!("{rel}: changed while it was copied")));
+            // Only a file the previous point holds at this size may be linked:
+            // it is hashed first; any other is hashed as it is copied.
+            let linked = match (base, known.get(rel)) {
+                (Some((dir, _)), Some(EntryKind::File { sha256, size, .. })) if *size == meta.len() => {
+                    let now = hash(&mut crate::files::open_file(path)?)?;
+                    // The previous point's copy is linked only when it still holds that content.
+                    let intact = |p: &Path| {
+                        crate::files::open_file(p)
+                            .and_then(|mut f| hash(&mut f))
+                            .is_ok_and(|h| h == now)
+                    };
+                    let from = dir.join(rel);
+                    (now == (sha256.clone(), *size) && intact(&from) && std::fs::hard_link(&from, &target).is_ok())
+                        .then_some(now)
                 }
-                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))?;
-            }
+                _ => None,
+            };
+            let (sha256, size) = match linked {
+                Some(same) => same,
+                None => {
+                    let (sha256, size) = copy(path, &target)?;
+                    written.push(target.clone());
+                    copied.stored += size;
+                    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))?;
+                    (sha256, size)
+                }
+            };
+            copied.bytes += size;
             EntryKind::File { size, sha256, mode }
         } else {
             return Err(io::Error::new(
@@ -118,6 +129,7 @@ pub fn snapshot(from: &Path, to: &Path, base: Option<(&Path, &[Entry])>) -> io::
     for (dir, mode) in dirs.into_iter().rev() {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o700))?;
     }
+    sync(&written)?;
     Ok((entries, copied))
 }
 
@@ -144,6 +156,7 @@ pub fn restore(from: &Path, to: &Path, entries: &[Entry]) -> io::Result<()> {
     }
     std::fs::create_dir_all(to)?;
     let mut dirs = Vec::new();
+    let mut written = vec![to.to_path_buf()];
     // Entries go only into directories this restore made: never through a link.
     let mut made = std::collections::HashSet::new();
     for entry in entries {
@@ -162,12 +175,14 @@ pub fn restore(from: &Path, to: &Path, entries: &[Entry]) -> io::Result<()> {
         match &entry.kind {
             EntryKind::Dir { mode } => {
                 std::fs::create_dir(&target)?;
+                written.push(target.clone());
                 dirs.push((target, *mode));
             }
             EntryKind::Link { target: link } => std::os::unix::fs::symlink(link, &target)?,
             EntryKind::File { size, sha256, mode } => {
                 let source = beneath(from, &entry.path)?;
                 let (got, len) = copy(&source, &target).map_err(|e| corrupt(&entry.path, e))?;
+                written.push(target.clone());
                 if got != *sha256 || len != *size {
                     let _ = std::fs::remove_file(&target);
                     return Err(corrupt(&entry.path, "its checksum differs from the backup's"));
@@ -178,6 +193,16 @@ pub fn restore(from: &Path, to: &Path, entries: &[Entry]) -> io::Result<()> {
     }
     for (dir, mode) in dirs.into_iter().rev() {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o777))?;
+    }
+    sync(&written)
+}
+
+/// Flushes the files and directories a copy wrote, after all of them are
+/// written (the kernel writes most back meanwhile, and only this copy's
+/// data is waited for): the copies are on disk before any record names them.
+fn sync(written: &[PathBuf]) -> io::Result<()> {
+    for path in written {
+        std::fs::File::open(path)?.sync_all()?;
     }
     Ok(())
 }
@@ -268,7 +293,6 @@ fn copy(from: &Path, to: &Path) -> io::Result<(String, u64)> {
         out.write_all(&buf[..n])?;
         len += n as u64;
     }
-    out.sync_all()?;
     Ok((crate::files::hex(&sha.finalize()), len))
 }
 
