@@ -601,3 +601,203 @@ fn a_bad_command_line_asked_for_json_answers_in_json() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("invalid value 'abc' for '--count <COUNT>'"));
 }
+
+/// An app of the original platform (`tests/fixtures/original-app`: every
+/// key real apps use that Hookhost replaces) imported, built, validated,
+/// created and deleted; what each shell command became, checked.
+#[test]
+fn an_original_app_is_imported_built_validated_created_and_deleted() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("app");
+    let state = work.path().join("state");
+    let sdk = support::repo("plugin-sdk");
+    let fixture = support::repo("tests/fixtures/original-app");
+    let args = [
+        "app",
+        "import",
+        path(&fixture),
+        "--out",
+        path(&out),
+        "--sdk-path",
+        path(&sdk),
+        "--set",
+        "env.access_key_id=AKID",
+        "--set",
+        "cluster.db_node.count=3",
+        "--json",
+    ];
+    // Not an app of the original platform: named, nothing written.
+    let none = hookhost(&["app", "import", path(work.path()), "--out", path(&out)]);
+    assert_eq!(none.status.code(), Some(2));
+    let said = text(&none.stderr);
+    assert!(said.contains("cluster.json.mustache: cannot read"), "{said}");
+    assert!(!out.exists());
+    let done = hookhost(&args);
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr));
+    let summary: Value = serde_json::from_slice(&done.stdout).unwrap();
+    let summary = &summary["summary"];
+    let components: Vec<&str> = summary["crates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["component"].as_str().unwrap())
+        .collect();
+    assert_eq!(components, ["db_node_hooks.wasm", "web_proxy_hooks.wasm"]);
+    let lines = |key: &str| -> Vec<String> {
+        summary[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_string())
+            .collect()
+    };
+    for line in [
+        "health_check.check_cmd → role web-proxy's `health_check` service",
+        "display_tabs.Node Roles.cmd → role db_node's `tab_Node_Roles` service",
+        "nodes[0].services.backup.selector → role db_node's `backup_selector` service",
+        "advanced_services.update_nodes_names → role db_node's custom `update_nodes_names` service",
+    ] {
+        assert!(lines("converted").iter().any(|l| l == line), "{line}");
+    }
+    for line in [
+        "hooks/db-node-hooks: `scale_in`: /opt/app/bin/ctl.sh preScaleIn",
+        "hooks/db-node-hooks: `upgrade`: bash -c 'test -f /data/ok'",
+        "hooks/db-node-hooks: `monitor`: /opt/app/bin/ctl.sh measure",
+        "hooks/web-proxy-hooks: `stop`: /opt/proxy/stop.sh",
+    ] {
+        assert!(lines("to_port").iter().any(|l| l == line), "{line}");
+    }
+    assert_eq!(lines("to_port").len(), 24);
+    assert!(lines("dropped").iter().any(|l| l.starts_with("vxnet: empty")));
+
+    // The spec: no shell command left; each became its service.
+    let text_of = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let spec_text = text_of(&out.join("spec.json"));
+    assert!(!spec_text.contains("cmd\""), "{spec_text}");
+    let spec: Value = serde_json::from_str(&spec_text).unwrap();
+    let db = &spec["nodes"][0];
+    assert_eq!(db["plugin"], "db_node_hooks.wasm");
+    assert_eq!(db["count"], 3, "--set overrides a default");
+    assert_eq!(db["env"]["log-level"], "info");
+    assert_eq!(spec["env"]["access_key_id"], "AKID");
+    assert_eq!(db["services"]["scale_in"]["pre_check"], true);
+    assert_eq!(db["services"]["backup"]["selector"], "backup_selector");
+    assert_eq!(
+        db["services"]["tab_Node_Roles"],
+        serde_json::json!({"type": "custom", "timeout": 10})
+    );
+    assert_eq!(spec["nodes"][1]["services"]["health_action"], serde_json::json!({}));
+    assert_eq!(spec["locale"]["zh-cn"]["err_code21"], "找不到主节点");
+    let source = text_of(&out.join("hooks/db-node-hooks/src/lib.rs"));
+    assert!(
+        source.contains("            Service::Custom(\"changeFCV\".into()),\n"),
+        "{source}"
+    );
+    assert!(
+        source.contains(
+            "            // The pre-check ran:\n            //     /opt/app/bin/ctl.sh preScaleIn\n            Service::ScaleIn if ctx.is_pre_check() =>"
+        ),
+        "{source}"
+    );
+
+    // Nothing is overwritten.
+    let again = hookhost(&args);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stdout).contains("not empty"), "{}", text(&again.stdout));
+
+    // Built as the summary says (the lock file pins what the tests built already).
+    std::fs::copy(support::repo("example-plugins/Cargo.lock"), out.join("Cargo.lock")).unwrap();
+    let noop = support::guest(support::NOOP);
+    let guests = noop.parent().unwrap();
+    let target = guests.ancestors().nth(2).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--offline",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(out.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    for component in components {
+        std::fs::copy(guests.join(component), out.join(component)).unwrap();
+    }
+    let state_args = |rest: &[&str]| -> Vec<String> {
+        let mut all = vec!["--state-dir".to_string(), path(&state).to_string()];
+        all.extend(rest.iter().map(|s| s.to_string()));
+        all
+    };
+    let run = |rest: &[&str]| {
+        let all = state_args(rest);
+        hookhost(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let valid = run(&["app", "validate", path(&out), "--json"]);
+    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stdout));
+    // The vendor's tags are kept and shown.
+    let added = run(&["app", "add", path(&out), "--app", "legacy", "--version", "1.0"]);
+    assert_eq!(added.status.code(), Some(0), "{}", text(&added.stderr));
+    let shown = text(&run(&["app", "show", "legacy", "1.0"]).stdout);
+    assert!(
+        shown.contains("\n  custom tags     {\"team\":\"storage\",\"tier\":\"gold\"}\n"),
+        "{shown}"
+    );
+    let created = run(&["cluster", "create", path(&out), "--json"]);
+    assert_eq!(created.status.code(), Some(0), "{}", text(&created.stdout));
+    let created: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let cluster = created["cluster_id"].as_str().unwrap().to_string();
+    let shown: Value = serde_json::from_slice(&run(&["cluster", "show", &cluster, "--json"]).stdout).unwrap();
+    assert_eq!(shown["cluster"]["status"], "active");
+    assert_eq!(shown["cluster"]["nodes"].as_array().unwrap().len(), 4);
+    let deleted = run(&["cluster", "delete", &cluster, "--json"]);
+    assert_eq!(deleted.status.code(), Some(0), "{}", text(&deleted.stdout));
+}
+
+/// `app validate` names every problem of a spec in one run, each at its JSON path.
+#[test]
+fn app_validate_reports_every_problem_at_once() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::copy(support::guest(support::NOOP), work.path().join("noop.wasm")).unwrap();
+    let spec = work.path().join("spec.json");
+    std::fs::write(
+        &spec,
+        r#"{"vxnet": "", "nodes": [
+            {"role": "a", "count": "three", "plugin": "noop.wasm", "cpu": 0,
+             "health_check": {"enable": true, "check_cmd": "check.sh"},
+             "services": {"start": {"cmd": "start.sh", "timout": 3}, "Bad Name": {"type": "custom"}}},
+            {"role": "b", "plugin": "noop.wasm", "replicas": 1}
+        ], "advanced_services": {"x": {"cmd": "x.sh"}}, "links": {"etcd": ""}}"#,
+    )
+    .unwrap();
+    let out = hookhost(&["app", "validate", path(&spec), "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<String> = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}: {}", p["at"].as_str().unwrap(), p["message"].as_str().unwrap()))
+        .collect();
+    let expect = [
+        "nodes[0].health_check.check_cmd: shell commands do not run here: the `health_check` service",
+        "nodes[0].services.start.cmd: shell commands do not run here: the `start` service",
+        "advanced_services: not supported: declare each as a custom service",
+        "nodes[0].count: invalid type: string \"three\", expected u32",
+        "nodes[0].services.start.timout: unknown key `timout`",
+        "nodes[1].replicas: unknown key `replicas`",
+        "nodes[1].count: required key `count` is missing",
+        "vxnet: \"\" is not a usable network name",
+        "nodes[0].cpu: must be at least 1",
+        "nodes[0].services.Bad Name: \"Bad Name\" is not a service name",
+    ];
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+    for want in expect {
+        assert!(found.iter().any(|f| f.starts_with(want)), "{want}\n{found:#?}");
+    }
+}

@@ -19,6 +19,7 @@ pub mod engine;
 pub mod files;
 pub mod flows;
 pub mod hook;
+pub mod import;
 pub mod metadata;
 pub mod plan;
 pub mod provider;

@@ -48,6 +48,8 @@ pub enum AppCommand {
         json: bool,
     },
     /// Check a spec: its keys and values, and that each role's component loads and implements the role's services.
+    ///
+    /// Every problem is reported in one run, each at its JSON path (`--json` lists them).
     Validate {
         /// The app spec (or its directory, holding spec.json).
         spec: PathBuf,
@@ -55,6 +57,40 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Convert an app of the original platform (cluster.json.mustache + config.json, locale/).
+    ///
+    /// Renders the template with config.json's defaults (and --set), turns each shell command
+    /// into the service that replaces it, and writes OUT/spec.json plus one Rust hook crate
+    /// per role (OUT/hooks/<role>-hooks) whose arms quote the commands to port. Then:
+    ///
+    ///   cargo build --release --target wasm32-wasip2 --manifest-path OUT/Cargo.toml
+    ///   cp OUT/target/wasm32-wasip2/release/*.wasm OUT/ && hookhost app validate OUT
+    ///
+    /// Example: hookhost app import ./memcached/app --out ./memcached-hookhost --set env.-p=11211
+    Import {
+        /// The original app's directory (holding cluster.json.mustache and config.json).
+        dir: PathBuf,
+        /// A new or empty directory for the result.
+        #[arg(long)]
+        out: PathBuf,
+        /// Override a default by its template path (`env.port=2181`, `cluster.zk_node.count=5`); JSON or text.
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = key_value)]
+        set: Vec<(String, String)>,
+        /// Depend on hookhost-sdk at this path [default: by version].
+        #[arg(long, value_name = "PATH")]
+        sdk_path: Option<PathBuf>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `KEY=VALUE`, split at the first `=`.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
 }
 
 impl AppCommand {
@@ -62,6 +98,7 @@ impl AppCommand {
     pub fn wants_json(&self) -> bool {
         match self {
             AppCommand::Validate { json, .. }
+            | AppCommand::Import { json, .. }
             | AppCommand::Add { json, .. }
             | AppCommand::List { json }
             | AppCommand::Show { json, .. } => *json,
@@ -73,6 +110,21 @@ impl AppCommand {
 pub async fn run(global: &Global, cmd: AppCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         AppCommand::Validate { spec, json } => validate(global, spec, json).await,
+        AppCommand::Import {
+            dir,
+            out,
+            set,
+            sdk_path,
+            json,
+        } => {
+            let summary = hookhost::import::import(&dir, &out, &hookhost::import::ImportOptions { set, sdk_path })?;
+            if json {
+                emit(&format!("{:#}\n", json!({"ok": true, "summary": summary})));
+            } else {
+                emit(&import_report(&out, &summary));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         AppCommand::Add {
             path,
             app,
@@ -170,6 +222,9 @@ pub async fn run(global: &Global, cmd: AppCommand) -> anyhow::Result<ExitCode> {
                     if let Some(payload) = &v.payload {
                         let _ = writeln!(out, "  payload         {}", payload.display());
                     }
+                    if let Some(tags) = &v.spec.custom_tags {
+                        let _ = writeln!(out, "  custom tags     {}", clean(&tags.to_string()));
+                    }
                     for r in &v.spec.nodes {
                         let services: Vec<&str> = r.services.keys().map(String::as_str).collect();
                         let _ = writeln!(out, "  role {:<10} ×{} · {}", r.role, r.count, services.join(", "));
@@ -180,6 +235,30 @@ pub async fn run(global: &Global, cmd: AppCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// What an import did, for people.
+fn import_report(out: &std::path::Path, s: &hookhost::import::Summary) -> String {
+    let mut text = format!("wrote {} and {} hook crate(s):\n", s.spec.display(), s.crates.len());
+    for c in &s.crates {
+        let _ = writeln!(text, "  role {:<12} {} → {}", c.role, c.dir.display(), c.component);
+    }
+    for (title, lines) in [
+        ("converted", &s.converted),
+        ("to port", &s.to_port),
+        ("dropped", &s.dropped),
+    ] {
+        let _ = writeln!(text, "{title} ({}):", lines.len());
+        for line in lines {
+            let _ = writeln!(text, "  {}", clean(line));
+        }
+    }
+    let out = out.display();
+    let _ = writeln!(
+        text,
+        "next:\n  cargo build --release --target wasm32-wasip2 --manifest-path {out}/Cargo.toml\n  cp {out}/target/wasm32-wasip2/release/*.wasm {out}/ && hookhost app validate {out}"
+    );
+    text
 }
 
 /// The versions an app version may be upgraded from, as a list for people.
@@ -206,6 +285,7 @@ fn describe(v: &AppVersion) -> serde_json::Value {
         "upgrading_policy": v.spec.upgrading_policy,
         "upgrade_policy": v.spec.upgrade_policy,
         "payload": v.payload,
+        "custom_tags": v.spec.custom_tags,
         "source": v.source,
         "added_at": v.added_at,
         "roles": roles,
@@ -216,7 +296,28 @@ fn describe(v: &AppVersion) -> serde_json::Value {
 async fn validate(global: &Global, file: PathBuf, json: bool) -> anyhow::Result<ExitCode> {
     let file = hookhost::engine::spec_file(&file);
     let engine = global.reader(false)?;
-    let spec = engine.load_app(&file).await?;
+    let spec = match engine.load_app(&file).await {
+        Ok(spec) => spec,
+        Err(e) if json => {
+            // Every problem, each with its JSON path.
+            use hookhost::{engine::EngineError, spec::SpecError};
+            let problems = match &e {
+                EngineError::Spec(SpecError::Invalid { problems, .. }) | EngineError::Components { problems, .. } => {
+                    problems
+                        .iter()
+                        .map(|p| json!({"at": p.at, "message": p.message}))
+                        .collect()
+                }
+                other => vec![json!({"at": ".", "message": other.to_string()})],
+            };
+            emit(&format!(
+                "{:#}\n",
+                json!({"ok": false, "kind": "bad-input", "spec": file, "problems": problems})
+            ));
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if json {
         let roles: Vec<_> = spec
             .nodes

@@ -41,8 +41,8 @@ pub const OPERATIONS: &[(&str, Operation)] = &[
 /// A name that is not a usable service or operation.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum NameError {
-    /// Custom service names are lowercase letters, digits, `_` and `-`.
-    #[error("{0:?} is not a service name: use lowercase letters, digits, '_' and '-', starting with a letter")]
+    /// Custom service names are letters, digits, `_` and `-`.
+    #[error("{0:?} is not a service name: use letters, digits, '_' and '-' (at most 64), starting with a letter")]
     BadService(String),
     /// Not one of [`OPERATIONS`].
     #[error("{0:?} is not an operation; expected one of {1}")]
@@ -56,8 +56,10 @@ pub fn parse_service(name: &str) -> Result<Service, NameError> {
         return Ok(service.clone());
     }
     let mut chars = name.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    // Vendors write names their way (`changeFCV`, `update-yarn-scheduler`);
+    // each stays one safe metadata path segment.
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && name.len() <= 64;
     if valid {
         Ok(Service::Custom(name.to_string()))
@@ -137,6 +139,8 @@ mod tests {
         );
         assert_eq!(service_name(&Service::Custom("run_command".into())), "run_command");
         assert!(parse_service("Run Command").is_err());
+        assert_eq!(parse_service("changeFCV").unwrap(), Service::Custom("changeFCV".into()));
+        assert!(parse_service("a/b").is_err() && parse_service("1st").is_err());
         assert!(parse_service("").is_err());
         for (name, op) in OPERATIONS {
             assert_eq!(parse_operation(name).unwrap(), *op);

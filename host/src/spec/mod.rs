@@ -1,10 +1,13 @@
 //! The app spec: the original platform's `cluster.json`, with each role naming
 //! its hook component (`"plugin": "zk.wasm"`, relative to the spec file)
-//! instead of shell commands. Parsing refuses unknown keys; [`Spec::load`]
-//! then checks what types cannot: ranges, names, which keys fit which service.
-//! Every problem names the file and its JSON path.
+//! instead of shell commands. Parsing refuses unknown keys and shell
+//! commands (naming the service that replaces each); [`Spec::load`] then
+//! checks what types cannot: ranges, names, which keys fit which service.
+//! Every problem of a spec is reported at once, each with its JSON path.
 
+pub mod legacy;
 mod model;
+mod shape;
 mod validate;
 
 pub use model::*;
@@ -43,7 +46,7 @@ pub enum SpecError {
         /// Why.
         error: std::io::Error,
     },
-    /// The file is not JSON, or the JSON does not fit the spec's shape.
+    /// The file is not JSON.
     #[error("{file}:{line}:{column}: {problem}")]
     Shape {
         /// The spec file.
@@ -55,7 +58,7 @@ pub enum SpecError {
         /// The path and the problem.
         problem: Problem,
     },
-    /// The spec parses but breaks rules.
+    /// The JSON does not fit the spec's shape, or breaks its rules.
     #[error("{file}: {}", problems.iter().map(Problem::to_string).collect::<Vec<_>>().join(&format!("\n{}: ", file.display())))]
     Invalid {
         /// The spec file.
@@ -89,7 +92,7 @@ impl Spec {
     /// Parses and checks spec text; `file` names it in errors, `base` resolves plugins.
     pub fn parse(file: &Path, text: &str, base: &Path) -> Result<Spec, SpecError> {
         let de = &mut serde_json::Deserializer::from_str(text);
-        let mut spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut doc: serde_json::Value = serde_path_to_error::deserialize(de).map_err(|e| {
             let at = e.path().to_string();
             let inner = e.into_inner();
             SpecError::Shape {
@@ -97,12 +100,31 @@ impl Spec {
                 line: inner.line(),
                 column: inner.column(),
                 problem: Problem {
-                    message: shape_message(&inner.to_string()),
+                    message: shape::shape_message(&inner.to_string()),
                     at,
                 },
             }
         })?;
-        let problems = validate::check(&mut spec, base);
+        let mut problems = legacy::refuse(&mut doc);
+        let parsed = shape::parse_all::<Spec>(doc);
+        problems.extend(parsed.problems);
+        let Some(mut spec) = parsed.value else {
+            return Err(SpecError::Invalid {
+                file: file.to_path_buf(),
+                problems,
+            });
+        };
+        // Rules are not judged where the document is no longer the user's.
+        let beneath = |at: &str, place: &str| {
+            at.strip_prefix(place)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        };
+        let rules = validate::check(&mut spec, base);
+        problems.extend(
+            rules
+                .into_iter()
+                .filter(|p| !parsed.altered.iter().any(|place| beneath(&p.at, place))),
+        );
         if problems.is_empty() {
             Ok(spec)
         } else {
@@ -114,22 +136,13 @@ impl Spec {
     }
 }
 
-/// serde's message without its position (we print our own), with a hint for `cmd`.
-fn shape_message(raw: &str) -> String {
-    let message = raw.split(" at line ").next().unwrap_or(raw).to_string();
-    if message.starts_with("unknown field `cmd`") {
-        return "unknown key `cmd`: a role's hooks are its component's services; name the component with \"plugin\" on the role".into();
-    }
-    message.replacen("unknown field", "unknown key", 1)
-}
-
 /// Parses spec JSON into any spec type, for tests of a single part.
 #[cfg(test)]
 fn parse_part<T: for<'de> serde::Deserialize<'de>>(json: &str) -> Result<T, String> {
     let de = &mut serde_json::Deserializer::from_str(json);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let at = e.path().to_string();
-        format!("{at}: {}", shape_message(&e.into_inner().to_string()))
+        format!("{at}: {}", shape::shape_message(&e.into_inner().to_string()))
     })
 }
 

@@ -60,7 +60,8 @@ pub struct Spec {
     /// Custom console tabs (parsed, not acted on yet).
     #[serde(default)]
     pub display_tabs: Option<Value>,
-    /// External clusters this one depends on, by service name.
+    /// External clusters this one depends on, by service name; an empty
+    /// one (what the form sends when the user picks none) is no link.
     #[serde(default)]
     pub links: BTreeMap<String, String>,
     /// Whether the cluster gets a tag id.
@@ -91,6 +92,15 @@ pub struct Spec {
     /// Env keys set once, at create (`config.json`'s `changeable: false`).
     #[serde(default)]
     pub unchangeable_env: Vec<String>,
+    /// The vendor's tags of the cluster: kept and shown, never interpreted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_tags: Option<Value>,
+    /// Links the user may add after create (kept, not acted on yet).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_links: Vec<String>,
+    /// Roles an upgrade adds (`{"add": [...]}`; kept, not acted on yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_roles: Option<Value>,
 }
 
 /// One entry of `in-place-upgrade-nodes` (`notes/appcenter-spec.md` §5.14):
@@ -237,6 +247,9 @@ pub struct RoleSpec {
     /// Load balancer attachment (parsed, not acted on yet).
     #[serde(default)]
     pub loadbalancer: Option<Value>,
+    /// Operations the console should not offer for this role.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsupported_actions: Vec<String>,
 }
 
 fn one() -> u32 {

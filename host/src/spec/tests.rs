@@ -40,34 +40,85 @@ fn a_single_role_gets_a_default_name_and_an_absolute_plugin() {
 }
 
 #[test]
-fn shape_errors_name_line_column_and_json_path() {
-    let cases = [
-        (
-            r#"{"nodes": [{"count": 1, "plugin": "app.wasm", "services": {"init": {"timout": 5}}}]}"#,
-            "spec.json:1:76: nodes[0].services.init.timout: unknown key `timout`, expected one of",
-        ),
-        (
-            r#"{"nodes": [{"count": 1, "plugin": "app.wasm", "services": {"start": {"order": -1}}}]}"#,
-            "spec.json:1:80: nodes[0].services.start.order: invalid value: integer `-1`, expected u32",
-        ),
-        (
-            r#"{"nodes": [{"count": 1, "plugin": "app.wasm", "services": {"start": {"cmd": "appctl start"}}}]}"#,
-            "nodes[0].services.start.cmd: unknown key `cmd`: a role's hooks are its component's services",
-        ),
-        (
-            r#"{"nodes": [{"count": 1}]}"#,
-            "spec.json:1:23: nodes[0]: missing field `plugin`",
-        ),
-        (
-            r#"{"nodes": [], "upgrading_policy": "sideways"}"#,
-            "upgrading_policy: unknown variant `sideways`",
-        ),
-        ("{\n  \"nodes\": [\n", "spec.json:3:0: nodes: EOF while parsing a list"),
+fn every_shape_problem_is_named_at_its_json_path_in_one_run() {
+    let found = problems(
+        r#"{"nodes": [
+            {"role": "a", "count": 1, "plugin": "app.wasm", "services": {"init": {"timout": 5}, "start": {"order": -1}}},
+            {"role": "b", "count": "two"},
+            {"role": "c", "count": 1, "plugin": "app.wasm", "cpu": 0}
+        ], "upgrading_policy": "sideways"}"#,
+    );
+    assert_eq!(
+        found,
+        [
+            "nodes[0].services.init.timout: unknown key `timout`, expected one of `order`, `timeout`, `post_start_service`, `post_stop_service`, `nodes_to_execute_on`, `pre_check`, `allow_force`, `service_params`, `with_replica`, `type`, `event`, `selector`",
+            "nodes[0].services.start.order: invalid value: integer `-1`, expected u32",
+            "nodes[1].count: invalid type: string \"two\", expected u32",
+            "nodes[1].plugin: required key `plugin` is missing",
+            "upgrading_policy: unknown variant `sideways`, expected one of `parallel`, `sequential`, `in-place-parallel`, `in-place-sequential`",
+            // The rules are judged too, where the document is the user's.
+            "nodes[2].cpu: must be at least 1",
+        ]
+    );
+    // Not JSON: the place it stops, with line and column.
+    let err = parse("{\n  \"nodes\": [\n").unwrap_err().to_string();
+    assert!(err.contains("spec.json:3:0: nodes: EOF while parsing a list"), "{err}");
+}
+
+/// A spec in the original platform's words (what `app import` reads once rendered).
+const ORIGINAL: &str = r#"{
+    "name": "legacy", "links": {"etcd_service": ""}, "custom_tags": {"team": "db"},
+    "add_links": ["etcd_service"], "upgrade_roles": {"add": ["b"]},
+    "health_check": {"enable": true, "check_cmd": "appctl check", "action_cmd": "appctl revive"},
+    "monitor": {"enable": true, "cmd": "appctl measure", "items": {"qps": {"unit": "count"}}},
+    "display_tabs": {"Node Roles": {"cmd": "appctl roles", "roles_to_execute_on": ["a"]}},
+    "advanced_services": {"update_names": {"cmd": "appctl names", "timeout": 10}},
+    "nodes": [{
+        "role": "a", "count": 2, "plugin": "app.wasm", "unsupported_actions": ["change_instance_class"],
+        "custom_metadata": {"cmd": "appctl token"},
+        "services": {
+            "start": {"cmd": "appctl start"},
+            "scale_in": {"pre_check": "appctl preScaleIn", "cmd": "appctl scaleIn"},
+            "backup": {"selector": "appctl findLeader", "nodes_to_execute_on": 1},
+            "changeFCV": {"type": "custom", "cmd": "appctl changeFCV"}
+        }
+    }]
+}"#;
+
+#[test]
+fn shell_commands_are_refused_naming_the_service_that_replaces_each() {
+    let found = problems(ORIGINAL);
+    let expect = [
+        "health_check.check_cmd: shell commands do not run here: the `health_check` service of each role's component replaces this one",
+        "health_check.action_cmd: shell commands do not run here: the `health_action` service of each role's component",
+        "monitor.cmd: shell commands do not run here: the `monitor` service of each role's component",
+        "display_tabs.Node Roles.cmd: shell commands do not run here: a display tab is a custom service replying the table; declare `tab_Node_Roles`",
+        "nodes[0].custom_metadata.cmd: shell commands do not run here: the `custom_metadata` service of the role's component",
+        "nodes[0].services.backup.selector: a selector names a service here: declare `backup_selector`",
+        "nodes[0].services.changeFCV.cmd: shell commands do not run here: the `changeFCV` service of the role's component",
+        "nodes[0].services.scale_in.cmd: shell commands do not run here: the `scale_in` service",
+        "nodes[0].services.scale_in.pre_check: a pre-check is `\"pre_check\": true` here: the role's component answers it in its `scale_in` service",
+        "nodes[0].services.start.cmd: shell commands do not run here: the `start` service",
+        "advanced_services: not supported: declare each as a custom service",
     ];
-    for (json, expected) in cases {
-        let err = parse(json).unwrap_err().to_string();
-        assert!(err.contains(expected), "{err}\n  expected: {expected}");
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+    for (got, want) in found.iter().zip(expect) {
+        assert!(got.starts_with(want), "{got}\n  expected: {want}");
     }
+    // Without them the rest is accepted as it is: camelCase custom services,
+    // an empty link, custom tags, a role's unsupported actions.
+    let mut doc: serde_json::Value = serde_json::from_str(ORIGINAL).unwrap();
+    for command in legacy::shell_commands(&doc.clone()) {
+        legacy::remove(&mut doc, &command);
+    }
+    doc.as_object_mut().unwrap().remove("advanced_services");
+    doc["nodes"][0]["services"]["backup"]["selector"] = "changeFCV".into();
+    let spec = parse(&doc.to_string()).unwrap();
+    assert!(spec.links.is_empty(), "an empty link is no link");
+    assert_eq!(spec.custom_tags, Some(serde_json::json!({"team": "db"})));
+    assert_eq!(spec.nodes[0].unsupported_actions, ["change_instance_class"]);
+    assert_eq!(spec.nodes[0].service("scale_in").unwrap().pre_check, Some(true));
+    assert!(spec.nodes[0].service("changeFCV").is_some());
 }
 
 #[test]

@@ -29,6 +29,8 @@ const WITH_REPLICA: &[&str] = &["backup", "restore"];
 pub(super) fn check(spec: &mut Spec, base: &Path) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut report = |at: String, message: String| problems.push(Problem { at, message });
+    // An optional link left empty is no link.
+    spec.links.retain(|_, cluster| !cluster.is_empty());
     check_cluster(spec, &mut report);
     check_counts(spec, &mut report);
     check_roles(spec, base, &mut report);
@@ -377,7 +379,9 @@ fn check_service(at: &str, name: &str, spec: &ServiceSpec, count: u32, report: &
         }
         (false, Some(ServiceType::Custom)) if parse_service(name).is_err() => report(
             at.to_string(),
-            format!("{name:?} is not a service name: use lowercase letters, digits, '_' and '-'"),
+            format!(
+                "{name:?} is not a service name: use letters, digits, '_' and '-' (at most 64), starting with a letter"
+            ),
         ),
         _ => {}
     }
