@@ -709,12 +709,21 @@ fn kill_9_in_the_middle_of_a_backup_and_of_a_restore_then_resume() {
     let (cluster, _) = host.create(&app);
     let db = host.nodes(&cluster, "db");
     std::fs::write(host.volume(&cluster, &db[0]).join("precious"), "data").unwrap();
+    // Each hook sleeps 6 s, long enough that a loaded machine still cuts it
+    // off mid-call; a restored cluster has the backup's env, so the restore's
+    // sleep is set before the backup is taken.
+    op_ok(
+        &host,
+        &[
+            "cluster",
+            "update-env",
+            &cluster,
+            "sleep_ms_restore=6000",
+            "sleep_ms_backup=6000",
+        ],
+        0,
+    );
     for (what, slow) in [("backup", "backup"), ("restore", "restore")] {
-        op_ok(
-            &host,
-            &["cluster", "update-env", &cluster, &format!("sleep_ms_{slow}=2500")],
-            0,
-        );
         let args: Vec<String> = if what == "backup" {
             vec!["cluster".into(), "backup".into(), cluster.clone()]
         } else {

@@ -24,15 +24,32 @@ panic = "abort"
 strip = "debuginfo"
 "#;
 
-/// A role's crate name (`zk_node` → `zk-node-hooks`).
+/// A role's crate name (`zk_node` → `zk-node-hooks`): lowercase letters,
+/// digits and `-`, starting with a letter, as cargo wants.
 pub(super) fn package_name(role: &str) -> String {
-    format!("{}-hooks", role.to_ascii_lowercase().replace('_', "-"))
+    let name: String = role
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = name.trim_matches('-');
+    if name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        format!("{name}-hooks")
+    } else {
+        format!("role-{name}-hooks")
+    }
 }
 
 /// A crate's `Cargo.toml`: the SDK by path, or by version.
 pub(super) fn manifest(package: &str, sdk: Option<&Path>) -> String {
     let sdk = match sdk {
-        Some(path) => format!("{{ path = {:?} }}", path.display().to_string()),
+        // A JSON string is a TOML basic string.
+        Some(path) => format!("{{ path = {} }}", serde_json::Value::from(path.display().to_string())),
         None => format!("\"{}\"", env!("CARGO_PKG_VERSION")),
     };
     format!(
@@ -73,6 +90,19 @@ fn pattern(service: &str) -> String {
 fn comment(out: &mut String, indent: &str, what: &str, command: &str) {
     let _ = writeln!(out, "{indent}// {what}:");
     for line in command.lines() {
+        // Control and direction characters would not compile in a comment.
+        let line: String = line
+            .chars()
+            .map(|c| {
+                let hidden =
+                    c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c);
+                if hidden {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
         let _ = writeln!(out, "{indent}//     {line}");
     }
 }
@@ -80,7 +110,7 @@ fn comment(out: &mut String, indent: &str, what: &str, command: &str) {
 /// A role's `lib.rs`.
 pub(super) fn source(role: &str, services: &BTreeMap<String, Port>) -> String {
     let mut out = format!(
-        r#"//! The hooks of role `{role}`, written by `hookhost app import`. Each arm
+        r#"//! The hooks of role {role:?}, written by `hookhost app import`. Each arm
 //! quotes the shell command it replaces: port it there (read the cluster
 //! with `hookhost_sdk::meta`, write the node's files, reply with
 //! `ctx.reply`). Until then the service logs that it is not ported and succeeds.

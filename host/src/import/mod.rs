@@ -130,6 +130,26 @@ pub fn import(dir: &Path, out: &Path, options: &ImportOptions) -> Result<Summary
             message: "rendered, it has no \"nodes\" list: this is no cluster.json".into(),
         });
     }
+    let roles = doc["nodes"].as_array().cloned().unwrap_or_default();
+    if roles.is_empty() {
+        return Err(ImportError::Bad {
+            file: template_file,
+            message: "rendered, its \"nodes\" list is empty: an app needs a role".into(),
+        });
+    }
+    // A role's name names its crate's directory: plain names only, checked before anything is written.
+    for (i, role) in roles.iter().enumerate() {
+        let name = role.get("role").and_then(Value::as_str).unwrap_or_default();
+        let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !plain || (name.is_empty() && roles.len() > 1) {
+            return Err(ImportError::Bad {
+                file: template_file,
+                message: format!(
+                    "rendered, its nodes[{i}].role {name:?} is not a role name: give each role one of letters, digits, '_' and '-'"
+                ),
+            });
+        }
+    }
     if let Some(i) = doc["nodes"]
         .as_array()
         .and_then(|n| n.iter().position(|r| !r.is_object()))
@@ -347,6 +367,21 @@ fn write(
         }
         None => None,
     };
+    let mut packages: Vec<(String, String)> = Vec::new();
+    for i in 0..ports.len() {
+        let role = doc["nodes"][i]["role"]
+            .as_str()
+            .filter(|r| !r.is_empty())
+            .unwrap_or(DEFAULT_ROLE);
+        let package = hooks::package_name(role);
+        if let Some((other, _)) = packages.iter().find(|(_, p)| *p == package) {
+            return Err(ImportError::Bad {
+                file: out.to_path_buf(),
+                message: format!("roles {other:?} and {role:?} would share the crate {package}: rename one"),
+            });
+        }
+        packages.push((role.to_string(), package));
+    }
     let mut crates = Vec::new();
     for (i, services) in ports.iter().enumerate() {
         let role = doc["nodes"][i]["role"]
@@ -354,19 +389,7 @@ fn write(
             .filter(|r| !r.is_empty())
             .unwrap_or(DEFAULT_ROLE)
             .to_string();
-        let package = hooks::package_name(&role);
-        if let Some(other) = crates
-            .iter()
-            .find(|c: &&RoleCrate| hooks::package_name(&c.role) == package)
-        {
-            return Err(ImportError::Bad {
-                file: out.to_path_buf(),
-                message: format!(
-                    "roles {:?} and {role:?} would share the crate {package}: rename one",
-                    other.role
-                ),
-            });
-        }
+        let package = packages[i].1.clone();
         let component = format!("{}.wasm", package.replace('-', "_"));
         doc["nodes"][i]["plugin"] = component.clone().into();
         let dir = out.join("hooks").join(&package);
@@ -384,8 +407,8 @@ fn write(
     }
     std::fs::write(out.join("Cargo.toml"), hooks::WORKSPACE).map_err(write_err(&out.join("Cargo.toml")))?;
     let spec = out.join("spec.json");
-    let text = serde_json::to_string_pretty(doc).unwrap_or_default() + "\n";
-    std::fs::write(&spec, text).map_err(write_err(&spec))?;
+    let text = serde_json::to_string_pretty(doc).map_err(|e| write_err(&spec)(std::io::Error::other(e)))?;
+    std::fs::write(&spec, text + "\n").map_err(write_err(&spec))?;
     summary.spec = spec;
     summary.crates = crates;
     Ok(())

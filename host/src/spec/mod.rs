@@ -106,25 +106,21 @@ impl Spec {
             }
         })?;
         let mut problems = legacy::refuse(&mut doc);
-        let parsed = shape::parse_all::<Spec>(doc);
-        problems.extend(parsed.problems);
-        let Some(mut spec) = parsed.value else {
+        let mut parsed = shape::parse_all::<Spec>(doc);
+        problems.append(&mut parsed.problems);
+        let Some(mut spec) = parsed.value.take() else {
             return Err(SpecError::Invalid {
                 file: file.to_path_buf(),
                 problems,
             });
         };
-        // Rules are not judged where the document is no longer the user's.
-        let beneath = |at: &str, place: &str| {
-            at.strip_prefix(place)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
-        };
-        let rules = validate::check(&mut spec, base);
-        problems.extend(
-            rules
-                .into_iter()
-                .filter(|p| !parsed.altered.iter().any(|place| beneath(&p.at, place))),
-        );
+        // Rules are judged where the document is the user's, at the user's paths.
+        for mut problem in validate::check(&mut spec, base) {
+            if let Some(at) = parsed.place(&problem.at) {
+                problem.at = at;
+                problems.push(problem);
+            }
+        }
         if problems.is_empty() {
             Ok(spec)
         } else {

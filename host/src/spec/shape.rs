@@ -29,39 +29,53 @@ enum Step {
     Index(usize),
 }
 
-/// What was parsed, with every shape problem and the places taken out (as
-/// displayed paths of the user's document: later checks skip what is there).
+/// What was parsed, with every shape problem.
 pub(super) struct Parsed<T> {
     /// The value, when the document parsed once its problems were taken out.
     pub value: Option<T>,
     /// Every shape problem.
     pub problems: Vec<Problem>,
-    /// Paths (in the parsed value's own indices) whose content is not the user's.
-    pub altered: Vec<String>,
+    /// Places (paths of the user's document) whose content is ours now: a
+    /// placeholder, or a key taken out.
+    altered: Vec<String>,
+    /// Elements taken out of lists, in order: (list path then, index).
+    removed: Vec<(String, usize)>,
+}
+
+impl<T> Parsed<T> {
+    /// Where a problem the rules found in the parsed value is in the
+    /// user's document; `None` where the document is not the user's there.
+    pub fn place(&self, at: &str) -> Option<String> {
+        let at = original_str(at, &self.removed);
+        let beneath = |place: &String| {
+            at.strip_prefix(place.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        };
+        (!self.altered.iter().any(beneath)).then_some(at)
+    }
 }
 
 /// Parses `doc` as `T`, collecting every shape problem.
 pub(super) fn parse_all<T: DeserializeOwned>(mut doc: Value) -> Parsed<T> {
     let mut problems = Vec::new();
-    // Places whose content is ours now (a placeholder, a key taken out):
-    // nothing beneath them is the user's problem.
     let mut altered: Vec<Vec<Step>> = Vec::new();
-    // Lists an element was taken out of (in the altered document's indices).
-    let mut shifted: Vec<Vec<Step>> = Vec::new();
-    // Elements taken out of lists, in order: (list path then, index).
     let mut removed: Vec<(Vec<Step>, usize)> = Vec::new();
     // A placeholder being tried: its path and which one.
     let mut trying: Option<(Vec<Step>, usize)> = None;
-    while problems.len() < MAX_PROBLEMS {
+    // Keys no placeholder fitted (their object went once).
+    let mut exhausted: Vec<Vec<Step>> = Vec::new();
+    let mut rounds = 0;
+    let value = loop {
+        rounds += 1;
+        if problems.len() >= MAX_PROBLEMS || rounds > 10 * MAX_PROBLEMS {
+            problems.push(Problem {
+                at: ".".into(),
+                message: format!("more problems may follow; fix these {} first", problems.len()),
+            });
+            break None;
+        }
         let error = match serde_path_to_error::deserialize::<_, T>(&doc) {
-            Ok(value) => {
-                let altered = altered.iter().chain(&shifted).map(|p| display(p)).collect();
-                return Parsed {
-                    value: Some(value),
-                    problems,
-                    altered,
-                };
-            }
+            Ok(value) => break Some(value),
             Err(e) => e,
         };
         let mut path: Vec<Step> = error
@@ -86,14 +100,16 @@ pub(super) fn parse_all<T: DeserializeOwned>(mut doc: Value) -> Parsed<T> {
             Some((at, n)) if *at == path && missing.is_none() => n + 1,
             _ => 0,
         };
-        let ours = altered.iter().any(|a| path.starts_with(a));
+        // Places are kept in the user's indices: compare in those.
+        let here = original(&path, &removed);
+        let ours = altered.iter().any(|a| here.starts_with(a));
         if next == 0 && !ours {
             let message = match &missing {
                 Some(key) => format!("required key `{key}` is missing"),
                 None => shape_message(&message),
             };
             problems.push(Problem {
-                at: display(&original(&path, &removed)),
+                at: display(&here),
                 message,
             });
         }
@@ -101,22 +117,27 @@ pub(super) fn parse_all<T: DeserializeOwned>(mut doc: Value) -> Parsed<T> {
         if missing.is_some() || next > 0 {
             if next < PLACEHOLDERS.len() && set(&mut doc, &path, PLACEHOLDERS[next]()) {
                 trying = Some((path.clone(), next));
-                altered.push(path);
+                altered.push(original(&path, &removed));
                 continue;
             }
-            // No placeholder fits: the object holding the key goes.
+            // No placeholder fits: the object holding the key goes, once.
+            if exhausted.contains(&path) {
+                break None;
+            }
+            exhausted.push(path.clone());
             path.pop();
         }
         match take_out(&mut doc, &path, &mut removed) {
-            Some(TakenOut::Key(at)) => altered.push(at),
-            Some(TakenOut::Element(list)) => shifted.push(list),
-            None => break,
+            Some(TakenOut::Key(at)) => altered.push(original(&at, &removed)),
+            Some(TakenOut::Element) => {}
+            None => break None,
         }
-    }
+    };
     Parsed {
-        value: None,
+        value,
         problems,
-        altered: Vec::new(),
+        altered: altered.iter().map(|p| display(p)).collect(),
+        removed: removed.iter().map(|(list, i)| (display(list), *i)).collect(),
     }
 }
 
@@ -158,6 +179,25 @@ fn original(path: &[Step], removed: &[(Vec<Step>, usize)]) -> Vec<Step> {
     path
 }
 
+/// [`original`] of a displayed path (`nodes[2].cpu`).
+fn original_str(at: &str, removed: &[(String, usize)]) -> String {
+    let mut at = at.to_string();
+    for (list, index) in removed.iter().rev() {
+        let Some(rest) = at.strip_prefix(list.as_str()).and_then(|r| r.strip_prefix('[')) else {
+            continue;
+        };
+        let Some((i, tail)) = rest.split_once(']') else {
+            continue;
+        };
+        if let Ok(i) = i.parse::<usize>()
+            && i >= *index
+        {
+            at = format!("{list}[{}]{tail}", i + 1);
+        }
+    }
+    at
+}
+
 /// The value at `path`'s parent, to change its child.
 fn parent<'a>(doc: &'a mut Value, path: &[Step]) -> Option<&'a mut Value> {
     let (_, up) = path.split_last()?;
@@ -182,7 +222,7 @@ fn set(doc: &mut Value, path: &[Step], value: Value) -> bool {
 /// What [`take_out`] took out: an object's key, or a list's element.
 enum TakenOut {
     Key(Vec<Step>),
-    Element(Vec<Step>),
+    Element,
 }
 
 /// Takes the value at `path` out (the whole document cannot be).
@@ -196,7 +236,7 @@ fn take_out(doc: &mut Value, path: &[Step], removed: &mut Vec<(Vec<Step>, usize)
         (Value::Array(list), Step::Index(i)) if *i < list.len() => {
             list.remove(*i);
             removed.push((up.to_vec(), *i));
-            Some(TakenOut::Element(up.to_vec()))
+            Some(TakenOut::Element)
         }
         _ => None,
     }
