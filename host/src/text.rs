@@ -8,6 +8,22 @@ pub fn is_hidden(c: char) -> bool {
         || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
+/// A name made path- and crate-safe: lowercase ASCII letters and digits,
+/// anything else a `-`, no `-` at either end (may be empty).
+pub fn slug(name: &str) -> String {
+    let slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    slug.trim_matches('-').to_string()
+}
+
 /// A line cut to at most `max` characters, saying how much was left out.
 pub fn clip(line: &str, max: usize) -> String {
     match line.char_indices().nth(max) {

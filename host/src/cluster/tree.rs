@@ -167,18 +167,8 @@ fn host_entry(root: &str, under: &str, node: &Node, machine: &str) -> Vec<Write>
 
 /// The app id the tree shows: `app-` and the spec's name, made path-safe.
 fn app_id(name: &str) -> String {
-    let slug: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let slug = slug.trim_matches('-');
-    format!("app-{}", if slug.is_empty() { "unnamed" } else { slug })
+    let slug = crate::text::slug(name);
+    format!("app-{}", if slug.is_empty() { "unnamed" } else { &slug })
 }
 
 /// Puts JSON values as leaves (strings as they are, other scalars as JSON text).

@@ -27,17 +27,7 @@ strip = "debuginfo"
 /// A role's crate name (`zk_node` → `zk-node-hooks`): lowercase letters,
 /// digits and `-`, starting with a letter, as cargo wants.
 pub(super) fn package_name(role: &str) -> String {
-    let name: String = role
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let name = name.trim_matches('-');
+    let name = crate::text::slug(role);
     if name.starts_with(|c: char| c.is_ascii_lowercase()) {
         format!("{name}-hooks")
     } else {
@@ -94,9 +84,7 @@ fn comment(out: &mut String, indent: &str, what: &str, command: &str) {
         let line: String = line
             .chars()
             .map(|c| {
-                let hidden =
-                    c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c);
-                if hidden {
+                if crate::text::is_hidden(c) {
                     c.escape_unicode().to_string()
                 } else {
                     c.to_string()

@@ -183,19 +183,16 @@ fn read(file: &Path) -> Result<String, ImportError> {
 /// role's services with what they replace.
 fn convert(doc: &mut Value, summary: &mut Summary) -> Vec<BTreeMap<String, Port>> {
     let roles = doc["nodes"].as_array().map_or(0, Vec::len);
-    let role_name = |doc: &Value, i: usize| {
-        doc["nodes"][i]["role"]
-            .as_str()
-            .filter(|r| !r.is_empty())
-            .unwrap_or(DEFAULT_ROLE)
-            .to_string()
-    };
     let mut ports: Vec<BTreeMap<String, Port>> = vec![BTreeMap::new(); roles];
     for command in legacy::shell_commands(doc) {
         legacy::remove(doc, &command);
         let (service, targets): (String, Vec<usize>) = match &command.becomes {
             Replacement::Tab(service) => {
-                let tab = command.at.trim_start_matches("display_tabs.").trim_end_matches(".cmd");
+                let tab = command
+                    .at
+                    .strip_prefix("display_tabs.")
+                    .and_then(|t| t.strip_suffix(".cmd"))
+                    .unwrap_or_default();
                 let wanted: Vec<String> = doc["display_tabs"][tab]["roles_to_execute_on"]
                     .as_array()
                     .map(|r| r.iter().filter_map(Value::as_str).map(String::from).collect())
@@ -273,6 +270,15 @@ fn convert(doc: &mut Value, summary: &mut Summary) -> Vec<BTreeMap<String, Port>
         }
     }
     ports
+}
+
+/// Role `i`'s name (a single unnamed role's is the default).
+fn role_name(doc: &Value, i: usize) -> String {
+    doc["nodes"][i]["role"]
+        .as_str()
+        .filter(|r| !r.is_empty())
+        .unwrap_or(DEFAULT_ROLE)
+        .to_string()
 }
 
 /// Declares `name` on role `i` unless it is declared (its keys kept).
@@ -369,27 +375,19 @@ fn write(
     };
     let mut packages: Vec<(String, String)> = Vec::new();
     for i in 0..ports.len() {
-        let role = doc["nodes"][i]["role"]
-            .as_str()
-            .filter(|r| !r.is_empty())
-            .unwrap_or(DEFAULT_ROLE);
-        let package = hooks::package_name(role);
+        let role = role_name(doc, i);
+        let package = hooks::package_name(&role);
         if let Some((other, _)) = packages.iter().find(|(_, p)| *p == package) {
             return Err(ImportError::Bad {
                 file: out.to_path_buf(),
                 message: format!("roles {other:?} and {role:?} would share the crate {package}: rename one"),
             });
         }
-        packages.push((role.to_string(), package));
+        packages.push((role, package));
     }
     let mut crates = Vec::new();
     for (i, services) in ports.iter().enumerate() {
-        let role = doc["nodes"][i]["role"]
-            .as_str()
-            .filter(|r| !r.is_empty())
-            .unwrap_or(DEFAULT_ROLE)
-            .to_string();
-        let package = packages[i].1.clone();
+        let (role, package) = packages[i].clone();
         let component = format!("{}.wasm", package.replace('-', "_"));
         doc["nodes"][i]["plugin"] = component.clone().into();
         let dir = out.join("hooks").join(&package);
