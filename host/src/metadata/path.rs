@@ -26,6 +26,19 @@ pub enum PathError {
 
 /// The segments of an absolute path; `/` has none, one trailing `/` is allowed.
 pub fn segments(path: &str) -> Result<Vec<&str>, PathError> {
+    let inner = checked(path)?;
+    Ok(if inner.is_empty() { Vec::new() } else { inner.split('/').collect() })
+}
+
+/// The first segment of an absolute path and the rest after it (`""` when
+/// none), checked like [`segments`] but without allocating; `None` for `/`.
+pub fn split_first(path: &str) -> Result<Option<(&str, &str)>, PathError> {
+    let inner = checked(path)?;
+    Ok((!inner.is_empty()).then(|| inner.split_once('/').unwrap_or((inner, ""))))
+}
+
+/// The path without its leading and its one allowed trailing `/`, every segment checked.
+fn checked(path: &str) -> Result<&str, PathError> {
     if path.len() > MAX_PATH_LEN {
         return Err(PathError::TooLong(path.len()));
     }
@@ -34,16 +47,15 @@ pub fn segments(path: &str) -> Result<Vec<&str>, PathError> {
     };
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.is_empty() {
-        return Ok(Vec::new());
+        return Ok(rest);
     }
-    rest.split('/')
-        .map(|segment| {
-            check_segment(segment).map_err(|()| PathError::BadSegment {
-                path: path.to_string(),
-                segment: segment.to_string(),
-            })
-        })
-        .collect()
+    match rest.split('/').find(|segment| check_segment(segment).is_err()) {
+        Some(segment) => Err(PathError::BadSegment {
+            path: path.to_string(),
+            segment: segment.to_string(),
+        }),
+        None => Ok(rest),
+    }
 }
 
 /// Checks that `name` can be one path segment (a key in the tree).
@@ -84,6 +96,10 @@ mod tests {
         assert_eq!(segments("/").unwrap(), Vec::<&str>::new());
         assert_eq!(segments("/hosts/zk/").unwrap(), vec!["hosts", "zk"]);
         assert!(matches!(segments("hosts"), Err(PathError::NotAbsolute(_))));
+        assert_eq!(split_first("/").unwrap(), None);
+        assert_eq!(split_first("/env/").unwrap(), Some(("env", "")));
+        assert_eq!(split_first("/hosts/zk/i-1/ip").unwrap(), Some(("hosts", "zk/i-1/ip")));
+        assert!(matches!(split_first("/env/../x"), Err(PathError::BadSegment { .. })));
         for bad in ["/a/../b", "/a/./b", "//a", "/a//b", "/a/\u{0}"] {
             assert!(matches!(segments(bad), Err(PathError::BadSegment { .. })), "{bad}");
         }

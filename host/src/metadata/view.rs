@@ -124,15 +124,16 @@ impl ClusterView {
 
     /// The leaf at a view path.
     pub fn get(&self, path: &str) -> Result<Option<String>, ViewError> {
+        // The hot read of every hook: no path is collected, one buffer is reused.
         Ok(match self.resolve(path)? {
-            Some(layers) => layers.iter().find_map(|full| self.snapshot.get(full)).map(String::from),
+            Some((first, rest)) => self.find_in_layers(first, rest, |full| self.snapshot.get(full).map(String::from)),
             None => None,
         })
     }
 
     /// The sorted children of a view path.
     pub fn children(&self, path: &str) -> Result<Vec<String>, ViewError> {
-        Ok(match self.resolve(path)? {
+        Ok(match self.full_paths(path)? {
             Some(layers) => {
                 let names: BTreeSet<String> = layers.iter().flat_map(|full| self.snapshot.children(full)).collect();
                 names.into_iter().collect()
@@ -143,7 +144,7 @@ impl ClusterView {
 
     /// The subtree at a view path as JSON.
     pub fn subtree(&self, path: &str) -> Result<Option<Value>, ViewError> {
-        Ok(match self.resolve(path)? {
+        Ok(match self.full_paths(path)? {
             Some(layers) => self.merged(&layers),
             None => {
                 let map: Map<String, Value> = self
@@ -165,39 +166,56 @@ impl ClusterView {
             .reduce(overlay)
     }
 
-    /// The full path of a node's entry under `/hosts`.
-    fn host_path(&self, node: &NodeRef) -> String {
-        path::join(&self.root, ["hosts", &node.role, &node.instance_id])
-    }
-
-    /// Maps a view path to its full paths, most specific first; `None` is the view's root.
-    fn resolve(&self, view_path: &str) -> Result<Option<Vec<String>>, ViewError> {
-        let segments = path::segments(view_path)?;
-        let Some((first, rest)) = segments.split_first() else {
+    /// Checks a view path and splits it into its visible top-level key and
+    /// the rest; `None` is the view's root.
+    fn resolve<'p>(&self, view_path: &'p str) -> Result<Option<(&'p str, &'p str)>, ViewError> {
+        let Some((first, rest)) = path::split_first(view_path)? else {
             return Ok(None);
         };
-        let visible = VISIBLE_KEYS.contains(first) || (*first == "host" && self.node.is_some());
+        let visible = VISIBLE_KEYS.contains(&first) || (first == "host" && self.node.is_some());
         if !visible {
             return Err(ViewError::NotVisible(view_path.to_string()));
         }
-        let layers = self
-            .layers(first)
-            .into_iter()
-            .map(|base| path::join(&base, rest.iter().copied()))
-            .collect();
-        Ok(Some(layers))
+        Ok(Some((first, rest)))
     }
 
-    /// Where a top-level key lives, most specific first: `/host` is the
-    /// node's entry under `/hosts`; a node's `/env` is its role's env over the cluster's.
+    /// The full paths of a view path, most specific first; `None` is the view's root.
+    fn full_paths(&self, view_path: &str) -> Result<Option<Vec<String>>, ViewError> {
+        Ok(self.resolve(view_path)?.map(|(first, rest)| self.layers_under(first, rest)))
+    }
+
+    /// Where a top-level key lives, most specific first.
     fn layers(&self, key: &str) -> Vec<String> {
+        self.layers_under(key, "")
+    }
+
+    fn layers_under(&self, key: &str, rest: &str) -> Vec<String> {
+        let mut all = Vec::with_capacity(2);
+        self.find_in_layers(key, rest, |full| {
+            all.push(full.to_string());
+            None::<()>
+        });
+        all
+    }
+
+    /// The first answer of `f` over the full paths of `key` + `rest`, most
+    /// specific first: `/host` is the node's entry under `/hosts`; a node's
+    /// `/env` is its role's env over the cluster's.
+    fn find_in_layers<T>(&self, key: &str, rest: &str, mut f: impl FnMut(&str) -> Option<T>) -> Option<T> {
+        let mut full = String::with_capacity(self.root.len() + 96 + rest.len());
+        let mut under = |parts: &[&str]| {
+            full.clear();
+            full.push_str(&self.root);
+            for part in parts.iter().copied().chain((!rest.is_empty()).then_some(rest)) {
+                full.push('/');
+                full.push_str(part);
+            }
+            f(&full)
+        };
         match (key, &self.node) {
-            ("host", Some(node)) => vec![self.host_path(node)],
-            ("env", Some(node)) => vec![
-                path::join(&self.root, ["role-env", &node.role]),
-                path::join(&self.root, ["env"]),
-            ],
-            (key, _) => vec![path::join(&self.root, [key])],
+            ("host", Some(node)) => under(&["hosts", &node.role, &node.instance_id]),
+            ("env", Some(node)) => under(&["role-env", &node.role]).or_else(|| under(&["env"])),
+            (key, _) => under(&[key]),
         }
     }
 

@@ -323,10 +323,13 @@ impl Runtime {
             };
             return Outcome::early(plugin, name, failure);
         }
-        let mut call = call.clone();
-        if request.pre_check {
-            call.mounts.iter_mut().for_each(|m| m.writable = false);
-        }
+        let call = if request.pre_check {
+            let mut read_only = call.clone();
+            read_only.mounts.iter_mut().for_each(|m| m.writable = false);
+            std::borrow::Cow::Owned(read_only)
+        } else {
+            std::borrow::Cow::Borrowed(call)
+        };
         let ctx = HookContext {
             service: request.service.clone(),
             pre_check: request.pre_check,
