@@ -25,6 +25,7 @@ pub mod plan;
 pub mod provider;
 pub mod request;
 pub mod runtime;
+pub mod server;
 pub mod spec;
 pub mod store;
 pub mod text;

@@ -255,6 +255,20 @@ impl OperationRequest {
         }
     }
 
+    /// A field set that only the engine fills in (when it is submitted), if
+    /// any: a request from outside (the server's tenants) must leave them out.
+    pub fn filled_by_engine(&self) -> Option<&'static str> {
+        match self {
+            OperationRequest::Backup { order: Some(_), .. } => Some("order"),
+            OperationRequest::Restore { cluster: Some(_), .. } => Some("cluster"),
+            OperationRequest::DeleteBackup { cluster, .. } if !cluster.is_empty() => Some("cluster"),
+            OperationRequest::DeleteBackup { backups, .. } if !backups.is_empty() => Some("backups"),
+            OperationRequest::ExchangeIps { with_last: Some(_), .. } => Some("with_last"),
+            OperationRequest::Upgrade { policy: Some(_), .. } => Some("policy"),
+            _ => None,
+        }
+    }
+
     /// The other cluster it holds while it runs (an IP exchange's).
     pub fn peer_id(&self) -> Option<&str> {
         self.peer().map(|(id, _)| id)

@@ -11,6 +11,7 @@ mod operation;
 mod plan;
 mod print;
 mod progress;
+mod serve;
 
 use clap::{Args, Parser, Subcommand};
 use hookhost::engine::Engine;
@@ -88,6 +89,13 @@ enum Command {
     Hook(hook::HookCommand),
     /// Show what a component implements: its services, WIT package and imports.
     Inspect(inspect::InspectArgs),
+    /// Serve the HTTP API to many tenants (each sees only its own apps and clusters).
+    ///
+    /// Example: hookhost tenant add acme && hookhost serve --listen 127.0.0.1:7411
+    Serve(serve::ServeArgs),
+    /// Add, list and change the server's tenants (their tokens and quotas).
+    #[command(subcommand)]
+    Tenant(serve::TenantCommand),
 }
 
 /// Parses the command line, runs it and maps the outcome to an exit code.
@@ -119,6 +127,8 @@ pub fn main() -> ExitCode {
             Command::Backup(cmd) => backup::run(&cli.global, cmd).await,
             Command::Hook(cmd) => hook::run(&cli.global, cmd).await,
             Command::Inspect(args) => inspect::run(&cli.global, args).await,
+            Command::Serve(args) => serve::serve(&cli.global, args).await,
+            Command::Tenant(cmd) => serve::tenant(&cli.global, cmd),
         }
     });
     match result {
@@ -157,6 +167,8 @@ impl Command {
             Command::Backup(cmd) => cmd.wants_json(),
             Command::Hook(cmd) => cmd.wants_json(),
             Command::Inspect(args) => args.json,
+            Command::Serve(_) => false,
+            Command::Tenant(cmd) => cmd.wants_json(),
         }
     }
 }

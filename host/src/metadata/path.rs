@@ -27,7 +27,11 @@ pub enum PathError {
 /// The segments of an absolute path; `/` has none, one trailing `/` is allowed.
 pub fn segments(path: &str) -> Result<Vec<&str>, PathError> {
     let inner = checked(path)?;
-    Ok(if inner.is_empty() { Vec::new() } else { inner.split('/').collect() })
+    Ok(if inner.is_empty() {
+        Vec::new()
+    } else {
+        inner.split('/').collect()
+    })
 }
 
 /// The first segment of an absolute path and the rest after it (`""` when

@@ -181,7 +181,9 @@ impl ClusterView {
 
     /// The full paths of a view path, most specific first; `None` is the view's root.
     fn full_paths(&self, view_path: &str) -> Result<Option<Vec<String>>, ViewError> {
-        Ok(self.resolve(view_path)?.map(|(first, rest)| self.layers_under(first, rest)))
+        Ok(self
+            .resolve(view_path)?
+            .map(|(first, rest)| self.layers_under(first, rest)))
     }
 
     /// Where a top-level key lives, most specific first.

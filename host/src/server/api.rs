@@ -1,0 +1,461 @@
+//! The HTTP API, `/api/v1/...`: every route needs a tenant's bearer token
+//! and sees only that tenant's engine.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /healthz` | the process answers (no token) |
+//! | `GET /api/v1/whoami` | the tenant, its quotas and what it uses |
+//! | `POST /api/v1/apps` | upload an app version: `{app, version?, spec, components: {"x.wasm": base64}}` |
+//! | `GET /api/v1/apps` | the tenant's apps and versions |
+//! | `GET /api/v1/clusters[?all=true]` | its clusters |
+//! | `GET /api/v1/clusters/{id}` | one cluster |
+//! | `GET /api/v1/clusters/{id}/metadata?path=/…&node=cln-…` | its metadata, as hooks (of a node) see it |
+//! | `POST /api/v1/operations` | submit an operation request (`{"kind": "create-cluster", …}`); 202, it runs |
+//! | `POST /api/v1/plans` | the plan a request would run, nothing run |
+//! | `GET /api/v1/operations` | its operations |
+//! | `GET /api/v1/operations/{id}` | one operation and its journal |
+//! | `POST /api/v1/operations/{id}/cancel` | cancel at the next step boundary |
+//! | `GET /api/v1/operations/{id}/events` | its hook invocations |
+
+use super::error::ApiError;
+use super::{Server, TenantCtx, redact};
+use crate::cluster::{Cluster, ClusterStatus};
+use crate::engine::EngineError;
+use crate::metadata::{ClusterView, cluster_root};
+use crate::request::OperationRequest;
+use crate::runtime::MAX_COMPONENT_BYTES;
+use crate::store::OperationStatus;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Largest request body, but for app uploads.
+const MAX_BODY: usize = 1 << 20;
+/// Components one app version may hold.
+const MAX_COMPONENTS: usize = 32;
+/// Largest app upload (components in base64 and the spec).
+const MAX_UPLOAD: usize = 160 << 20;
+
+/// A tenant's requests carry its context.
+type Tenant = axum::Extension<Arc<TenantCtx>>;
+
+pub(super) fn router(server: Server) -> Router {
+    let api = Router::new()
+        .route("/whoami", get(whoami))
+        .route(
+            "/apps",
+            get(list_apps).post(upload_app).layer(DefaultBodyLimit::max(MAX_UPLOAD)),
+        )
+        .route("/clusters", get(list_clusters))
+        .route("/clusters/{id}", get(show_cluster))
+        .route("/clusters/{id}/metadata", get(cluster_metadata))
+        .route("/operations", get(list_operations).post(submit))
+        .route("/plans", post(plan))
+        .route("/operations/{id}", get(show_operation))
+        .route("/operations/{id}/cancel", post(cancel))
+        .route("/operations/{id}/events", get(events))
+        .fallback(|| async { ApiError::bad_input("no such route (see the API table in the README)") })
+        .route_layer(middleware::from_fn_with_state(server.clone(), authenticate));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .nest("/api/v1", api)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(server)
+}
+
+/// Finds the tenant of the bearer token, or answers 401.
+async fn authenticate(State(server): State<Server>, mut request: Request, next: Next) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return ApiError::unauthorized("no token: send `Authorization: Bearer <token>` (hookhost tenant add)")
+            .into_response();
+    };
+    match server.tenant_by_token(token) {
+        Ok(Some(ctx)) => {
+            request.extensions_mut().insert(ctx);
+            next.run(request).await
+        }
+        Ok(None) => ApiError::unauthorized("the token is no tenant's").into_response(),
+        Err(e) => {
+            tracing::error!("cannot read the tenants: {e}");
+            ApiError::internal("the server cannot read its tenants").into_response()
+        }
+    }
+}
+
+/// A JSON reply in which no path of the server shows.
+fn reply(ctx: &TenantCtx, status: StatusCode, value: &impl serde::Serialize) -> Response {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            redact(&text, &ctx.dir) + "\n",
+        )
+            .into_response(),
+        Err(e) => ApiError::internal(format!("cannot write the reply: {e}")).into_response(),
+    }
+}
+
+/// An engine error as the tenant may see it.
+fn refused(ctx: &TenantCtx, e: EngineError) -> ApiError {
+    let mut error = ApiError::from(e);
+    error.message = redact(&error.message, &ctx.dir);
+    error
+}
+
+/// A JSON body, or 400 naming the JSON path of the first bad value.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        // A syntax error has no path: its message says the line and column.
+        let at = match e.path().to_string() {
+            unknown if unknown == "?" => ".".to_string(),
+            at => at,
+        };
+        ApiError::bad_json(at, e.inner().to_string())
+    })
+}
+
+async fn whoami(axum::Extension(ctx): Tenant) -> Result<Response, ApiError> {
+    let usage = usage(&ctx).map_err(|e| refused(&ctx, e))?;
+    Ok(reply(
+        &ctx,
+        StatusCode::OK,
+        &json!({"tenant": ctx.name, "quotas": ctx.quotas(), "usage": usage}),
+    ))
+}
+
+/// What a tenant holds and runs now.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct Usage {
+    clusters: u32,
+    nodes: u32,
+    operations: u32,
+}
+
+fn usage(ctx: &TenantCtx) -> Result<Usage, EngineError> {
+    let store = ctx.engine.store();
+    let clusters: Vec<Cluster> = store
+        .clusters()?
+        .into_iter()
+        .filter(|c| c.status != ClusterStatus::Deleted)
+        .collect();
+    let operations = store
+        .operations()?
+        .iter()
+        .filter(|op| op.status == OperationStatus::Running)
+        .count();
+    Ok(Usage {
+        clusters: clusters.len() as u32,
+        nodes: clusters.iter().map(|c| c.nodes.len() as u32).sum(),
+        operations: operations as u32,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Upload {
+    app: String,
+    #[serde(default)]
+    version: Option<String>,
+    spec: Value,
+    components: BTreeMap<String, String>,
+}
+
+/// An app version from one request: nothing in it names a file of the
+/// server; it is written to a directory of the tenant's and registered
+/// as `app register` would.
+async fn upload_app(axum::Extension(ctx): Tenant, body: Bytes) -> Result<Response, ApiError> {
+    let upload: Upload = parse(&body)?;
+    crate::apps::check_name("app id", &upload.app).map_err(|e| ApiError::bad_json("app".into(), e.to_string()))?;
+    if let Some(version) = &upload.version {
+        crate::apps::check_name("version name", version)
+            .map_err(|e| ApiError::bad_json("version".into(), e.to_string()))?;
+    }
+    if upload.components.is_empty() || upload.components.len() > MAX_COMPONENTS {
+        return Err(ApiError::bad_json(
+            "components".into(),
+            format!("give 1 to {MAX_COMPONENTS} components, by file name"),
+        ));
+    }
+    let mut files = Vec::new();
+    for (name, data) in &upload.components {
+        let at = format!("components.{name}");
+        let plain = crate::text::check_token(name, 128).is_ok() && name.ends_with(".wasm");
+        if !plain {
+            return Err(ApiError::bad_json(
+                at,
+                "a component is named by a plain file name ending in .wasm (no directories)",
+            ));
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|e| ApiError::bad_json(at.clone(), format!("not base64: {e}")))?;
+        if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+            return Err(ApiError::bad_json(at, "larger than a component may be"));
+        }
+        files.push((name.clone(), bytes));
+    }
+    check_plugins(&upload.spec, &upload.components)?;
+    let spec = serde_json::to_vec_pretty(&upload.spec).map_err(|e| ApiError::internal(e.to_string()))?;
+
+    let uploads = ctx.dir.join("uploads");
+    let staged = std::fs::create_dir_all(&uploads)
+        .and_then(|()| tempfile::Builder::new().prefix("app-").tempdir_in(&uploads))
+        .map_err(|e| ApiError::internal(format!("cannot stage the upload: {e}")))?;
+    let written = std::iter::once(("spec.json".to_string(), spec))
+        .chain(files)
+        .try_for_each(|(name, bytes)| std::fs::write(staged.path().join(name), bytes));
+    written.map_err(|e| ApiError::internal(format!("cannot stage the upload: {e}")))?;
+    let added = ctx
+        .engine
+        .add_app(
+            &staged.path().join("spec.json"),
+            Some(&upload.app),
+            upload.version.as_deref(),
+        )
+        .await;
+    let (version, new) = added.map_err(|e| refused(&ctx, e))?;
+    let status = if new { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(reply(
+        &ctx,
+        status,
+        &json!({"app": version.app, "version": version.version, "digest": version.digest, "new": new}),
+    ))
+}
+
+/// Every role's `plugin` names one of the uploaded components.
+fn check_plugins(spec: &Value, components: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    let Some(nodes) = spec.get("nodes").and_then(Value::as_array) else {
+        return Err(ApiError::bad_json("spec.nodes".into(), "the spec has no list of roles"));
+    };
+    for (i, role) in nodes.iter().enumerate() {
+        let at = format!("spec.nodes[{i}].plugin");
+        match role.get("plugin").and_then(Value::as_str) {
+            Some(name) if components.contains_key(name) => {}
+            Some(name) => {
+                return Err(ApiError::bad_json(
+                    at,
+                    format!("{name:?} is none of the uploaded components (name one of `components`)"),
+                ));
+            }
+            None => return Err(ApiError::bad_json(at, "missing: name one of the uploaded components")),
+        }
+    }
+    Ok(())
+}
+
+async fn list_apps(axum::Extension(ctx): Tenant) -> Result<Response, ApiError> {
+    let catalog = ctx.engine.catalog();
+    let mut apps = Vec::new();
+    for app in catalog.apps().map_err(|e| refused(&ctx, e.into()))? {
+        let versions = catalog.versions(&app).map_err(|e| refused(&ctx, e.into()))?;
+        let versions: Vec<Value> = versions
+            .iter()
+            .map(|v| json!({"version": v.version, "digest": v.digest, "added_at": v.added_at}))
+            .collect();
+        apps.push(json!({"app": app, "versions": versions}));
+    }
+    Ok(reply(&ctx, StatusCode::OK, &apps))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+async fn list_clusters(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+    let clusters = ctx.engine.store().clusters().map_err(|e| refused(&ctx, e.into()))?;
+    let summaries: Vec<Value> = clusters
+        .iter()
+        .filter(|c| q.all || c.status != ClusterStatus::Deleted)
+        .map(|c| {
+            json!({"id": c.id, "name": c.name, "app": c.app, "status": c.status,
+                   "nodes": c.nodes.len(), "operation": c.operation, "created_at": c.created_at})
+        })
+        .collect();
+    Ok(reply(&ctx, StatusCode::OK, &summaries))
+}
+
+async fn show_cluster(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let cluster = ctx.engine.cluster(&id).map_err(|e| refused(&ctx, e))?;
+    Ok(reply(&ctx, StatusCode::OK, &cluster))
+}
+
+#[derive(Deserialize)]
+struct MetadataQuery {
+    path: Option<String>,
+    node: Option<String>,
+}
+
+async fn cluster_metadata(
+    axum::Extension(ctx): Tenant,
+    Path(id): Path<String>,
+    Query(q): Query<MetadataQuery>,
+) -> Result<Response, ApiError> {
+    let cluster = ctx.engine.cluster(&id).map_err(|e| refused(&ctx, e))?;
+    let snapshot = ctx
+        .engine
+        .tree()
+        .snapshot(&cluster_root(&cluster.id))
+        .await
+        .map_err(|e| refused(&ctx, e.into()))?;
+    let snapshot = Arc::new(snapshot);
+    let view = match &q.node {
+        Some(node) => ClusterView::for_node(snapshot.clone(), &cluster.id, node)
+            .map_err(|e| ApiError::bad_input(e.to_string()))?,
+        None => ClusterView::new(snapshot.clone(), &cluster.id),
+    };
+    let at = q.path.unwrap_or_else(|| "/".into());
+    let tree = view.subtree(&at).map_err(|e| ApiError::bad_input(e.to_string()))?;
+    Ok(reply(
+        &ctx,
+        StatusCode::OK,
+        &json!({"revision": snapshot.revision(), "path": at, "tree": tree}),
+    ))
+}
+
+/// A request as a tenant may send it: an app version, never a spec file of
+/// the server, and none of the fields the engine fills in itself.
+fn tenant_request(body: &[u8]) -> Result<OperationRequest, ApiError> {
+    let request: OperationRequest = parse(body)?;
+    if request.spec().is_some() {
+        return Err(ApiError::bad_json(
+            "spec".into(),
+            "a server creates clusters of uploaded app versions: give \"app\": {\"app\", \"version\"} (POST /api/v1/apps)",
+        ));
+    }
+    if let Some(field) = request.filled_by_engine() {
+        return Err(ApiError::bad_json(
+            field.into(),
+            "is filled in by the server; leave it out",
+        ));
+    }
+    Ok(request)
+}
+
+async fn plan(axum::Extension(ctx): Tenant, body: Bytes) -> Result<Response, ApiError> {
+    let request = tenant_request(&body)?;
+    let (cluster, plan) = ctx.engine.plan(&request).await.map_err(|e| refused(&ctx, e))?;
+    let cluster = request.cluster_id().map(|_| cluster.id);
+    Ok(reply(
+        &ctx,
+        StatusCode::OK,
+        &json!({"kind": request.kind(), "cluster": cluster, "request": request, "plan": plan}),
+    ))
+}
+
+/// Checks the quotas, starts the operation and runs it in the background: 202.
+async fn submit(axum::Extension(ctx): Tenant, body: Bytes) -> Result<Response, ApiError> {
+    let request = tenant_request(&body)?;
+    let op = {
+        // One admission at a time per tenant: two requests cannot both pass a quota.
+        let _admitting = ctx.admit.lock().await;
+        check_quotas(&ctx, &request).await?;
+        ctx.engine.submit(request).await.map_err(|e| refused(&ctx, e))?
+    };
+    run_in_background(&ctx, op.id.clone());
+    Ok(reply(&ctx, StatusCode::ACCEPTED, &op))
+}
+
+/// Refuses with 429 a request that would take a tenant past a quota.
+async fn check_quotas(ctx: &TenantCtx, request: &OperationRequest) -> Result<(), ApiError> {
+    let quotas = ctx.quotas();
+    let used = usage(ctx).map_err(|e| refused(ctx, e))?;
+    if used.operations >= quotas.max_operations {
+        return Err(ApiError::quota(
+            "max_operations",
+            format!(
+                "{} operations are running; the quota is {}",
+                used.operations, quotas.max_operations
+            ),
+        ));
+    }
+    let new_nodes = match request {
+        OperationRequest::CreateCluster { .. } | OperationRequest::Restore { cluster: None, .. } => {
+            if used.clusters >= quotas.max_clusters {
+                return Err(ApiError::quota(
+                    "max_clusters",
+                    format!(
+                        "the tenant has {} clusters; the quota is {}",
+                        used.clusters, quotas.max_clusters
+                    ),
+                ));
+            }
+            let (cluster, _) = ctx.engine.plan(request).await.map_err(|e| refused(ctx, e))?;
+            cluster.nodes.len() as u32
+        }
+        OperationRequest::AddNodes { count, .. } => *count,
+        _ => 0,
+    };
+    if new_nodes > 0 && used.nodes.saturating_add(new_nodes) > quotas.max_nodes {
+        return Err(ApiError::quota(
+            "max_nodes",
+            format!(
+                "{new_nodes} more nodes beside the {} held would pass the quota of {}",
+                used.nodes, quotas.max_nodes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs an operation to its end in the background.
+pub(super) fn run_in_background(ctx: &Arc<TenantCtx>, op_id: String) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        if let Err(e) = ctx.engine.run(&op_id).await {
+            tracing::warn!(tenant = %ctx.name, operation = %op_id, "the operation stopped: {e}");
+        }
+    });
+}
+
+async fn list_operations(axum::Extension(ctx): Tenant) -> Result<Response, ApiError> {
+    let ops = ctx.engine.store().operations().map_err(|e| refused(&ctx, e.into()))?;
+    let summaries: Vec<Value> = ops
+        .iter()
+        .map(|op| {
+            json!({"id": op.id, "kind": op.kind(), "cluster_id": op.cluster_id, "status": op.status,
+                   "error": op.error, "created_at": op.created_at, "ended_at": op.ended_at})
+        })
+        .collect();
+    Ok(reply(&ctx, StatusCode::OK, &summaries))
+}
+
+async fn show_operation(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let op = ctx.engine.operation(&id).map_err(|e| refused(&ctx, e))?;
+    let steps = ctx.engine.store().steps(&id).map_err(|e| refused(&ctx, e.into()))?;
+    let interrupted = ctx.engine.is_interrupted(&op);
+    Ok(reply(
+        &ctx,
+        StatusCode::OK,
+        &json!({"operation": op, "steps": steps, "interrupted": interrupted}),
+    ))
+}
+
+async fn cancel(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let op = ctx.engine.cancel(&id).await.map_err(|e| refused(&ctx, e))?;
+    Ok(reply(&ctx, StatusCode::OK, &op))
+}
+
+async fn events(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
+    ctx.engine.operation(&id).map_err(|e| refused(&ctx, e))?;
+    let events = ctx.engine.store().events(&id).map_err(|e| refused(&ctx, e.into()))?;
+    Ok(reply(&ctx, StatusCode::OK, &events))
+}

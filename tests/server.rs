@@ -1,0 +1,330 @@
+//! `hookhost serve` as tenants meet it: the real binary on a loopback port,
+//! spoken to over HTTP. Two tenants cannot see or touch each other's apps,
+//! clusters, operations, events or metadata through any route; tokens,
+//! quotas and bad bodies are refused with the documented status; a server
+//! killed with -9 mid-operation finishes it when it starts again.
+
+use base64::Engine as _;
+use hookhost_test_support as support;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `hookhost serve` over its own state directory.
+struct Server {
+    state: tempfile::TempDir,
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(state: tempfile::TempDir) -> Server {
+        let mut child = hookhost(&state)
+            .args(["serve", "--listen", "127.0.0.1:0", "--hook-slots", "8"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hookhost serve starts");
+        let mut first = String::new();
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        out.read_line(&mut first).expect("the server says where it listens");
+        // Keep reading what else it says, so that it never writes to a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_string();
+        Server { state, child, addr }
+    }
+
+    /// Adds a tenant (with quota flags); returns its token.
+    fn tenant(&self, name: &str, flags: &[&str]) -> String {
+        let out = hookhost(&self.state)
+            .args(["tenant", "add", name, "--json"])
+            .args(flags)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["token"].as_str().unwrap().to_string()
+    }
+
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.raw(method, path, token, body.as_bytes())
+    }
+
+    /// One HTTP/1.1 request; the status and the JSON body (`null` when it is not JSON).
+    fn raw(&self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, Value) {
+        let mut stream = TcpStream::connect(&self.addr).expect("the server accepts");
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        let mut reply = Vec::new();
+        if let Err(e) = stream.read_to_end(&mut reply) {
+            panic!("{method} {path}: {e}");
+        }
+        let text = String::from_utf8_lossy(&reply);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    fn ok(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> Value {
+        let (status, doc) = self.call(method, path, Some(token), body);
+        assert!((200..300).contains(&status), "{method} {path}: {status} {doc}");
+        doc
+    }
+
+    /// Uploads the recorder app (spec edited) as `app` 1.0.
+    fn upload(&self, token: &str, app: &str, edit: impl FnOnce(&mut Value)) -> (u16, Value) {
+        let text = std::fs::read_to_string(support::repo("tests/fixtures/lifecycle/spec.json")).unwrap();
+        let mut spec: Value = serde_json::from_str(&text).unwrap();
+        edit(&mut spec);
+        let wasm = std::fs::read(support::guest(support::RECORDER)).unwrap();
+        let body = json!({
+            "app": app, "version": "1.0", "spec": spec,
+            "components": {"recorder_hooks.wasm": base64::engine::general_purpose::STANDARD.encode(wasm)},
+        });
+        self.call("POST", "/api/v1/apps", Some(token), Some(&body))
+    }
+
+    /// Submits a request; waits for its operation to end; returns it.
+    fn run(&self, token: &str, request: Value) -> Value {
+        let op = self.ok("POST", "/api/v1/operations", token, Some(&request));
+        self.wait_ended(token, op["id"].as_str().unwrap())
+    }
+
+    fn wait_ended(&self, token: &str, op: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            let doc = self.ok("GET", &format!("/api/v1/operations/{op}"), token, None);
+            if doc["operation"]["status"] != "running" {
+                return doc["operation"].clone();
+            }
+            assert!(start.elapsed() < Duration::from_secs(120), "{op} never ended");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let state = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.state, state)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn hookhost(state: &tempfile::TempDir) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookhost"));
+    cmd.arg("--state-dir")
+        .arg(state.path())
+        .env("HOOKHOST_CACHE_DIR", support::cache_dir())
+        .env("RUST_LIB_BACKTRACE", "0")
+        .env_remove("HOOKHOST_LOG");
+    cmd
+}
+
+fn create(app: &str) -> Value {
+    json!({"kind": "create-cluster", "app": {"app": app, "version": "1.0"}, "name": "c"})
+}
+
+#[test]
+fn two_tenants_cannot_see_or_touch_each_others_things() {
+    let server = Server::start(tempfile::tempdir().unwrap());
+    let a = server.tenant("acme", &[]);
+    let b = server.tenant("globex", &[]);
+    assert_eq!(server.upload(&a, "rec", |_| {}).0, 201);
+    let op = server.run(&a, create("rec"));
+    assert_eq!(op["status"], "succeeded", "{op}");
+    let (cluster, op_id) = (op["cluster_id"].as_str().unwrap(), op["id"].as_str().unwrap());
+    let node = server.ok("GET", &format!("/api/v1/clusters/{cluster}"), &a, None)["nodes"][0]["node_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Every route that takes an id answers 404 to the other tenant, and changes nothing.
+    let gets = [
+        format!("/api/v1/clusters/{cluster}"),
+        format!("/api/v1/clusters/{cluster}/metadata"),
+        format!("/api/v1/clusters/{cluster}/metadata?path=/host&node={node}"),
+        format!("/api/v1/operations/{op_id}"),
+        format!("/api/v1/operations/{op_id}/events"),
+    ];
+    for path in &gets {
+        let (status, doc) = server.call("GET", path, Some(&b), None);
+        assert_eq!(status, 404, "GET {path}: {doc}");
+        assert_eq!(doc["kind"], "not-found");
+        assert!(!doc.to_string().contains("acme"), "{doc}");
+    }
+    let (status, _) = server.call("POST", &format!("/api/v1/operations/{op_id}/cancel"), Some(&b), None);
+    assert_eq!(status, 404);
+    for request in [
+        json!({"kind": "stop-cluster", "cluster": cluster}),
+        json!({"kind": "delete-cluster", "cluster": cluster, "force": true}),
+        json!({"kind": "add-nodes", "cluster": cluster, "role": "web", "count": 1}),
+        json!({"kind": "update-env", "cluster": cluster, "env": {"x": "1"}}),
+        json!({"kind": "backup", "cluster": cluster}),
+    ] {
+        for route in ["/api/v1/operations", "/api/v1/plans"] {
+            let (status, doc) = server.call("POST", route, Some(&b), Some(&request));
+            assert_eq!(status, 404, "POST {route} {request}: {doc}");
+        }
+    }
+    // Nor can it use the other tenant's app.
+    let (status, doc) = server.call("POST", "/api/v1/operations", Some(&b), Some(&create("rec")));
+    assert_eq!(status, 400, "{doc}");
+    // Its lists are empty.
+    for list in ["/api/v1/clusters?all=true", "/api/v1/operations", "/api/v1/apps"] {
+        assert_eq!(server.ok("GET", list, &b, None), json!([]), "{list}");
+    }
+    // The owner still sees it all, as it was, and no path of the server.
+    let shown = server.ok("GET", &format!("/api/v1/clusters/{cluster}"), &a, None);
+    assert_eq!(shown["status"], "active");
+    let text = shown.to_string();
+    let state = server.state.path().to_string_lossy().to_string();
+    assert!(!text.contains(&state) && text.contains("<tenant>"), "{text}");
+    let events = server.ok("GET", &format!("/api/v1/operations/{op_id}/events"), &a, None);
+    assert!(events.as_array().unwrap().len() >= 10, "{events}");
+    let me = server.ok(
+        "GET",
+        &format!("/api/v1/clusters/{cluster}/metadata?path=/host&node={node}"),
+        &a,
+        None,
+    );
+    assert_eq!(me["tree"]["node_id"], node.as_str());
+
+    // No token, a wrong one, or another scheme: 401 on every route.
+    for token in [None, Some("hh_0000"), Some("")] {
+        for path in ["/api/v1/whoami", "/api/v1/clusters", &gets[0]] {
+            let (status, doc) = server.call("GET", path, token, None);
+            assert_eq!(status, 401, "{path} with {token:?}: {doc}");
+        }
+    }
+    let (status, _) = server.call("GET", "/healthz", None, None);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn quotas_and_bad_bodies_are_refused_naming_what_and_where() {
+    let server = Server::start(tempfile::tempdir().unwrap());
+    let t = server.tenant("small", &["--max-clusters", "1", "--max-nodes", "6"]);
+    assert_eq!(server.upload(&t, "rec", |_| {}).0, 201);
+    // The same upload again is no change.
+    assert_eq!(server.upload(&t, "rec", |_| {}).0, 200);
+    assert_eq!(server.run(&t, create("rec"))["status"], "succeeded");
+
+    let (status, doc) = server.call("POST", "/api/v1/operations", Some(&t), Some(&create("rec")));
+    assert_eq!((status, doc["quota"].as_str()), (429, Some("max_clusters")), "{doc}");
+    let cluster = server.ok("GET", "/api/v1/clusters", &t, None)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let grow = json!({"kind": "add-nodes", "cluster": cluster, "role": "web", "count": 2});
+    let (status, doc) = server.call("POST", "/api/v1/operations", Some(&t), Some(&grow));
+    assert_eq!((status, doc["quota"].as_str()), (429, Some("max_nodes")), "{doc}");
+    let usage = server.ok("GET", "/api/v1/whoami", &t, None)["usage"].clone();
+    assert_eq!(usage, json!({"clusters": 1, "nodes": 5, "operations": 0}));
+
+    // Malformed and wrong bodies: 400 with the JSON path.
+    let cases: [(&[u8], &str); 4] = [
+        (b"{\"kind\": \"stop-cluster\",", ""),
+        (b"[1, 2]", ""),
+        (b"{\"kind\": \"create-cluster\", \"spec\": \"/etc/passwd\"}", "spec"),
+        (
+            b"{\"kind\": \"exchange-ips\", \"cluster\": \"cl-x\", \"with\": \"cl-y\", \"with_last\": \"op-z\"}",
+            "with_last",
+        ),
+    ];
+    for (body, at) in cases {
+        let (status, doc) = server.raw("POST", "/api/v1/operations", Some(&t), body);
+        assert_eq!(status, 400, "{}: {doc}", String::from_utf8_lossy(body));
+        assert_eq!(doc["kind"], "bad-input");
+        if !at.is_empty() {
+            assert_eq!(doc["at"], at, "{doc}");
+        }
+    }
+    // Uploads cannot name a file of the server.
+    let (status, doc) = server.upload(&t, "evil", |spec| {
+        spec["nodes"][0]["plugin"] = json!("../../../etc/x.wasm")
+    });
+    assert_eq!(
+        (status, doc["at"].as_str()),
+        (400, Some("spec.nodes[0].plugin")),
+        "{doc}"
+    );
+    let wasm = base64::engine::general_purpose::STANDARD.encode(b"\0asm");
+    for name in ["../evil.wasm", "/etc/evil.wasm", "a/b.wasm", "evil.sh", ".wasm"] {
+        let body = json!({"app": "evil", "spec": {"nodes": []}, "components": {name: wasm}});
+        let (status, doc) = server.call("POST", "/api/v1/apps", Some(&t), Some(&body));
+        assert_eq!(status, 400, "{name}: {doc}");
+        assert_eq!(doc["at"], format!("components.{name}"), "{doc}");
+    }
+    let body = json!({"app": "../evil", "spec": {}, "components": {}});
+    let (status, doc) = server.call("POST", "/api/v1/apps", Some(&t), Some(&body));
+    assert_eq!((status, doc["at"].as_str()), (400, Some("app")), "{doc}");
+    // Bodies past the limit: 413.
+    let big = vec![b' '; 2 << 20];
+    assert_eq!(server.raw("POST", "/api/v1/operations", Some(&t), &big).0, 413);
+    assert!(!server.state.path().join("tenants/small/apps/evil").exists());
+}
+
+#[test]
+fn a_server_killed_mid_operation_finishes_it_when_it_starts_again() {
+    let server = Server::start(tempfile::tempdir().unwrap());
+    let t = server.tenant("acme", &[]);
+    // Every start takes 2 s: the kill lands while starts run.
+    let (status, _) = server.upload(&t, "rec", |spec| spec["env"]["sleep_ms_start"] = json!("2000"));
+    assert_eq!(status, 201);
+    let op = server.ok("POST", "/api/v1/operations", &t, Some(&create("rec")));
+    let op_id = op["id"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    loop {
+        let events = server.ok("GET", &format!("/api/v1/operations/{op_id}/events"), &t, None);
+        if events.as_array().unwrap().iter().any(|e| e["service"] == "init") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "init never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let state = server.kill();
+
+    let server = Server::start(state);
+    let op = server.wait_ended(&t, &op_id);
+    assert_eq!(op["status"], "succeeded", "{op}");
+    let cluster = server.ok(
+        "GET",
+        &format!("/api/v1/clusters/{}", op["cluster_id"].as_str().unwrap()),
+        &t,
+        None,
+    );
+    assert_eq!(cluster["status"], "active");
+    // No hook that had completed ran again.
+    let events = server.ok("GET", &format!("/api/v1/operations/{op_id}/events"), &t, None);
+    let mut done = std::collections::BTreeMap::new();
+    for e in events.as_array().unwrap().iter().filter(|e| e["outcome"] == "ok") {
+        *done
+            .entry((e["node_id"].to_string(), e["service"].to_string()))
+            .or_insert(0) += 1;
+    }
+    assert!(done.values().all(|&n| n == 1), "{done:?}");
+    assert!(done.keys().any(|(_, s)| s == "\"start\""), "{done:?}");
+}
