@@ -7,8 +7,7 @@
 use base64::Engine as _;
 use hookhost_test_support as support;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -58,26 +57,8 @@ impl Server {
         self.raw(method, path, token, body.as_bytes())
     }
 
-    /// One HTTP/1.1 request; the status and the JSON body (`null` when it is not JSON).
     fn raw(&self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, Value) {
-        let mut stream = TcpStream::connect(&self.addr).expect("the server accepts");
-        let auth = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(body).unwrap();
-        let mut reply = Vec::new();
-        if let Err(e) = stream.read_to_end(&mut reply) {
-            panic!("{method} {path}: {e}");
-        }
-        let text = String::from_utf8_lossy(&reply);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        support::http(&self.addr, method, path, token, body)
     }
 
     fn ok(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> Value {
@@ -91,11 +72,7 @@ impl Server {
         let text = std::fs::read_to_string(support::repo("tests/fixtures/lifecycle/spec.json")).unwrap();
         let mut spec: Value = serde_json::from_str(&text).unwrap();
         edit(&mut spec);
-        let wasm = std::fs::read(support::guest(support::RECORDER)).unwrap();
-        let body = json!({
-            "app": app, "version": "1.0", "spec": spec,
-            "components": {"recorder_hooks.wasm": base64::engine::general_purpose::STANDARD.encode(wasm)},
-        });
+        let body = support::app_upload(app, &spec, support::RECORDER, "recorder_hooks.wasm");
         self.call("POST", "/api/v1/apps", Some(token), Some(&body))
     }
 

@@ -1,7 +1,8 @@
 //! Hooks that do nothing: what the lifecycle benchmark runs, so that it
-//! measures the engine, not the app.
+//! measures the engine, not the app. `/env/sleep_ms`, when set, makes every
+//! hook take that long (the tenants benchmark's slow app); one metadata read.
 
-use hookhost_sdk::{Context, Hooks, Result, Service};
+use hookhost_sdk::{Context, Hooks, Result, Service, meta};
 
 struct Noop;
 
@@ -18,6 +19,9 @@ impl Hooks for Noop {
     }
 
     fn run(_ctx: &Context) -> Result<()> {
+        if let Some(ms) = meta::get("/env/sleep_ms")?.and_then(|ms| ms.parse().ok()) {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         Ok(())
     }
 }

@@ -204,17 +204,28 @@ fn describe(failure: &Failure) -> (InvocationOutcome, Option<u32>, Option<String
     (outcome, code, Some(message))
 }
 
+/// Invocations in flight at once in one step: enough to keep every hook
+/// slot busy, few enough that a step of thousands of nodes does not flood the
+/// scheduler's queue ahead of other operations' tasks (other tenants' in a server).
+const MAX_IN_FLIGHT: usize = 128;
+
 /// Runs each future as its own task (hooks run on every core; each waits
-/// for a runtime slot) and returns their results in order.
+/// for a runtime slot), at most [`MAX_IN_FLIGHT`] at once, and returns their
+/// results in order.
 pub(super) async fn spawn_all<T: Send + 'static>(
     futures: impl IntoIterator<Item = impl std::future::Future<Output = Result<T, EngineError>> + Send + 'static>,
 ) -> Result<Vec<T>, EngineError> {
     let mut set = tokio::task::JoinSet::new();
-    for (i, fut) in futures.into_iter().enumerate() {
-        set.spawn(async move { (i, fut.await) });
-    }
-    let mut out = Vec::with_capacity(set.len());
-    while let Some(joined) = set.join_next().await {
+    let mut out = Vec::new();
+    // Made first: the iterator may borrow what must not be held across an await.
+    let futures: Vec<_> = futures.into_iter().collect();
+    let mut futures = futures.into_iter().enumerate();
+    loop {
+        while set.len() < MAX_IN_FLIGHT {
+            let Some((i, fut)) = futures.next() else { break };
+            set.spawn(async move { (i, fut.await) });
+        }
+        let Some(joined) = set.join_next().await else { break };
         let (i, result) = joined?;
         out.push((i, result?));
     }

@@ -1,7 +1,7 @@
 //! A tenant's hook runner: the process's wasm runtime behind the fair
 //! scheduler, with the tenant's limits applied to every call.
 
-use super::fair::FairScheduler;
+use super::fair::{FairScheduler, Slot};
 use super::tenants::Quotas;
 use crate::engine::{Component, HookRunner, RunnerFuture};
 use crate::hook::{ConfigFile, Service};
@@ -25,6 +25,11 @@ pub(crate) struct Shared {
 impl Shared {
     fn quotas(&self) -> Quotas {
         *self.quotas.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A hook slot, in the tenant's turn and within its limit.
+    async fn slot(&self) -> Slot {
+        self.fair.acquire(&self.tenant, self.quotas().max_hooks as usize).await
     }
 
     /// The call with the tenant's memory quota as its ceiling.
@@ -82,10 +87,7 @@ impl Component for FairComponent {
     fn run<'a>(&'a self, call: &'a Call, request: &'a Request) -> RunnerFuture<'a, Outcome<Option<String>>> {
         Box::pin(async move {
             let shared = &self.shared;
-            let _slot = shared
-                .fair
-                .acquire(&shared.tenant, shared.quotas().max_hooks as usize)
-                .await;
+            let _slot = shared.slot().await;
             self.inner.run(&shared.limited(call), request).await
         })
     }
@@ -93,10 +95,7 @@ impl Component for FairComponent {
     fn render<'a>(&'a self, call: &'a Call) -> RunnerFuture<'a, Outcome<Vec<ConfigFile>>> {
         Box::pin(async move {
             let shared = &self.shared;
-            let _slot = shared
-                .fair
-                .acquire(&shared.tenant, shared.quotas().max_hooks as usize)
-                .await;
+            let _slot = shared.slot().await;
             self.inner.render(&shared.limited(call)).await
         })
     }

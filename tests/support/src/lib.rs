@@ -112,3 +112,38 @@ pub fn bench_engine(state_dir: &Path) -> hookhost::engine::Engine {
     .expect("the runtime starts");
     hookhost::engine::Engine::open(state_dir, runtime).expect("the engine opens")
 }
+
+/// One HTTP/1.1 request to a `hookhost serve` at `addr` (the tests' and the
+/// benchmark's client: one connection a request); the status and the JSON
+/// body (`null` when it is not JSON).
+pub fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("the server accepts");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("the request is sent");
+    stream.write_all(body).expect("the request is sent");
+    let mut reply = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut reply) {
+        panic!("{method} {path}: {e}");
+    }
+    let text = String::from_utf8_lossy(&reply);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+/// The upload body of an app version: `spec` with one component, `component.wasm` of `guest`.
+pub fn app_upload(app: &str, spec: &serde_json::Value, guest_name: &str, component: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let wasm = std::fs::read(guest(guest_name)).expect("the component is built");
+    serde_json::json!({
+        "app": app, "version": "1.0", "spec": spec,
+        "components": {component: base64::engine::general_purpose::STANDARD.encode(wasm)},
+    })
+}
