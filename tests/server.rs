@@ -167,7 +167,7 @@ fn two_tenants_cannot_see_or_touch_each_others_things() {
     }
     // Nor can it use the other tenant's app.
     let (status, doc) = server.call("POST", "/api/v1/operations", Some(&b), Some(&create("rec")));
-    assert_eq!(status, 400, "{doc}");
+    assert_eq!(status, 404, "{doc}");
     // Its lists are empty.
     for list in ["/api/v1/clusters?all=true", "/api/v1/operations", "/api/v1/apps"] {
         assert_eq!(server.ok("GET", list, &b, None), json!([]), "{list}");

@@ -64,7 +64,7 @@ pub(super) fn router(server: Server) -> Router {
         .route("/operations/{id}", get(show_operation))
         .route("/operations/{id}/cancel", post(cancel))
         .route("/operations/{id}/events", get(events))
-        .fallback(|| async { ApiError::bad_input("no such route (see the API table in the README)") })
+        .fallback(|| async { ApiError::not_found("route", "here (see the API table in the README)") })
         .route_layer(middleware::from_fn_with_state(server.clone(), authenticate));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -388,20 +388,35 @@ async fn check_quotas(ctx: &TenantCtx, request: &OperationRequest) -> Result<(),
         ));
     }
     let new_nodes = match request {
-        OperationRequest::CreateCluster { .. } | OperationRequest::Restore { cluster: None, .. } => {
-            if used.clusters >= quotas.max_clusters {
-                return Err(ApiError::quota(
-                    "max_clusters",
-                    format!(
-                        "the tenant has {} clusters; the quota is {}",
-                        used.clusters, quotas.max_clusters
-                    ),
-                ));
-            }
+        OperationRequest::CreateCluster { .. } | OperationRequest::Restore { .. } => {
             let (cluster, _) = ctx.engine.plan(request).await.map_err(|e| refused(ctx, e))?;
-            cluster.nodes.len() as u32
+            // A custom backup restores in place: its cluster exists and is counted already.
+            let exists = ctx
+                .engine
+                .store()
+                .cluster(&cluster.id)
+                .map_err(|e| refused(ctx, e.into()))?;
+            if exists.is_some() {
+                0
+            } else {
+                if used.clusters >= quotas.max_clusters {
+                    return Err(ApiError::quota(
+                        "max_clusters",
+                        format!(
+                            "the tenant has {} clusters; the quota is {}",
+                            used.clusters, quotas.max_clusters
+                        ),
+                    ));
+                }
+                cluster.nodes.len() as u32
+            }
         }
-        OperationRequest::AddNodes { count, .. } => *count,
+        OperationRequest::AddNodes { cluster, role, count } => {
+            // Each node comes with its role's replicas.
+            let cluster = ctx.engine.cluster(cluster).map_err(|e| refused(ctx, e))?;
+            let replicas = cluster.spec.role(role).map(|r| r.replica).unwrap_or(0);
+            count.saturating_mul(1 + replicas)
+        }
         _ => 0,
     };
     if new_nodes > 0 && used.nodes.saturating_add(new_nodes) > quotas.max_nodes {

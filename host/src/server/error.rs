@@ -2,6 +2,8 @@
 //! `{"ok": false, "kind", "error"}` (and `at`, the JSON path of a bad
 //! value; `quota`, the quota reached).
 
+use crate::apps::CatalogError;
+use crate::backups::BackupError;
 use crate::engine::EngineError;
 use crate::store::StoreError;
 use axum::http::{StatusCode, header};
@@ -75,10 +77,18 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
         let message = e.to_string();
         match &e {
-            EngineError::Store(StoreError::NotFound { .. }) => {
+            EngineError::Store(StoreError::NotFound { .. })
+            | EngineError::Catalog(CatalogError::Unknown { .. })
+            | EngineError::Backup(BackupError::NotFound(_)) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not-found", message)
             }
-            EngineError::Store(StoreError::Db(_))
+            EngineError::Catalog(CatalogError::Taken { .. }) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            EngineError::Catalog(CatalogError::Io { .. }) | EngineError::Backup(BackupError::Io { .. }) => {
+                ApiError::internal(message)
+            }
+            EngineError::Store(StoreError::Db(_) | StoreError::Lock { .. })
             | EngineError::Metadata(_)
             | EngineError::Open(_)
             | EngineError::Task(_) => ApiError::internal(message),

@@ -81,8 +81,8 @@ struct Shared {
     tenants: Tenants,
     runtime: Runtime,
     fair: Arc<FairScheduler>,
-    /// The tenants file as last read, by its modification time.
-    known: Mutex<(Option<SystemTime>, Vec<Tenant>)>,
+    /// The tenants file as last read, by its identity (a write replaces the file).
+    known: Mutex<(Option<FileId>, Vec<Tenant>)>,
     open: Mutex<HashMap<String, Arc<TenantCtx>>>,
 }
 
@@ -111,6 +111,11 @@ impl Server {
             dir: config.state_dir.clone(),
             why,
         })?;
+        // Canonical: replies are redacted by this path, and the engine's paths are canonical.
+        let state_dir = config.state_dir.canonicalize().map_err(|e| ServerError::StateDir {
+            dir: config.state_dir.clone(),
+            why: e.to_string(),
+        })?;
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: config.cache_dir,
             max_instances: config.hook_slots.max(1),
@@ -118,8 +123,8 @@ impl Server {
         })?;
         Ok(Server {
             shared: Arc::new(Shared {
-                tenants: Tenants::new(&config.state_dir),
-                state_dir: config.state_dir,
+                tenants: Tenants::new(&state_dir),
+                state_dir,
                 runtime,
                 fair: FairScheduler::new(config.hook_slots.max(1) as usize),
                 known: Mutex::new((None, Vec::new())),
@@ -170,11 +175,11 @@ impl Server {
     pub(crate) fn tenant_by_token(&self, token: &str) -> Result<Option<Arc<TenantCtx>>, ServerError> {
         let tenant = {
             let mut known = self.shared.known.lock().unwrap_or_else(|p| p.into_inner());
-            let mtime = std::fs::metadata(self.shared.tenants_file())
-                .and_then(|m| m.modified())
-                .ok();
-            if mtime != known.0 || mtime.is_none() {
-                *known = (mtime, self.shared.tenants.list()?);
+            let id = std::fs::metadata(self.shared.tenants_file())
+                .ok()
+                .map(|m| FileId::of(&m));
+            if id != known.0 || id.is_none() {
+                *known = (id, self.shared.tenants.list()?);
             }
             tenants::find_by_token(&known.1, token).cloned()
         };
@@ -218,6 +223,26 @@ impl Server {
 
     fn tenant_dir(&self, name: &str) -> PathBuf {
         self.shared.state_dir.join("tenants").join(name)
+    }
+}
+
+/// What tells one version of the tenants file from another: each write
+/// replaces the file (a new inode), and the time and size change too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    inode: u64,
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId {
+            inode: meta.ino(),
+            modified: meta.modified().ok(),
+            len: meta.len(),
+        }
     }
 }
 

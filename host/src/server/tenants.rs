@@ -70,6 +70,9 @@ pub enum TenantError {
     /// The name is taken.
     #[error("tenant {0} exists already")]
     Exists(String),
+    /// A removed tenant's state still holds the name.
+    #[error("{} holds the state of a removed tenant of this name: move it away, or choose another name", .0.display())]
+    Leftover(PathBuf),
     /// No tenant has this name.
     #[error("no tenant {0} (see `hookhost tenant list`)")]
     Unknown(String),
@@ -116,6 +119,11 @@ impl Tenants {
         if tenants.iter().any(|t| t.name == name) {
             return Err(TenantError::Exists(name.to_string()));
         }
+        // A removed tenant's state stays on disk: a new tenant must not inherit it.
+        let left = self.state_dir().join("tenants").join(name);
+        if std::fs::symlink_metadata(&left).is_ok() {
+            return Err(TenantError::Leftover(left));
+        }
         let token = new_token().map_err(|e| self.error(e))?;
         let tenant = Tenant {
             name: name.to_string(),
@@ -150,6 +158,10 @@ impl Tenants {
             return Err(TenantError::Unknown(name.to_string()));
         }
         self.write(&tenants)
+    }
+
+    fn state_dir(&self) -> &Path {
+        self.file.parent().and_then(Path::parent).unwrap_or(Path::new("."))
     }
 
     fn write(&self, tenants: &[Tenant]) -> Result<(), TenantError> {
@@ -247,5 +259,11 @@ mod tests {
         tenants.remove("acme").unwrap();
         assert!(tenants.list().unwrap().is_empty());
         assert!(matches!(tenants.remove("acme"), Err(TenantError::Unknown(_))));
+        // Its state left on disk keeps the name from a new tenant.
+        std::fs::create_dir_all(dir.path().join("tenants/acme")).unwrap();
+        assert!(matches!(
+            tenants.add("acme", Quotas::default()),
+            Err(TenantError::Leftover(_))
+        ));
     }
 }
