@@ -889,3 +889,179 @@ fn each_problem_of_a_spec_is_a_line_of_its_own() {
     );
     assert!(!stderr.contains("\\n"), "no escaped line breaks: {stderr}");
 }
+
+/// The recorder app with health checks on (thresholds 2; web's role turns
+/// them off) and monitoring of one item on every role.
+pub fn health_app() -> App {
+    app(|spec| {
+        spec["env"]["sleep_ms"] = json!("0");
+        spec["health_check"] = json!({"enable": true, "healthy_threshold": 2, "unhealthy_threshold": 2});
+        spec["nodes"][2]["health_check"] = json!({"enable": false});
+        spec["monitor"] = json!({"enable": true, "items": {"load": {"unit": "count"}}});
+    })
+}
+
+/// The services the recorder ran on a node, by name, in order.
+fn services_run(host: &Host, cluster: &str, node: &str, service: &str) -> Vec<Value> {
+    host.calls(cluster, node)
+        .into_iter()
+        .filter(|c| c["service"] == service && c["phase"] == "begin")
+        .collect()
+}
+
+#[test]
+fn cluster_check_counts_results_in_a_row_runs_the_action_once_and_keeps_the_status() {
+    let host = Host::new();
+    let (cluster, _) = host.create(&health_app());
+    let (db, cache, web) = (
+        host.nodes(&cluster, "db"),
+        host.nodes(&cluster, "cache"),
+        host.nodes(&cluster, "web"),
+    );
+    let check = |code: i32| -> Value {
+        let out = host.run(&["cluster", "check", &cluster, "--json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let statuses = |round: &Value| -> Vec<(String, String)> {
+        let mut seen: Vec<(String, String)> = round["checked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["node_id"].as_str().unwrap().to_string(),
+                    c["health"]["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        seen.sort();
+        seen
+    };
+    let checked: Vec<String> = db.iter().chain(&cache).cloned().collect();
+    let all = |status: &str| {
+        let mut want: Vec<(String, String)> = checked.iter().map(|n| (n.clone(), status.to_string())).collect();
+        want.sort();
+        want
+    };
+
+    // One pass is not yet healthy; web's role turned its checks off.
+    let first = check(0);
+    assert_eq!(statuses(&first), all("unknown"));
+    assert!(first["transitions"].as_array().unwrap().is_empty());
+    // Monitoring is on for every role: each node's `load` item (sid × 10), nothing the spec does not name.
+    let samples = first["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 5);
+    for s in samples {
+        let node = host.cluster(&cluster)["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["node_id"] == s["node_id"])
+            .cloned()
+            .unwrap();
+        assert_eq!(s["values"], json!({"load": node["sid"].as_u64().unwrap() * 10}), "{s}");
+    }
+    let second = check(0);
+    assert_eq!(statuses(&second), all("healthy"));
+    let changes: Vec<(&str, &str)> = second["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["from"].as_str().unwrap(), t["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(changes, vec![("unknown", "healthy"); 3]);
+    // What the check saw: the whole cluster, as a health-check operation, its own address.
+    let seen = services_run(&host, &cluster, &db[0], "health_check");
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0]["operation"], "Operation::HealthCheck");
+    assert_eq!(seen[0]["hosts"].as_array().unwrap().len(), 5);
+    let ip = host.cluster(&cluster)["nodes"][0]["ip"].clone();
+    assert_eq!(seen[0]["ip"], ip);
+    assert!(services_run(&host, &cluster, &web[0], "health_check").is_empty());
+
+    // db's first node fails on demand: one failure is not enough, two are; the action runs once.
+    std::fs::write(host.volume(&cluster, &db[0]).join("fail-health_check"), "7").unwrap();
+    let third = check(1);
+    let failed = third["checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["node_id"] == db[0].as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (failed["ok"].clone(), failed["health"]["status"].clone()),
+        (json!(false), json!("healthy"))
+    );
+    assert!(failed["message"].as_str().unwrap().contains("code 7"), "{failed}");
+    assert!(third["transitions"].as_array().unwrap().is_empty());
+    let fourth = check(1);
+    let t = &fourth["transitions"].as_array().unwrap()[..];
+    assert_eq!(t.len(), 1, "{fourth:#}");
+    assert_eq!(
+        (
+            t[0]["node_id"].as_str().unwrap(),
+            t[0]["from"].as_str().unwrap(),
+            t[0]["to"].as_str().unwrap()
+        ),
+        (db[0].as_str(), "healthy", "unhealthy")
+    );
+    assert_eq!(t[0]["action"], "ok");
+    assert!(t[0]["message"].as_str().unwrap().contains("asked to fail"));
+    check(1);
+    assert_eq!(
+        services_run(&host, &cluster, &db[0], "health_action").len(),
+        1,
+        "the action runs when the node becomes unhealthy, once"
+    );
+    for node in db.iter().skip(1).chain(&cache).chain(&web) {
+        assert!(services_run(&host, &cluster, node, "health_action").is_empty());
+    }
+    let shown = String::from_utf8(host.run(&["cluster", "show", &cluster]).stdout).unwrap();
+    let line = shown.lines().find(|l| l.starts_with(db[0].as_str())).unwrap();
+    assert!(line.contains("unhealthy"), "{shown}");
+    assert!(
+        shown.contains("health changes") && shown.contains("healthy → unhealthy"),
+        "{shown}"
+    );
+
+    // Back: two passes make it healthy again.
+    std::fs::remove_file(host.volume(&cluster, &db[0]).join("fail-health_check")).unwrap();
+    check(0);
+    let back = check(0);
+    assert_eq!(statuses(&back), all("healthy"));
+    let stored = host.cluster(&cluster)["health"]["transitions"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let last = stored.last().unwrap();
+    assert_eq!(
+        (last["node_id"].as_str().unwrap(), last["to"].as_str().unwrap()),
+        (db[0].as_str(), "healthy")
+    );
+    assert_eq!(stored.len(), 5);
+
+    // Only roles with checks or monitoring can be named.
+    let out = host.run(&["cluster", "check", &cluster, "--role", "nope"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("\"nope\"") && stderr.contains("db, cache, web"),
+        "{stderr}"
+    );
+
+    // A stopped cluster is not checked, and says so; no hook ran.
+    op_ok(&host, &["cluster", "stop", &cluster], 0);
+    let before = services_run(&host, &cluster, &db[1], "health_check").len();
+    let skipped = check(0);
+    assert!(skipped["skipped"].as_str().unwrap().contains("is stopped"), "{skipped}");
+    assert_eq!(services_run(&host, &cluster, &db[1], "health_check").len(), before);
+    // Started again: new instances start over from unknown.
+    op_ok(&host, &["cluster", "start", &cluster], 0);
+    assert_eq!(statuses(&check(0)), all("unknown"));
+}

@@ -20,8 +20,13 @@ struct Server {
 
 impl Server {
     fn start(state: tempfile::TempDir) -> Server {
+        Server::start_with(state, &[])
+    }
+
+    fn start_with(state: tempfile::TempDir, flags: &[&str]) -> Server {
         let mut child = hookhost(&state)
             .args(["serve", "--listen", "127.0.0.1:0", "--hook-slots", "8"])
+            .args(flags)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -304,4 +309,141 @@ fn a_server_killed_mid_operation_finishes_it_when_it_starts_again() {
     }
     assert!(done.values().all(|&n| n == 1), "{done:?}");
     assert!(done.keys().any(|(_, s)| s == "\"start\""), "{done:?}");
+}
+
+/// Waits up to 60 s for `ready` to give a value.
+fn eventually<T>(what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "never: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_health_loop_marks_nodes_runs_actions_keeps_monitor_samples_and_waits_for_operations() {
+    let server = Server::start_with(tempfile::tempdir().unwrap(), &["--health-interval", "100ms"]);
+    let a = server.tenant("a", &[]);
+    let (status, doc) = server.upload(&a, "rec", |spec| {
+        spec["env"]["sleep_ms"] = json!("0");
+        spec["env"]["sleep_ms_restart"] = json!("600");
+        spec["nodes"][0]["services"]["restart"] = json!({});
+        spec["health_check"] = json!({"enable": true, "healthy_threshold": 2, "unhealthy_threshold": 2});
+        spec["nodes"][2]["health_check"] = json!({"enable": false});
+        spec["monitor"] = json!({"enable": true, "items": {"load": {"unit": "count"}}});
+    });
+    assert_eq!(status, 201, "{doc}");
+    let op = server.run(&a, create("rec"));
+    assert_eq!(op["status"], "succeeded", "{op:#}");
+    let cluster = op["cluster_id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/clusters/{cluster}");
+    let node_ids = |role: &str| -> Vec<String> {
+        let c = server.ok("GET", &path, &a, None);
+        c["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["role"] == role)
+            .map(|n| n["node_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (db, cache) = (node_ids("db"), node_ids("cache"));
+    let status_of = |node: &str| -> String {
+        let c = server.ok("GET", &path, &a, None);
+        c["health"]["nodes"][node]["status"]
+            .as_str()
+            .unwrap_or("none")
+            .to_string()
+    };
+    // The loop checks by itself: every checked node becomes healthy.
+    for node in db.iter().chain(&cache) {
+        eventually("healthy", || (status_of(node) == "healthy").then_some(()));
+    }
+    let volume = |node: &str| {
+        server
+            .state
+            .path()
+            .join("tenants/a/nodes")
+            .join(&cluster)
+            .join(node)
+            .join("volume")
+    };
+    let lines = |node: &str, service: &str| -> Vec<Value> {
+        let text = std::fs::read_to_string(volume(node).join("calls.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["service"] == service && l["phase"] == "begin")
+            .collect()
+    };
+
+    // A check that fails on demand: unhealthy after two, the action ran, the change kept.
+    std::fs::write(volume(&db[0]).join("fail-health_check"), "9").unwrap();
+    eventually("unhealthy", || (status_of(&db[0]) == "unhealthy").then_some(()));
+    let transitions = server.ok("GET", &path, &a, None)["health"]["transitions"].clone();
+    let down = transitions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["to"] == "unhealthy")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (down["node_id"].as_str().unwrap(), down["from"].as_str().unwrap()),
+        (db[0].as_str(), "healthy")
+    );
+    assert_eq!(down["action"], "ok", "{down}");
+    assert_eq!(lines(&db[0], "health_action").len(), 1);
+    std::fs::remove_file(volume(&db[0]).join("fail-health_check")).unwrap();
+    eventually("healthy again", || (status_of(&db[0]) == "healthy").then_some(()));
+
+    // Monitor samples: every node's `load`, kept in order.
+    let monitor = server.ok("GET", &format!("{path}/monitor"), &a, None);
+    assert_eq!(monitor["items"], json!(["load"]));
+    let nodes = monitor["nodes"].as_object().unwrap();
+    assert_eq!(nodes.len(), 5, "{monitor:#}");
+    for points in nodes.values() {
+        let points = points.as_array().unwrap();
+        assert!(
+            points.len() >= 2 && points.iter().all(|p| p["values"]["load"].is_u64()),
+            "{points:?}"
+        );
+        assert!(
+            points
+                .windows(2)
+                .all(|w| w[0]["at_ms"].as_u64() <= w[1]["at_ms"].as_u64())
+        );
+    }
+    // Another tenant sees none of it.
+    let b = server.tenant("b", &[]);
+    assert_eq!(server.call("GET", &format!("{path}/monitor"), Some(&b), None).0, 404);
+
+    // An operation: no check runs from its start to its end, and checks go on after it.
+    let op = server.run(&a, json!({"kind": "restart", "cluster": cluster, "role": "db"}));
+    assert_eq!(op["status"], "succeeded", "{op:#}");
+    let restarts: Vec<Value> = db.iter().flat_map(|n| lines(n, "restart")).collect();
+    assert_eq!(restarts.len(), 2);
+    let began = restarts.iter().map(|l| l["time_ms"].as_u64().unwrap()).min().unwrap();
+    let ended = began + 600;
+    let checks_at = |node: &str| -> Vec<u64> {
+        lines(node, "health_check")
+            .iter()
+            .map(|l| l["time_ms"].as_u64().unwrap())
+            .collect()
+    };
+    for node in db.iter().chain(&cache) {
+        let during: Vec<u64> = checks_at(node)
+            .into_iter()
+            .filter(|t| (began..ended).contains(t))
+            .collect();
+        assert!(
+            during.is_empty(),
+            "{node} was checked during the restart ({began}..{ended}): {during:?}"
+        );
+        eventually("checks after the operation", || {
+            checks_at(node).iter().any(|t| *t > ended).then_some(())
+        });
+    }
 }

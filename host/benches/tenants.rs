@@ -51,6 +51,7 @@ fn main() {
         state_dir: state.path().to_path_buf(),
         cache_dir: Some(support::cache_dir()),
         hook_slots: SLOTS,
+        health_interval: None,
     })
     .expect("the server opens");
     let listener = tokio

@@ -20,6 +20,8 @@
 //!   `/env/render_path` renders it to another path (a hostile one, for tests).
 //! - `get_nodes_order` replies with its role's nodes by descending `sid`
 //!   (replicas after them), so an order that is followed shows.
+//! - `monitor` replies `{"load": <sid × 10>, "role": "<role>"}`; `health_check`
+//!   and `health_action` only record (fail them with the files above).
 //! - `custom_metadata` replies `token-<node_id>`; the custom service
 //!   `find_leader` replies the node id of its role's highest sid (the
 //!   leader, as ZooKeeper elects it); the custom service `echo` records its
@@ -45,6 +47,8 @@ const SERVICES: &[Service] = &[
     Service::Rollback,
     Service::Reload,
     Service::HealthCheck,
+    Service::HealthAction,
+    Service::Monitor,
     Service::GetNodesOrder,
     Service::Backup,
     Service::Restore,
@@ -92,6 +96,10 @@ impl Hooks for Recorder {
         match ctx.service() {
             Service::GetNodesOrder => ctx.reply(nodes_order()?.join(",")),
             Service::CustomMetadata => ctx.reply(format!("token-{}", ctx.node_id())),
+            Service::Monitor => {
+                let sid: u64 = meta::require("/host/sid")?.parse().unwrap_or(0);
+                ctx.reply(json!({"load": sid * 10, "role": ctx.node().role}).to_string());
+            }
             Service::Custom(name) if name == "find_leader" => {
                 let leader = nodes_order()?.into_iter().next().unwrap_or_default();
                 ctx.reply(leader);

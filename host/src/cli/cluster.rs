@@ -6,7 +6,7 @@ use super::operation::OperationCommand;
 use super::{Global, print::clean, print::emit};
 use anyhow::bail;
 use clap::Subcommand;
-use hookhost::cluster::ClusterStatus;
+use hookhost::cluster::{ClusterStatus, HealthTransition};
 use hookhost::engine::Engine;
 use hookhost::metadata::{ClusterView, cluster_root};
 use hookhost::spec::UpgradingPolicy;
@@ -36,6 +36,25 @@ pub enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Run one health-check round now: every checked node's `health_check`
+    /// (and `health_action` where a node becomes unhealthy) and `monitor`.
+    ///
+    /// `hookhost serve` runs rounds by itself at each role's `interval_sec`;
+    /// this runs one at once, e.g. to try an app's health hooks. A node is
+    /// marked unhealthy after `unhealthy_threshold` failed checks in a row and
+    /// healthy after `healthy_threshold` passes; the status shows in `cluster show`.
+    /// Exit code 1 when a check failed, 0 otherwise (also when the cluster is
+    /// not active or an operation holds it: nothing runs then).
+    Check {
+        /// The cluster id (cl-...).
+        cluster: String,
+        /// Only these roles (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',')]
+        role: Vec<String>,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a cluster's metadata tree, or the part at PATH (e.g. /hosts, /env/port).
     Metadata {
         /// The cluster id (cl-...).
@@ -58,6 +77,7 @@ impl ClusterCommand {
             ClusterCommand::Operation(op) => op.json(),
             ClusterCommand::List { json, .. }
             | ClusterCommand::Show { json, .. }
+            | ClusterCommand::Check { json, .. }
             | ClusterCommand::Metadata { json, .. } => *json,
         }
     }
@@ -74,6 +94,7 @@ pub async fn run(global: &Global, cmd: ClusterCommand) -> anyhow::Result<ExitCod
         }
         ClusterCommand::List { all, json } => list(&global.reader(true)?, all, json),
         ClusterCommand::Show { cluster, json } => show(&global.reader(true)?, &cluster, json),
+        ClusterCommand::Check { cluster, role, json } => check(&global.engine()?, &cluster, role, json).await,
         ClusterCommand::Metadata {
             cluster,
             path,
@@ -191,8 +212,8 @@ fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> 
     }
     let _ = writeln!(
         out,
-        "\n{:<14} {:<14} {:<12} {:<15} {:>4}  VERSION",
-        "NODE", "ROLE", "INSTANCE", "IP", "SID"
+        "\n{:<14} {:<14} {:<12} {:<15} {:>4}  {:<9}  VERSION",
+        "NODE", "ROLE", "INSTANCE", "IP", "SID", "HEALTH"
     );
     for n in &c.nodes {
         let instance = n.instance_id.as_deref().unwrap_or("-");
@@ -203,11 +224,22 @@ fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> 
         };
         let version = c.version_of(n);
         let version = if version.is_empty() { "-" } else { version };
+        let health = match c.health.nodes.get(&n.node_id) {
+            Some(h) => h.status.to_string(),
+            None => "-".into(),
+        };
         let _ = writeln!(
             out,
-            "{:<14} {:<14} {:<12} {:<15} {:>4}  {version}{note}",
+            "{:<14} {:<14} {:<12} {:<15} {:>4}  {health:<9}  {version}{note}",
             n.node_id, n.role, instance, n.ip, n.sid
         );
+    }
+    if !c.health.transitions.is_empty() {
+        let _ = writeln!(out, "\nhealth changes (latest last)");
+        let skip = c.health.transitions.len().saturating_sub(10);
+        for t in c.health.transitions.iter().skip(skip) {
+            let _ = writeln!(out, "  {}", transition_line(t));
+        }
     }
     let _ = writeln!(out, "\noperations");
     for o in ops {
@@ -222,6 +254,82 @@ fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> 
     }
     emit(&out);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A health transition as one line.
+fn transition_line(t: &HealthTransition) -> String {
+    let mut line = format!("{} {} ({}) {} → {}", t.at, t.node_id, t.role, t.from, t.to);
+    if let Some(message) = &t.message {
+        let _ = write!(line, ": {}", clean(message));
+    }
+    if let Some(action) = &t.action {
+        let _ = write!(line, " · health_action: {}", clean(action));
+    }
+    line
+}
+
+/// `cluster check`: one health round now.
+async fn check(engine: &Engine, cluster: &str, roles: Vec<String>, json: bool) -> anyhow::Result<ExitCode> {
+    let c = engine.cluster(cluster)?;
+    let watched = engine.watched_roles(&c);
+    if let Some(role) = roles.iter().find(|r| !watched.iter().any(|(w, _)| w == *r)) {
+        let names: Vec<&str> = watched.iter().map(|(r, _)| r.as_str()).collect();
+        bail!(
+            "role {role:?} of cluster {} has no health check or monitor enabled; checked roles: {}",
+            c.id,
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        );
+    }
+    let roles = (!roles.is_empty()).then_some(roles);
+    let round = engine.check_health(&c.id, roles.as_deref()).await?;
+    let failed = round.checked.iter().any(|r| !r.ok);
+    if json {
+        emit(&format!("{:#}\n", json!(round)));
+    } else {
+        let mut out = String::new();
+        if let Some(why) = &round.skipped {
+            let _ = writeln!(out, "nothing checked: {why}");
+        }
+        if round.checked.is_empty() && round.samples.is_empty() && round.skipped.is_none() {
+            let _ = writeln!(
+                out,
+                "nothing checked: no role of cluster {} has a health check or monitor enabled",
+                c.id
+            );
+        }
+        for r in &round.checked {
+            let result = match &r.message {
+                None => "ok".to_string(),
+                Some(m) => format!("failed: {}", clean(m)),
+            };
+            let h = &r.health;
+            let _ = writeln!(
+                out,
+                "{:<14} {:<14} {:<9} ({} passed, {} failed in a row)  {result}",
+                r.node_id,
+                r.role,
+                h.status.to_string(),
+                h.successes,
+                h.failures
+            );
+        }
+        for t in &round.transitions {
+            let _ = writeln!(out, "changed  {}", transition_line(t));
+        }
+        for s in &round.samples {
+            let values = match &s.error {
+                Some(e) => format!("no values: {}", clean(e)),
+                None => serde_json::to_string(&s.values).unwrap_or_default(),
+            };
+            let _ = writeln!(out, "monitor  {:<14} {values}", s.node_id);
+        }
+        emit(&out);
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// `cluster metadata`: the tree, or part of it, as one node or the cluster sees it.

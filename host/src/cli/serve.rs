@@ -19,6 +19,19 @@ pub struct ServeArgs {
     /// Hooks running at once in the whole server, shared fairly between tenants.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
     hook_slots: u32,
+    /// Run every cluster's health checks and monitor this often (e.g. `200ms`,
+    /// `10s`) instead of each role's `interval_sec`: for trying health hooks.
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    health_interval: Option<std::time::Duration>,
+}
+
+/// A duration above zero (`200ms`, `1m`).
+fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("give a duration above zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e} (write e.g. 200ms, 10s, 1m)")),
+    }
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -28,6 +41,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
         state_dir: state_dir.clone(),
         cache_dir: global.cache_dir(),
         hook_slots: args.hook_slots,
+        health_interval: args.health_interval,
     })?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

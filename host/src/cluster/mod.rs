@@ -2,9 +2,14 @@
 //! cluster is in its life; and the metadata tree it is registered as
 //! ([`cluster_tree`]).
 
+mod health;
 mod reserved;
 mod tree;
 
+pub use health::{
+    ClusterHealth, HealthPolicy, HealthStatus, HealthTransition, KEPT_TRANSITIONS, MONITOR_TIMEOUT, NodeHealth,
+    monitor_items,
+};
 pub use reserved::{clear_reserved_ips, reserved_ips, set_reserved_ip};
 pub use tree::{OWNED_KEYS, cluster_tree, host_writes, tree_changes};
 
@@ -303,6 +308,9 @@ pub struct Cluster {
     /// The upgrade it is in, begun and not finished or undone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<Upgrade>,
+    /// Its nodes' health, as the health-check loop last found it.
+    #[serde(default, skip_serializing_if = "ClusterHealth::is_empty")]
+    pub health: ClusterHealth,
 }
 
 impl Cluster {
@@ -326,6 +334,7 @@ impl Cluster {
             global_uuid: format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
             failed_during: None,
             upgrade: None,
+            health: ClusterHealth::default(),
         };
         for role in cluster.spec.nodes.clone() {
             let nodes = cluster.new_nodes(&role, role.count);

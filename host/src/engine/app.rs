@@ -6,7 +6,7 @@
 
 use super::{Engine, EngineError};
 use crate::apps::{AppVersion, check_name};
-use crate::hook::{parse_service, service_name};
+use crate::hook::{Service, parse_service, service_name};
 use crate::spec::{Problem, Spec, SpecError};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
@@ -131,6 +131,38 @@ impl Engine {
                             "{} does not implement {name} (it implements: {})",
                             file_name(&role.plugin),
                             offered.join(", ")
+                        ),
+                    });
+                }
+            }
+            // Checks and monitoring the spec turns on need their services too.
+            let watched = [
+                (
+                    crate::cluster::HealthPolicy::of(&spec, &role.role).is_some(),
+                    Service::HealthCheck,
+                    "health_check",
+                    role.health_check.is_some(),
+                ),
+                (
+                    crate::cluster::monitor_items(&spec, &role.role).is_some(),
+                    Service::Monitor,
+                    "monitor",
+                    role.monitor.is_some(),
+                ),
+            ];
+            for (on, service, key, own) in watched {
+                if on && !component.services().contains(&service) {
+                    problems.push(Problem {
+                        at: if own {
+                            format!("nodes[{i}].{key}")
+                        } else {
+                            key.to_string()
+                        },
+                        message: format!(
+                            "{key} is enabled for role {}, but {} does not implement {}",
+                            role.role,
+                            file_name(&role.plugin),
+                            service_name(&service)
                         ),
                     });
                 }

@@ -49,8 +49,19 @@ impl Invocations {
         nodes: &[&Node],
         versions: Versions,
     ) -> Result<Arc<Invocations>, EngineError> {
-        let engine = run.engine;
-        let cluster = &run.cluster;
+        let of = (run.op.id.as_str(), run.op.request.wit(), run.index);
+        Invocations::load(run.engine, &run.cluster, of, nodes, versions).await
+    }
+
+    /// [`Invocations::new`] outside an operation's step: `of` names the
+    /// operation id, operation and step the calls say they belong to.
+    pub(super) async fn load(
+        engine: &Engine,
+        cluster: &Cluster,
+        (op_id, operation, step): (&str, WitOperation, usize),
+        nodes: &[&Node],
+        versions: Versions,
+    ) -> Result<Arc<Invocations>, EngineError> {
         let snapshot = engine.snapshot_of(&cluster_root(&cluster.id)).await?;
         let mut components = HashMap::new();
         for node in nodes {
@@ -66,9 +77,9 @@ impl Invocations {
         }
         Ok(Arc::new(Invocations {
             engine: engine.clone(),
-            op_id: run.op.id.clone(),
-            operation: run.op.request.wit(),
-            step: run.index,
+            op_id: op_id.to_string(),
+            operation,
+            step,
             cluster: cluster.clone(),
             snapshot,
             versions,
@@ -79,6 +90,11 @@ impl Invocations {
     /// The spec of a service a node's hooks run by, if its role defines it.
     pub(super) fn service(&self, node: &Node, service: &str) -> Option<&crate::spec::ServiceSpec> {
         self.versions.service(node, service)
+    }
+
+    /// The spec a node's hooks run by.
+    pub(super) fn spec_of(&self, node: &Node) -> Option<&crate::spec::Spec> {
+        self.versions.spec_of(node)
     }
 
     /// The operation.
@@ -182,7 +198,7 @@ impl Invocations {
 }
 
 /// A failure as an event's outcome, code and message.
-fn describe(failure: &Failure) -> (InvocationOutcome, Option<u32>, Option<String>) {
+pub(super) fn describe(failure: &Failure) -> (InvocationOutcome, Option<u32>, Option<String>) {
     let outcome = match failure {
         Failure::HookError { .. }
         | Failure::NotImplemented { .. }

@@ -19,6 +19,7 @@ mod app;
 mod backup;
 mod dispatch;
 mod executor;
+mod health;
 mod invocation;
 mod journal;
 mod metadata;
@@ -36,6 +37,7 @@ mod tests;
 mod versions;
 
 pub use app::{PAYLOAD_DIR, spec_file};
+pub use health::{Checked, Round, Sample};
 
 use app::Prepared;
 pub use runner::{Component, HookRunner, RunnerFuture};
@@ -53,6 +55,7 @@ use crate::request::OperationRequest;
 use crate::runtime::LoadError;
 use crate::spec::{Problem, SpecError};
 use crate::store::{Event, Operation, OperationStatus, OperationStore, RedbOps, StepOutcome, StoreError};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
@@ -158,6 +161,9 @@ pub struct Engine {
     /// The last cluster snapshot hooks read, shared while the store's
     /// revision stays the same (a rolling operation's many steps read one).
     shared: Arc<std::sync::Mutex<Option<SharedSnapshot>>>,
+    /// Per cluster: held by a health round, and by an operation's start (a
+    /// round never overlaps an operation).
+    gates: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 /// A snapshot hooks read, by the tree prefix it holds.
@@ -266,6 +272,7 @@ impl EngineBuilder {
             runner: self.runner.ok_or(EngineError::Incomplete("a hook runner"))?,
             observer: self.observer.unwrap_or_else(|| Arc::new(Quiet)),
             shared: Arc::default(),
+            gates: Arc::default(),
         })
     }
 }
@@ -328,6 +335,12 @@ impl Engine {
         Ok(snapshot)
     }
 
+    /// The gate of a cluster (see `gates`).
+    fn gate(&self, cluster: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut gates = self.gates.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        gates.entry(cluster.to_string()).or_default().clone()
+    }
+
     /// A cluster, or a clear error.
     pub fn cluster(&self, id: &str) -> Result<Cluster, EngineError> {
         Ok(self.store.cluster(id)?.ok_or_else(|| StoreError::NotFound {
@@ -379,6 +392,18 @@ impl Engine {
         };
         let mut cluster = cluster;
         cluster.status = during;
+        // Waits for a health round on the cluster (or its peer) to end.
+        let mut held = Vec::new();
+        let mut ids: Vec<&str> = op
+            .request
+            .cluster_id()
+            .into_iter()
+            .chain(op.request.peer_id())
+            .collect();
+        ids.sort_unstable();
+        for id in ids {
+            held.push(self.gate(id).lock_owned().await);
+        }
         self.store.begin(cluster, op.clone()).await?;
         Ok(op)
     }

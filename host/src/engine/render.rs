@@ -20,7 +20,7 @@ use std::sync::Arc;
 /// Renders the nodes' config, writes what changed, reloads where it changed.
 pub(super) async fn run(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
     let targets = run.nodes(nodes)?;
-    let ctx = Invocations::new(run, &targets, Versions::of(run, &targets, None)?).await?;
+    let ctx = Invocations::new(run, &targets, Versions::of(run.engine, &run.cluster, &targets, None)?).await?;
     let past = Arc::new(Past::load(run).await?);
     let first_seq = run.engine.store.next_seqs(&run.op.id, targets.len() as u64).await?;
     run.engine.observer.invocations_started(targets.len());

@@ -24,7 +24,7 @@ use std::sync::Arc;
 pub(super) async fn run(run: &StepRun<'_>, step: &ServiceStep) -> Result<StepEnd, EngineError> {
     let service = parse_service(&step.service)?;
     let nodes = run.nodes(&step.nodes)?;
-    let versions = Versions::of(run, &nodes, step.version.as_deref())?;
+    let versions = Versions::of(run.engine, &run.cluster, &nodes, step.version.as_deref())?;
     // Roles without the service (in the version a node runs) are skipped.
     let targets: Vec<&Node> = nodes
         .into_iter()

@@ -3,9 +3,8 @@
 //! one a step names for every node (an upgrade's new hooks). Versions other
 //! than the cluster's come from the catalog; they never change once registered.
 
-use super::step::StepRun;
 use super::{Engine, EngineError};
-use crate::cluster::{Node, role_service};
+use crate::cluster::{Cluster, Node, role_service};
 use crate::spec::{ServiceSpec, Spec};
 use std::collections::HashMap;
 use std::path::Path;
@@ -20,8 +19,12 @@ pub(super) struct Versions {
 
 impl Versions {
     /// The versions of `nodes` in this step; `forced`: the version every node runs.
-    pub(super) fn of(run: &StepRun<'_>, nodes: &[&Node], forced: Option<&str>) -> Result<Versions, EngineError> {
-        let cluster = &run.cluster;
+    pub(super) fn of(
+        engine: &Engine,
+        cluster: &Cluster,
+        nodes: &[&Node],
+        forced: Option<&str>,
+    ) -> Result<Versions, EngineError> {
         let mut specs = HashMap::new();
         specs.insert(cluster.app.version.clone(), Arc::new(cluster.spec.clone()));
         let wanted = match forced {
@@ -30,7 +33,7 @@ impl Versions {
         };
         for version in wanted {
             if !specs.contains_key(version) {
-                let spec = run.engine.version_spec(&cluster.app.app, version)?;
+                let spec = engine.version_spec(&cluster.app.app, version)?;
                 specs.insert(version.to_string(), Arc::new(spec));
             }
         }

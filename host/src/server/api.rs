@@ -10,6 +10,7 @@
 //! | `GET /api/v1/clusters[?all=true]` | its clusters |
 //! | `GET /api/v1/clusters/{id}` | one cluster |
 //! | `GET /api/v1/clusters/{id}/metadata?path=/…&node=cln-…` | its metadata, as hooks (of a node) see it |
+//! | `GET /api/v1/clusters/{id}/monitor` | its nodes' latest monitor samples: `{items, nodes: {id: [{at_ms, values}]}}` |
 //! | `POST /api/v1/operations` | submit an operation request (`{"kind": "create-cluster", …}`); 202, it runs |
 //! | `POST /api/v1/plans` | the plan a request would run, nothing run |
 //! | `GET /api/v1/operations` | its operations |
@@ -59,6 +60,7 @@ pub(super) fn router(server: Server) -> Router {
         .route("/clusters", get(list_clusters))
         .route("/clusters/{id}", get(show_cluster))
         .route("/clusters/{id}/metadata", get(cluster_metadata))
+        .route("/clusters/{id}/monitor", get(cluster_monitor))
         .route("/operations", get(list_operations).post(submit))
         .route("/plans", post(plan))
         .route("/operations/{id}", get(show_operation))
@@ -296,6 +298,17 @@ async fn list_clusters(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>)
 async fn show_cluster(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
     let cluster = ctx.engine.cluster(&id).map_err(|e| refused(&ctx, e))?;
     Ok(reply(&ctx, StatusCode::OK, &cluster))
+}
+
+/// The monitor samples the health loop kept, with the items the spec names.
+async fn cluster_monitor(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let cluster = ctx.engine.cluster(&id).map_err(|e| refused(&ctx, e))?;
+    let mut items = std::collections::BTreeSet::new();
+    for role in cluster.live_nodes().map(|n| n.role.as_str()) {
+        items.extend(crate::cluster::monitor_items(&cluster.spec, role).unwrap_or_default());
+    }
+    let body = json!({"items": items, "nodes": ctx.monitor.of(&cluster.id)});
+    Ok(reply(&ctx, StatusCode::OK, &body))
 }
 
 #[derive(Deserialize)]

@@ -9,12 +9,16 @@
 //! runtime, whose hook slots the fair scheduler ([`fair`]) hands out in
 //! turn, each tenant within its own quotas ([`tenants::Quotas`]).
 //!
+//! A health loop ([`health`]) runs each active cluster's health checks and
+//! monitor between its operations.
+//!
 //! On start the server resumes every operation of every tenant that was
 //! running when it last stopped (the journal says where each was).
 
 mod api;
 mod error;
 pub mod fair;
+mod health;
 mod runner;
 pub mod tenants;
 
@@ -40,6 +44,8 @@ pub struct ServerConfig {
     pub cache_dir: Option<PathBuf>,
     /// Hooks running at once in the whole process (shared fairly).
     pub hook_slots: u32,
+    /// Health rounds this often instead of each role's `interval_sec` (tests, demos).
+    pub health_interval: Option<std::time::Duration>,
 }
 
 /// Why the server could not start or serve.
@@ -84,6 +90,7 @@ struct Shared {
     /// The tenants file as last read, by its identity (a write replaces the file).
     known: Mutex<(Option<FileId>, Vec<Tenant>)>,
     open: Mutex<HashMap<String, Arc<TenantCtx>>>,
+    health_interval: Option<std::time::Duration>,
 }
 
 /// One tenant's engine and what its requests share.
@@ -95,6 +102,8 @@ pub(crate) struct TenantCtx {
     pub(crate) quotas: Arc<Mutex<Quotas>>,
     /// Held while a request is checked against the quotas and submitted.
     pub(crate) admit: tokio::sync::Mutex<()>,
+    /// Its clusters' latest monitor samples.
+    pub(crate) monitor: health::MonitorWindow,
 }
 
 impl TenantCtx {
@@ -129,6 +138,7 @@ impl Server {
                 fair: FairScheduler::new(config.hook_slots.max(1) as usize),
                 known: Mutex::new((None, Vec::new())),
                 open: Mutex::default(),
+                health_interval: config.health_interval,
             }),
         })
     }
@@ -138,9 +148,18 @@ impl Server {
         api::router(self.clone())
     }
 
-    /// Serves on `listener` until Ctrl-C or SIGTERM; running operations
-    /// stop where they are and resume when the server starts again.
+    /// Serves on `listener` until Ctrl-C or SIGTERM, with the health loop;
+    /// running operations stop where they are and resume when the server
+    /// starts again.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let watcher = tokio::spawn(health::watch(self.clone(), self.shared.health_interval));
+        let served = self.serve_api(listener).await;
+        watcher.abort();
+        served
+    }
+
+    /// Serves the API alone (no health loop) until Ctrl-C or SIGTERM.
+    pub async fn serve_api(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown_signal())
             .await
@@ -216,6 +235,7 @@ impl Server {
             dir,
             quotas,
             admit: tokio::sync::Mutex::new(()),
+            monitor: health::MonitorWindow::default(),
         });
         open.insert(tenant.name.clone(), ctx.clone());
         Ok(ctx)
