@@ -447,3 +447,279 @@ fn the_health_loop_marks_nodes_runs_actions_keeps_monitor_samples_and_waits_for_
         });
     }
 }
+
+/// Output with what differs between two runs made alike: ids, times,
+/// durations and digests, and the spec file's place.
+fn alike(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        // Where the spec was read from differs (a local directory, an upload), and so
+        // do where components are kept and the random gsid.
+        let differs = [
+            "\"spec_file\"",
+            "\"source\"",
+            "\"plugin\"",
+            "\"gsid\"",
+            "/gsid ",
+            "\"elapsed_ms\"",
+        ];
+        if line.starts_with("spec ") || differs.iter().any(|k| line.contains(k)) {
+            continue;
+        }
+        // A timeline's bars are timings.
+        if line.starts_with("  +") {
+            continue;
+        }
+        let words: Vec<String> = line
+            .split_inclusive(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '_')))
+            .map(|piece| {
+                let end = piece
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '_')))
+                    .unwrap_or(piece.len());
+                // A trailing colon ends a sentence's id (`cluster cl-x: ...`).
+                let end = piece[..end].trim_end_matches(':').len();
+                let (word, rest) = piece.split_at(end);
+                let id = ["cl-", "op-", "cln-", "i-", "s-"]
+                    .iter()
+                    .find(|p| word.starts_with(**p) && word.len() == p.len() + 8)
+                    .map(|p| format!("{p}X"));
+                let time = word.starts_with("20") && word.contains('T') && word.ends_with('Z');
+                let number = word.contains('.') && word.chars().all(|c| c.is_ascii_digit() || c == '.' || c == 's');
+                let hex = word.len() >= 12 && word.chars().all(|c| c.is_ascii_hexdigit());
+                let word = match (id, time, number, hex) {
+                    (Some(id), ..) => id,
+                    (None, true, ..) => "T".into(),
+                    (None, false, true, _) => "N".into(),
+                    (None, false, false, true) => "H".into(),
+                    _ => word.to_string(),
+                };
+                format!("{word}{rest}")
+            })
+            .collect();
+        out.push_str(&words.concat());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn the_cli_pointed_at_a_server_prints_what_it_prints_here_and_exits_the_same() {
+    let server = Server::start(tempfile::tempdir().unwrap());
+    let token = server.tenant("a", &[]);
+    let local = tempfile::tempdir().unwrap();
+    let url = format!("http://{}", server.addr);
+    // The same command, here (own state dir) and through the server.
+    let both = |args: &[&str]| -> [(i32, String, String); 2] {
+        let here = hookhost(&local).args(args).output().unwrap();
+        let there = Command::new(env!("CARGO_BIN_EXE_hookhost"))
+            .args(args)
+            .env("HOOKHOST_SERVER", &url)
+            .env("HOOKHOST_TOKEN", &token)
+            .env("HOOKHOST_CACHE_DIR", support::cache_dir())
+            .env("RUST_LIB_BACKTRACE", "0")
+            .env_remove("HOOKHOST_LOG")
+            .output()
+            .unwrap();
+        let shown = |o: &std::process::Output| {
+            (
+                o.status.code().unwrap_or(-1),
+                alike(&String::from_utf8_lossy(&o.stdout)),
+                alike(&String::from_utf8_lossy(&o.stderr)),
+            )
+        };
+        [shown(&here), shown(&there)]
+    };
+    let same = |args: &[&str], code: i32| -> String {
+        let [here, there] = both(args);
+        assert_eq!(here.0, code, "{args:?} here: {here:?}");
+        assert_eq!(here, there, "{args:?}: here, then through the server");
+        here.1
+    };
+    // One app directory: the spec and the recorder component.
+    let app = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(support::repo("tests/fixtures/lifecycle/spec.json")).unwrap();
+    let mut spec: Value = serde_json::from_str(&text).unwrap();
+    spec["backup_policy"] = json!("device");
+    std::fs::write(app.path().join("spec.json"), spec.to_string()).unwrap();
+    std::fs::copy(
+        support::guest(support::RECORDER),
+        app.path().join("recorder_hooks.wasm"),
+    )
+    .unwrap();
+    let dir = app.path().to_str().unwrap();
+    let failing = tempfile::tempdir().unwrap();
+    spec["env"]["fail_init"] = json!("5");
+    std::fs::write(failing.path().join("spec.json"), spec.to_string()).unwrap();
+    std::fs::copy(
+        support::guest(support::RECORDER),
+        failing.path().join("recorder_hooks.wasm"),
+    )
+    .unwrap();
+
+    assert!(same(&["app", "add", dir, "--app", "rec", "--version", "1.0"], 0).starts_with("registered rec "));
+    same(
+        &[
+            "app",
+            "add",
+            failing.path().to_str().unwrap(),
+            "--app",
+            "rec",
+            "--version",
+            "bad",
+        ],
+        0,
+    );
+    same(&["app", "list"], 0);
+    same(&["app", "show", "rec", "1.0", "--json"], 0);
+    same(&["app", "show", "nope"], 2);
+    let created = same(
+        &["cluster", "create", "--app", "rec", "--version", "1.0", "--name", "c"],
+        0,
+    );
+    assert!(created.contains("create-cluster: succeeded"), "{created}");
+    // The ids differ; each side's own.
+    let id_of = |cmd: &mut Command| -> String {
+        let out = cmd.args(["cluster", "list", "--json"]).output().unwrap();
+        let line = String::from_utf8(out.stdout).unwrap();
+        serde_json::from_str::<Value>(line.lines().next().unwrap()).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let here_id = id_of(&mut hookhost(&local));
+    let there_id = id_of(
+        Command::new(env!("CARGO_BIN_EXE_hookhost"))
+            .env("HOOKHOST_SERVER", &url)
+            .env("HOOKHOST_TOKEN", &token),
+    );
+    // Entries keyed by random ids sort differently on each side: `sort` compares them as sets.
+    let per_side_sorted = |args: &[&str], code: i32, sort: bool| -> String {
+        let here_args: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "ID" { here_id.as_str() } else { a })
+            .collect();
+        let there_args: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "ID" { there_id.as_str() } else { a })
+            .collect();
+        let here = hookhost(&local).args(&here_args).output().unwrap();
+        let there = Command::new(env!("CARGO_BIN_EXE_hookhost"))
+            .args(&there_args)
+            .env("HOOKHOST_SERVER", &url)
+            .env("HOOKHOST_TOKEN", &token)
+            .env("RUST_LIB_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        let (h, t) = (
+            String::from_utf8_lossy(&here.stdout),
+            String::from_utf8_lossy(&there.stdout),
+        );
+        assert_eq!(
+            here.status.code(),
+            Some(code),
+            "{args:?}: {h} {}",
+            String::from_utf8_lossy(&here.stderr)
+        );
+        assert_eq!(
+            there.status.code(),
+            Some(code),
+            "{args:?} through the server: {t} {}",
+            String::from_utf8_lossy(&there.stderr)
+        );
+        let lines = |text: &str| {
+            let mut lines: Vec<String> = alike(text).lines().map(String::from).collect();
+            if sort {
+                lines.sort();
+            }
+            lines.join("\n")
+        };
+        assert_eq!(lines(&h), lines(&t), "{args:?}: here, then through the server");
+        assert_eq!(
+            alike(&String::from_utf8_lossy(&here.stderr)),
+            alike(&String::from_utf8_lossy(&there.stderr))
+        );
+        alike(&h)
+    };
+    let per_side = |args: &[&str], code: i32| per_side_sorted(args, code, false);
+    per_side(&["cluster", "list"], 0);
+    let shown = per_side(&["cluster", "show", "ID"], 0);
+    assert!(shown.contains("HEALTH") && shown.contains("create-cluster"), "{shown}");
+    per_side(&["cluster", "show", "ID", "--json"], 0);
+    per_side_sorted(&["cluster", "metadata", "ID", "/hosts"], 0, true);
+    per_side(&["cluster", "metadata", "ID", "/host"], 2);
+    per_side(&["cluster", "check", "ID"], 0);
+    per_side(&["plan", "stop", "ID"], 0);
+    per_side(&["op", "list"], 0);
+    per_side(&["op", "list", "--cluster", "ID"], 0);
+    let stopped = per_side(&["cluster", "stop", "ID"], 0);
+    assert!(stopped.contains("stop-cluster: succeeded"), "{stopped}");
+    per_side(&["cluster", "stop", "ID"], 2);
+    per_side(&["cluster", "start", "ID", "--json"], 0);
+    per_side(&["cluster", "backup", "ID"], 0);
+    per_side(&["backup", "list"], 0);
+    per_side(&["cluster", "show", "cl-nope"], 2);
+    per_side(&["op", "show", "op-nope"], 2);
+    // A failing operation: exit 1, the same summary.
+    let failed = same(
+        &["cluster", "create", "--app", "rec", "--version", "bad", "--name", "f"],
+        1,
+    );
+    assert!(failed.contains("create-cluster: failed"), "{failed}");
+    // Each side's last operation, shown in full.
+    let last_op = |cmd: &mut Command| -> String {
+        let out = cmd.args(["op", "list", "--json"]).output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        serde_json::from_str::<Value>(text.lines().last().unwrap()).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (here_op, there_op) = (
+        last_op(&mut hookhost(&local)),
+        last_op(
+            Command::new(env!("CARGO_BIN_EXE_hookhost"))
+                .env("HOOKHOST_SERVER", &url)
+                .env("HOOKHOST_TOKEN", &token),
+        ),
+    );
+    for args in [
+        &["op", "show"][..],
+        &["op", "show", "--json"][..],
+        &["op", "events"][..],
+    ] {
+        let here = hookhost(&local).args(args).arg(&here_op).output().unwrap();
+        let there = Command::new(env!("CARGO_BIN_EXE_hookhost"))
+            .args(args)
+            .arg(&there_op)
+            .env("HOOKHOST_SERVER", &url)
+            .env("HOOKHOST_TOKEN", &token)
+            .output()
+            .unwrap();
+        assert_eq!(here.status.code(), there.status.code());
+        let (h, t) = (
+            String::from_utf8_lossy(&here.stdout),
+            String::from_utf8_lossy(&there.stdout),
+        );
+        assert_eq!(alike(&h), alike(&t), "{args:?}");
+    }
+
+    // A bad token or no server: exit 2 with what to do.
+    let out = Command::new(env!("CARGO_BIN_EXE_hookhost"))
+        .args(["cluster", "list", "--server", &url, "--token", "hh_wrong"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused the token (401)"));
+    let out = Command::new(env!("CARGO_BIN_EXE_hookhost"))
+        .args(["cluster", "list", "--server", "http://127.0.0.1:9", "--token", &token])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the server at http://127.0.0.1:9"));
+    let out = Command::new(env!("CARGO_BIN_EXE_hookhost"))
+        .args(["cluster", "list", "--server", "https://example.com"])
+        .env("HOOKHOST_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give an http:// address"));
+}

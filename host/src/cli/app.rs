@@ -131,8 +131,7 @@ pub async fn run(global: &Global, cmd: AppCommand) -> anyhow::Result<ExitCode> {
             version,
             json,
         } => {
-            let engine = global.engine()?;
-            let (found, new) = engine.add_app(&path, app.as_deref(), Some(&version)).await?;
+            let (found, new) = global.target(false)?.add_app(&path, app.as_deref(), &version).await?;
             if json {
                 let mut doc = describe(&found);
                 doc["ok"] = json!(true);
@@ -161,38 +160,34 @@ pub async fn run(global: &Global, cmd: AppCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AppCommand::List { json } => {
-            let engine = global.reader(true)?;
-            let catalog = engine.catalog();
+            let all = global.target(true)?.app_versions_all().await?;
             let mut out = String::new();
             if !json {
                 out.push_str("APP                  VERSION          POLICY               UPGRADES FROM\n");
             }
-            for app in catalog.apps()? {
-                for v in catalog.versions(&app)? {
-                    if json {
-                        let _ = writeln!(out, "{}", describe(&v));
-                    } else {
-                        let _ = writeln!(
-                            out,
-                            "{:<20} {:<16} {:<20} {}",
-                            v.app,
-                            v.version,
-                            hookhost::request::kebab_name(&v.spec.upgrading_policy),
-                            from_list(&v)
-                        );
-                    }
+            for v in all {
+                if json {
+                    let _ = writeln!(out, "{}", describe(&v));
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "{:<20} {:<16} {:<20} {}",
+                        v.app,
+                        v.version,
+                        hookhost::request::kebab_name(&v.spec.upgrading_policy),
+                        from_list(&v)
+                    );
                 }
             }
             emit(&out);
             Ok(ExitCode::SUCCESS)
         }
         AppCommand::Show { app, version, json } => {
-            let engine = global.reader(true)?;
-            let catalog = engine.catalog();
+            let target = global.target(true)?;
             let versions = match &version {
-                Some(v) => vec![catalog.get(&app, v)?],
+                Some(v) => vec![target.app_version(&app, v).await?],
                 None => {
-                    let all = catalog.versions(&app)?;
+                    let all = target.app_versions(&app).await?;
                     if all.is_empty() {
                         anyhow::bail!("no app {} is registered (see `hookhost app list`)", clean(&app));
                     }

@@ -61,10 +61,10 @@ impl BackupCommand {
 pub async fn run(global: &Global, cmd: BackupCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BackupCommand::List { cluster, json } => {
-            let engine = global.reader(true)?;
-            let all: Vec<Backup> = engine
+            let target = global.target(true)?;
+            let all: Vec<Backup> = target
                 .backups()
-                .list()?
+                .await?
                 .into_iter()
                 .filter(|b| cluster.as_ref().is_none_or(|c| &b.cluster == c))
                 .collect();
@@ -97,13 +97,11 @@ pub async fn run(global: &Global, cmd: BackupCommand) -> anyhow::Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         BackupCommand::Show { backup, json } => {
-            let engine = global.reader(true)?;
-            let b = engine.backups().get(&backup)?;
+            let (b, later) = global.target(true)?.backup(&backup).await?;
             if json {
                 emit(&format!("{:#}\n", json!(b)));
                 return Ok(ExitCode::SUCCESS);
             }
-            let later = engine.backups().later_in_chain(&b.id)?;
             let mut out = format!("backup    {} ({})\n", b.id, clean(&b.name));
             let _ = writeln!(out, "cluster   {} ({})", b.cluster, clean(&b.cluster_name));
             let _ = writeln!(out, "app       {} version {}", b.app.app, b.app.version);
@@ -144,8 +142,8 @@ pub async fn run(global: &Global, cmd: BackupCommand) -> anyhow::Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         BackupCommand::Delete { backup, chain, json } => {
-            let engine = global.engine()?;
-            let op = engine
+            let target = global.target(false)?;
+            let op = target
                 .submit(OperationRequest::DeleteBackup {
                     backup,
                     chain,
@@ -153,7 +151,7 @@ pub async fn run(global: &Global, cmd: BackupCommand) -> anyhow::Result<ExitCode
                     backups: Vec::new(),
                 })
                 .await?;
-            foreground(&engine, &op.id, json).await
+            foreground(&target, &op.id, json).await
         }
     }
 }

@@ -1,19 +1,17 @@
 //! `hookhost cluster ...`: the operations (each run in the foreground), and
 //! looking at clusters and their metadata.
 
-use super::op::{foreground, status_of};
+use super::op::{foreground, involves};
 use super::operation::OperationCommand;
+use super::target::{Shown, Target};
 use super::{Global, print::clean, print::emit};
 use anyhow::bail;
 use clap::Subcommand;
 use hookhost::cluster::{ClusterStatus, HealthTransition};
-use hookhost::engine::Engine;
-use hookhost::metadata::{ClusterView, cluster_root};
 use hookhost::spec::UpgradingPolicy;
 use serde_json::json;
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Subcommand)]
 pub enum ClusterCommand {
@@ -87,28 +85,28 @@ impl ClusterCommand {
 pub async fn run(global: &Global, cmd: ClusterCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ClusterCommand::Operation(op) => {
-            let engine = global.engine()?;
+            let target = global.target(false)?;
             let json = op.json();
-            let op = engine.submit(op.request()?).await?;
-            foreground(&engine, &op.id, json).await
+            let op = target.submit(op.request()?).await?;
+            foreground(&target, &op.id, json).await
         }
-        ClusterCommand::List { all, json } => list(&global.reader(true)?, all, json),
-        ClusterCommand::Show { cluster, json } => show(&global.reader(true)?, &cluster, json),
-        ClusterCommand::Check { cluster, role, json } => check(&global.engine()?, &cluster, role, json).await,
+        ClusterCommand::List { all, json } => list(&global.target(true)?, all, json).await,
+        ClusterCommand::Show { cluster, json } => show(&global.target(true)?, &cluster, json).await,
+        ClusterCommand::Check { cluster, role, json } => check(&global.target(false)?, &cluster, role, json).await,
         ClusterCommand::Metadata {
             cluster,
             path,
             node,
             json,
-        } => metadata(&global.reader(true)?, &cluster, path, node, json).await,
+        } => metadata(&global.target(true)?, &cluster, path, node, json).await,
     }
 }
 
 /// `cluster list`: a line (or a JSON object) per cluster.
-fn list(engine: &Engine, all: bool, json: bool) -> anyhow::Result<ExitCode> {
-    let clusters: Vec<_> = engine
-        .store()
-        .clusters()?
+async fn list(target: &Target, all: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let clusters: Vec<_> = target
+        .clusters()
+        .await?
         .into_iter()
         .filter(|c| all || c.status != ClusterStatus::Deleted)
         .collect();
@@ -144,16 +142,16 @@ fn list(engine: &Engine, all: bool, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// `cluster show`: the cluster, its nodes and its operations.
-fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let c = engine.cluster(cluster)?;
-    let ops: Vec<_> = engine
-        .store()
-        .operations()?
+async fn show(target: &Target, cluster: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let c = target.cluster(cluster).await?;
+    let ops: Vec<Shown> = target
+        .operations()
+        .await?
         .into_iter()
-        .filter(|o| o.cluster_id == c.id || o.request.peer_id() == Some(c.id.as_str()))
+        .filter(|s| involves(&s.operation, &c.id))
         .collect();
     if json {
-        let doc = json!({"cluster": c, "operations": ops.iter().map(|o| json!({"id": o.id, "kind": o.kind(), "status": status_of(engine, o), "created_at": o.created_at})).collect::<Vec<_>>()});
+        let doc = json!({"cluster": c, "operations": ops.iter().map(|s| json!({"id": s.operation.id, "kind": s.operation.kind(), "status": s.status(), "created_at": s.operation.created_at})).collect::<Vec<_>>()});
         emit(&format!("{doc:#}\n"));
         return Ok(ExitCode::SUCCESS);
     }
@@ -242,13 +240,14 @@ fn show(engine: &Engine, cluster: &str, json: bool) -> anyhow::Result<ExitCode> 
         }
     }
     let _ = writeln!(out, "\noperations");
-    for o in ops {
+    for shown in ops {
+        let o = &shown.operation;
         let _ = writeln!(
             out,
             "  {} {:<15} {:<10} {}",
             o.id,
             o.kind().to_string(),
-            status_of(engine, &o),
+            shown.status(),
             o.created_at
         );
     }
@@ -269,9 +268,9 @@ fn transition_line(t: &HealthTransition) -> String {
 }
 
 /// `cluster check`: one health round now.
-async fn check(engine: &Engine, cluster: &str, roles: Vec<String>, json: bool) -> anyhow::Result<ExitCode> {
-    let c = engine.cluster(cluster)?;
-    let watched = engine.watched_roles(&c);
+async fn check(target: &Target, cluster: &str, roles: Vec<String>, json: bool) -> anyhow::Result<ExitCode> {
+    let c = target.cluster(cluster).await?;
+    let watched = hookhost::engine::watched_roles(&c);
     if let Some(role) = roles.iter().find(|r| !watched.iter().any(|(w, _)| w == *r)) {
         let names: Vec<&str> = watched.iter().map(|(r, _)| r.as_str()).collect();
         bail!(
@@ -285,7 +284,7 @@ async fn check(engine: &Engine, cluster: &str, roles: Vec<String>, json: bool) -
         );
     }
     let roles = (!roles.is_empty()).then_some(roles);
-    let round = engine.check_health(&c.id, roles.as_deref()).await?;
+    let round = target.check(&c.id, roles).await?;
     let failed = round.checked.iter().any(|r| !r.ok);
     if json {
         emit(&format!("{:#}\n", json!(round)));
@@ -334,41 +333,18 @@ async fn check(engine: &Engine, cluster: &str, roles: Vec<String>, json: bool) -
 
 /// `cluster metadata`: the tree, or part of it, as one node or the cluster sees it.
 async fn metadata(
-    engine: &Engine,
+    target: &Target,
     cluster: &str,
     path: Option<String>,
     node: Option<String>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let c = engine.cluster(cluster)?;
     let at = path.unwrap_or_else(|| "/".into());
-    if node.is_none() && (at == "/host" || at.starts_with("/host/")) {
-        bail!("/host is a node's own entry: say which node with --node <node_id>");
-    }
-    if let Some(id) = &node
-        && c.node(id).is_some_and(|n| n.instance_id.is_none())
-    {
-        bail!(
-            "node {id} of cluster {} ({}) has no running instance, so it has no place in the metadata",
-            c.id,
-            c.status
-        );
-    }
-    let snapshot = Arc::new(engine.tree().snapshot(&cluster_root(&c.id)).await?);
-    let view = match &node {
-        Some(node) => ClusterView::for_node(snapshot.clone(), &c.id, node)?,
-        None => ClusterView::new(snapshot.clone(), &c.id),
-    };
-    let tree = view
-        .subtree(&at)?
-        .filter(|t| t.as_object().is_none_or(|o| !o.is_empty()));
-    let Some(tree) = tree else {
-        bail!("cluster {} ({}) has no metadata at {at}", c.id, c.status);
-    };
+    let (revision, tree) = target.metadata(cluster, &at, node.as_deref()).await?;
     if json {
         emit(&format!("{tree:#}\n"));
     } else {
-        let mut out = format!("# revision {}\n", snapshot.revision());
+        let mut out = format!("# revision {revision}\n");
         flat(&mut out, at.trim_end_matches('/'), &tree);
         emit(&out);
     }

@@ -11,7 +11,9 @@ mod operation;
 mod plan;
 mod print;
 mod progress;
+mod remote;
 mod serve;
+mod target;
 
 use clap::{Args, Parser, Subcommand};
 use hookhost::engine::Engine;
@@ -41,7 +43,8 @@ Test a hook locally:\n  \
 hookhost hook run --plugin zk.wasm --service init --metadata cluster.json --node cln-1\n\n\
 Exit codes: 0 success; 1 a hook failed, or an operation failed, was refused (aborted) or cancelled; \
 2 bad input (and a busy or missing cluster); 130 when a second Ctrl-C leaves an operation interrupted.",
-    after_help = "Environment: HOOKHOST_STATE (state directory), HOOKHOST_CACHE_DIR (compile cache), HOOKHOST_LOG (log filter, e.g. debug)."
+    after_help = "Environment: HOOKHOST_STATE (state directory), HOOKHOST_CACHE_DIR (compile cache), HOOKHOST_LOG (log filter, e.g. debug), \
+HOOKHOST_SERVER and HOOKHOST_TOKEN (--server, --token)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -65,6 +68,25 @@ struct Global {
     /// Log more (repeat for more detail); logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Send cluster, op, plan, app and backup commands to this `hookhost serve`
+    /// (http://host:port) instead of the local state directory; same output and exit codes.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "HOOKHOST_SERVER",
+        conflicts_with = "state_dir"
+    )]
+    server: Option<String>,
+    /// The tenant's token for --server (printed by `hookhost tenant add`).
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "HOOKHOST_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -254,6 +276,17 @@ impl Global {
             .backups(hookhost::backups::Backups::new(&dir))
             .runner(Arc::new(self.flow_runtime()?))
             .build()?)
+    }
+
+    /// Where cluster, op, plan, app and backup commands go: the server
+    /// (`--server`), or this state directory's engine (`reader`: one that
+    /// only reads, see [`Global::reader`]).
+    fn target(&self, reader: bool) -> anyhow::Result<target::Target> {
+        Ok(match &self.server {
+            Some(url) => target::Target::Server(remote::Remote::new(url, self.token.clone())?),
+            None if reader => target::Target::Local(self.reader(true)?),
+            None => target::Target::Local(self.engine()?),
+        })
     }
 
     fn cache_dir(&self) -> Option<PathBuf> {

@@ -1,13 +1,18 @@
 //! `hookhost op ...`: operations, their journal, events and timeline; and
 //! running an operation in the foreground for the `cluster` commands.
 
+use super::remote::Remote;
+use super::target::{Shown, Target};
 use super::{EXIT_HOOK_FAILED, Global, print::clean, print::emit, progress::Progress};
 use clap::Subcommand;
+use hookhost::cluster::Cluster;
 use hookhost::engine::Engine;
+use hookhost::engine::Observer as _;
 use hookhost::request::OperationRequest;
 use hookhost::request::kebab_name;
-use hookhost::store::{Event, InvocationOutcome, Operation, OperationStatus, StepRecord};
+use hookhost::store::{Event, InvocationOutcome, Operation, OperationStatus, StepOutcome, StepRecord};
 use serde_json::json;
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -71,40 +76,40 @@ impl OpCommand {
 
 /// Runs an `op` subcommand.
 pub async fn run(global: &Global, cmd: OpCommand) -> anyhow::Result<ExitCode> {
-    let engine = global.reader(true)?;
+    let target = global.target(true)?;
     match cmd {
-        OpCommand::List { cluster, json } => list(&engine, cluster, json),
+        OpCommand::List { cluster, json } => list(&target, cluster, json).await,
         OpCommand::Show { op, json } => {
-            let op = engine.operation(&op)?;
-            let steps = engine.store().steps(&op.id)?;
-            let events = engine.store().events(&op.id)?;
+            let (shown, steps) = target.operation(&op).await?;
+            let events = target.events(&shown.operation.id).await?;
             if json {
-                let doc = json!({"operation": op, "status": status_of(&engine, &op), "steps": steps, "events": events});
+                let doc =
+                    json!({"operation": shown.operation, "status": shown.status(), "steps": steps, "events": events});
                 emit(&format!("{doc:#}\n"));
             } else {
-                emit(&show(&engine, &op, &steps, &events));
+                emit(&show(&shown, &steps, &events));
             }
             Ok(ExitCode::SUCCESS)
         }
         OpCommand::Events { op } => {
-            let op = engine.operation(&op)?;
             let mut out = String::new();
-            for event in engine.store().events(&op.id)? {
+            for event in target.events(&op).await? {
                 let _ = writeln!(out, "{}", serde_json::to_string(&event)?);
             }
             emit(&out);
             Ok(ExitCode::SUCCESS)
         }
         OpCommand::Resume { op, json } => {
-            let op = engine.operation(&op)?;
+            let (shown, _) = target.operation(&op).await?;
+            let op = shown.operation;
             if op.status != OperationStatus::Running {
                 anyhow::bail!("operation {} has already ended: it {}", op.id, op.status.past());
             }
-            foreground(&engine, &op.id, json).await
+            foreground(&target, &op.id, json).await
         }
         OpCommand::Cancel { op, json } => {
-            let op = engine.cancel(&op).await?;
-            let cluster = engine.cluster(&op.cluster_id)?;
+            let op = target.cancel(&op).await?;
+            let cluster = target.cluster(&op.cluster_id).await?;
             // Nobody ran it: it ended here (after its recovery part, if it needed one).
             let ended = op.status != OperationStatus::Running;
             let text = if json {
@@ -126,19 +131,15 @@ pub async fn run(global: &Global, cmd: OpCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// `op list`: a line (or a JSON object) per operation, oldest first.
-fn list(engine: &Engine, cluster: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
+async fn list(target: &Target, cluster: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
     if let Some(id) = &cluster {
-        engine.cluster(id)?;
+        target.cluster(id).await?;
     }
-    let ops: Vec<Operation> = engine
-        .store()
-        .operations()?
+    let ops: Vec<Shown> = target
+        .operations()
+        .await?
         .into_iter()
-        .filter(|op| {
-            cluster
-                .as_ref()
-                .is_none_or(|c| &op.cluster_id == c || op.request.peer_id() == Some(c.as_str()))
-        })
+        .filter(|s| cluster.as_ref().is_none_or(|c| involves(&s.operation, c)))
         .collect();
     let mut out = String::new();
     if !json {
@@ -148,8 +149,8 @@ fn list(engine: &Engine, cluster: Option<String>, json: bool) -> anyhow::Result<
             "OPERATION", "KIND", "CLUSTER", "STATUS"
         );
     }
-    for op in &ops {
-        let status = status_of(engine, op);
+    for shown in &ops {
+        let (op, status) = (&shown.operation, shown.status());
         if json {
             let _ = writeln!(
                 out,
@@ -172,20 +173,28 @@ fn list(engine: &Engine, cluster: Option<String>, json: bool) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-/// `running`, `interrupted` (no process runs it), or how it ended.
-pub(super) fn status_of(engine: &Engine, op: &Operation) -> String {
-    if engine.is_interrupted(op) {
-        "interrupted".into()
-    } else {
-        op.status.to_string()
-    }
+/// Whether an operation runs on `cluster` (or holds it as an IP exchange's other cluster).
+pub(super) fn involves(op: &Operation, cluster: &str) -> bool {
+    op.cluster_id == cluster || op.request.peer_id() == Some(cluster)
 }
 
-/// Runs an operation here until it ends, with progress, Ctrl-C as cancel,
-/// and a summary; exit 0 when it succeeded, 1 when it did not.
-pub async fn foreground(engine: &Engine, op_id: &str, as_json: bool) -> anyhow::Result<ExitCode> {
-    let engine = engine.clone().with_observer(Arc::new(Progress::new()));
+/// Runs an operation until it ends — here, or on the server, followed —
+/// with progress, Ctrl-C as cancel, and a summary; exit 0 when it
+/// succeeded, 1 when it did not.
+pub async fn foreground(target: &Target, op_id: &str, as_json: bool) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
+    let op = match target {
+        Target::Local(engine) => run_here(engine, op_id).await?,
+        Target::Server(remote) => follow(target, remote, op_id).await?,
+    };
+    let cluster = target.cluster(&op.cluster_id).await?;
+    let events = target.events(&op.id).await?;
+    summary(&op, &cluster, &events, started.elapsed(), as_json)
+}
+
+/// Runs an operation in this process.
+async fn run_here(engine: &Engine, op_id: &str) -> anyhow::Result<Operation> {
+    let engine = engine.clone().with_observer(Arc::new(Progress::new()));
     let canceller = {
         let (engine, op_id) = (engine.clone(), op_id.to_string());
         tokio::spawn(async move {
@@ -203,9 +212,88 @@ pub async fn foreground(engine: &Engine, op_id: &str, as_json: bool) -> anyhow::
     };
     let result = engine.run(op_id).await;
     canceller.abort();
-    let op = result?;
-    let cluster = engine.cluster(&op.cluster_id)?;
-    let events = engine.store().events(&op.id)?;
+    Ok(result?)
+}
+
+/// How often a followed operation is asked about.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+/// How long an operation may stay unclaimed on the server before following it gives up.
+const UNCLAIMED_FOR: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Follows an operation the server runs until it ends, drawing the same
+/// progress; Ctrl-C asks the server to cancel it, a second one leaves.
+async fn follow(target: &Target, remote: &Remote, op_id: &str) -> anyhow::Result<Operation> {
+    let progress = Progress::new();
+    let canceller = {
+        let (remote, op_id) = (remote.clone(), op_id.to_string());
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ncancelling {op_id} at the next step boundary (Ctrl-C again to stop following it)");
+                let _ = remote
+                    .post::<serde_json::Value>(&format!("/api/v1/operations/{op_id}/cancel"), &json!({}))
+                    .await;
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("stopped following {op_id}; the server ends it: `hookhost op show {op_id}`");
+                    std::process::exit(130);
+                }
+            }
+        })
+    };
+    let mut step: Option<usize> = None;
+    let (mut begun, mut ended) = (HashSet::new(), HashSet::new());
+    let mut unclaimed_since: Option<std::time::Instant> = None;
+    let op = loop {
+        let (shown, steps) = target.operation(op_id).await?;
+        let op = shown.operation;
+        if let Some(current) = steps.iter().map(|s| s.index).max()
+            && step != Some(current)
+        {
+            if let Some(last) = step {
+                progress.step_ended(&op, last, StepOutcome::Ok);
+            }
+            progress.step_started(&op, current);
+            step = Some(current);
+        }
+        for event in target.events(op_id).await? {
+            if Some(event.step) == step && begun.insert(event.seq) {
+                progress.invocations_started(1);
+            }
+            if event.outcome != InvocationOutcome::Running && ended.insert(event.seq) {
+                progress.invocation_ended(&event);
+            }
+        }
+        if op.status != OperationStatus::Running {
+            if let Some(last) = step {
+                progress.step_ended(&op, last, StepOutcome::Ok);
+            }
+            break op;
+        }
+        // Just submitted, a run is not claimed yet; one that stays so was lost.
+        match (shown.interrupted, unclaimed_since) {
+            (false, _) => unclaimed_since = None,
+            (true, None) => unclaimed_since = Some(std::time::Instant::now()),
+            (true, Some(since)) if since.elapsed() > UNCLAIMED_FOR => {
+                canceller.abort();
+                anyhow::bail!(
+                    "operation {op_id} is interrupted on the server (no task runs it); it resumes when the server starts again, or cancel it: `hookhost op cancel {op_id}`"
+                );
+            }
+            _ => {}
+        }
+        tokio::time::sleep(FOLLOW_EVERY).await;
+    };
+    canceller.abort();
+    Ok(op)
+}
+
+/// An ended operation's summary (JSON or text); its exit code.
+fn summary(
+    op: &Operation,
+    cluster: &Cluster,
+    events: &[Event],
+    elapsed: std::time::Duration,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
     let ok = events.iter().filter(|e| e.outcome == InvocationOutcome::Ok).count();
     // A backup's id, once it is kept.
     let backup = match &op.request {
@@ -219,7 +307,7 @@ pub async fn foreground(engine: &Engine, op_id: &str, as_json: bool) -> anyhow::
             "ok": op.status == OperationStatus::Succeeded,
             "operation": op.id, "kind": op.kind(), "status": op.status, "error": op.error,
             "cluster_id": cluster.id, "cluster_status": cluster.status,
-            "hooks": events.len(), "hooks_ok": ok, "elapsed_ms": started.elapsed().as_millis() as u64,
+            "hooks": events.len(), "hooks_ok": ok, "elapsed_ms": elapsed.as_millis() as u64,
         });
         if let Some(id) = &backup {
             doc["backup"] = json!(id);
@@ -231,7 +319,7 @@ pub async fn foreground(engine: &Engine, op_id: &str, as_json: bool) -> anyhow::
             op.id,
             op.kind(),
             op.status,
-            started.elapsed().as_secs_f64()
+            elapsed.as_secs_f64()
         );
         if let Some(error) = &op.error {
             let _ = writeln!(out, "reason    {}", clean(error));
@@ -269,13 +357,14 @@ pub async fn foreground(engine: &Engine, op_id: &str, as_json: bool) -> anyhow::
 }
 
 /// An operation as text: header, journal, timeline.
-fn show(engine: &Engine, op: &Operation, steps: &[StepRecord], events: &[Event]) -> String {
+fn show(shown: &Shown, steps: &[StepRecord], events: &[Event]) -> String {
+    let op = &shown.operation;
     let mut out = format!(
         "operation {} · {} · cluster {} · {}\n",
         op.id,
         op.kind(),
         op.cluster_id,
-        status_of(engine, op)
+        shown.status()
     );
     let _ = writeln!(out, "created   {}", op.created_at);
     if let Some(ended) = &op.ended_at {

@@ -2,6 +2,7 @@
 //! step it implements, without running anything (the dry run).
 
 use super::operation::OperationCommand;
+use super::target::{Planned, Target};
 use super::{Global, print::emit};
 use hookhost::plan::Plan;
 use serde_json::json;
@@ -10,22 +11,30 @@ use std::process::ExitCode;
 
 /// Prints a plan.
 pub async fn run(global: &Global, cmd: OperationCommand) -> anyhow::Result<ExitCode> {
-    let engine = global.reader(false)?;
+    let target = match global.server {
+        Some(_) => global.target(true)?,
+        // A dry run makes no state directory, and says nothing of one missing.
+        None => Target::Local(global.reader(false)?),
+    };
     let json = cmd.json();
     let request = cmd.request()?;
     let kind = request.kind();
-    let (cluster, plan) = engine.plan(&request).await?;
+    let Planned {
+        cluster,
+        nodes,
+        request,
+        plan,
+    } = target.plan(request).await?;
     if json {
         emit(&format!(
             "{:#}\n",
             // A create's cluster id does not exist yet: the real one is made when it runs.
-            json!({"kind": kind, "cluster": request.cluster_id().map(|_| &cluster.id), "request": request, "plan": plan})
+            json!({"kind": kind, "cluster": cluster, "request": request, "plan": plan})
         ));
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = format!(
-        "{kind} · a cluster of {} nodes · {} steps (nothing is run)\n",
-        cluster.nodes.len(),
+        "{kind} · a cluster of {nodes} nodes · {} steps (nothing is run)\n",
         plan.steps.len()
     );
     out.push_str(&steps(&plan));

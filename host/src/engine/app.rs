@@ -24,7 +24,7 @@ pub fn spec_file(path: &Path) -> PathBuf {
 }
 
 /// The app id a spec file's directory gives (its name, made a valid id).
-fn app_id_of(file: &Path) -> String {
+pub fn app_id_of(file: &Path) -> String {
     let dir = file
         .canonicalize()
         .ok()

@@ -26,17 +26,17 @@ use crate::cluster::{
 };
 use crate::hook::{Operation as WitOperation, Service};
 use crate::runtime::Request;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// What one round did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Round {
     /// Why nothing ran (the cluster is not active, or an operation holds it).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
     /// Each checked node's result and status after it.
     pub checked: Vec<Checked>,
@@ -47,7 +47,7 @@ pub struct Round {
 }
 
 /// One node's health check in a round.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Checked {
     /// The node.
     pub node_id: String,
@@ -56,14 +56,14 @@ pub struct Checked {
     /// Whether the check passed.
     pub ok: bool,
     /// Why it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// The node's health after it.
     pub health: NodeHealth,
 }
 
 /// One node's `monitor` reply.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Sample {
     /// The node.
     pub node_id: String,
@@ -74,35 +74,37 @@ pub struct Sample {
     /// The items' values (only the spec's items, when it lists any).
     pub values: BTreeMap<String, Value>,
     /// Why there are no values.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 /// Longest monitor reply read, in bytes.
 const MAX_MONITOR_REPLY: usize = 64 * 1024;
 
-impl Engine {
-    /// The roles of a cluster whose nodes a round checks or monitors, each
-    /// with how often (the health check's interval; monitoring alone: 60 s).
-    pub fn watched_roles(&self, cluster: &crate::cluster::Cluster) -> Vec<(String, Duration)> {
-        let mut roles: Vec<(String, Duration)> = Vec::new();
-        for node in cluster.live_nodes() {
-            if roles.iter().any(|(r, _)| *r == node.role) {
-                continue;
-            }
-            let spec = &cluster.spec;
-            let policy = HealthPolicy::of(spec, &node.role);
-            if policy.is_some() || monitor_items(spec, &node.role).is_some() {
-                let every = policy.map_or(Duration::from_secs(60), |p| p.interval);
-                roles.push((node.role.clone(), every));
-            }
+/// The roles of a cluster whose nodes a round checks or monitors, each
+/// with how often (the health check's interval; monitoring alone: 60 s).
+pub fn watched_roles(cluster: &crate::cluster::Cluster) -> Vec<(String, Duration)> {
+    let mut roles: Vec<(String, Duration)> = Vec::new();
+    for node in cluster.live_nodes() {
+        if roles.iter().any(|(r, _)| *r == node.role) {
+            continue;
         }
-        roles
+        let spec = &cluster.spec;
+        let policy = HealthPolicy::of(spec, &node.role);
+        if policy.is_some() || monitor_items(spec, &node.role).is_some() {
+            let every = policy.map_or(Duration::from_secs(60), |p| p.interval);
+            roles.push((node.role.clone(), every));
+        }
     }
+    roles
+}
 
+impl Engine {
     /// Runs one round on the cluster's nodes of `roles` (every watched role
     /// when none): health checks, health actions, monitor replies.
     pub async fn check_health(&self, cluster_id: &str, roles: Option<&[String]>) -> Result<Round, EngineError> {
+        // Known first: no gate is made for an id that names nothing.
+        self.cluster(cluster_id)?;
         let _gate = self.gate(cluster_id).lock_owned().await;
         let cluster = self.cluster(cluster_id)?;
         if cluster.status != ClusterStatus::Active {

@@ -35,9 +35,10 @@ mod testing;
 #[cfg(test)]
 mod tests;
 mod versions;
+mod view;
 
-pub use app::{PAYLOAD_DIR, spec_file};
-pub use health::{Checked, Round, Sample};
+pub use app::{PAYLOAD_DIR, app_id_of, spec_file};
+pub use health::{Checked, Round, Sample, watched_roles};
 
 use app::Prepared;
 pub use runner::{Component, HookRunner, RunnerFuture};
@@ -128,6 +129,9 @@ pub enum EngineError {
     /// A task of the engine stopped (it panicked).
     #[error("an engine task stopped: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// A metadata read cannot be answered (a bad path, an unknown node).
+    #[error("{0}")]
+    View(String),
     /// The builder lacks a collaborator and has no state directory to make one.
     #[error("the engine needs {0}: give it, or a state directory")]
     Incomplete(&'static str),

@@ -6,23 +6,25 @@
 //! | `GET /healthz` | the process answers (no token) |
 //! | `GET /api/v1/whoami` | the tenant, its quotas and what it uses |
 //! | `POST /api/v1/apps` | upload an app version: `{app, version?, spec, components: {"x.wasm": base64}}` |
-//! | `GET /api/v1/apps` | the tenant's apps and versions |
-//! | `GET /api/v1/clusters[?all=true]` | its clusters |
+//! | `GET /api/v1/apps[?full=true]` | the tenant's apps and versions (`full`: every version's record) |
+//! | `GET /api/v1/apps/{app}`, `GET /api/v1/apps/{app}/{version}` | an app's versions; one version |
+//! | `GET /api/v1/clusters[?all=true][&full=true]` | its clusters (`full`: the whole records) |
 //! | `GET /api/v1/clusters/{id}` | one cluster |
 //! | `GET /api/v1/clusters/{id}/metadata?path=/…&node=cln-…` | its metadata, as hooks (of a node) see it |
+//! | `POST /api/v1/clusters/{id}/check` | one health round now (`{"roles": [...]}`, optional) |
 //! | `GET /api/v1/clusters/{id}/monitor` | its nodes' latest monitor samples: `{items, nodes: {id: [{at_ms, values}]}}` |
 //! | `POST /api/v1/operations` | submit an operation request (`{"kind": "create-cluster", …}`); 202, it runs |
 //! | `POST /api/v1/plans` | the plan a request would run, nothing run |
-//! | `GET /api/v1/operations` | its operations |
+//! | `GET /api/v1/operations[?full=true]` | its operations (`full`: `[{operation, interrupted}]`) |
 //! | `GET /api/v1/operations/{id}` | one operation and its journal |
 //! | `POST /api/v1/operations/{id}/cancel` | cancel at the next step boundary |
 //! | `GET /api/v1/operations/{id}/events` | its hook invocations |
+//! | `GET /api/v1/backups`, `GET /api/v1/backups/{id}` | its backups; one, with the later points built on it |
 
 use super::error::ApiError;
 use super::{Server, TenantCtx, redact};
 use crate::cluster::{Cluster, ClusterStatus};
 use crate::engine::EngineError;
-use crate::metadata::{ClusterView, cluster_root};
 use crate::request::OperationRequest;
 use crate::runtime::MAX_COMPONENT_BYTES;
 use crate::store::OperationStatus;
@@ -57,10 +59,15 @@ pub(super) fn router(server: Server) -> Router {
             "/apps",
             get(list_apps).post(upload_app).layer(DefaultBodyLimit::max(MAX_UPLOAD)),
         )
+        .route("/apps/{app}", get(app_versions))
+        .route("/apps/{app}/{version}", get(app_version))
         .route("/clusters", get(list_clusters))
         .route("/clusters/{id}", get(show_cluster))
         .route("/clusters/{id}/metadata", get(cluster_metadata))
         .route("/clusters/{id}/monitor", get(cluster_monitor))
+        .route("/clusters/{id}/check", post(check_cluster))
+        .route("/backups", get(list_backups))
+        .route("/backups/{id}", get(show_backup))
         .route("/operations", get(list_operations).post(submit))
         .route("/plans", post(plan))
         .route("/operations/{id}", get(show_operation))
@@ -262,16 +269,24 @@ fn check_plugins(spec: &Value, components: &BTreeMap<String, String>) -> Result<
     Ok(())
 }
 
-async fn list_apps(axum::Extension(ctx): Tenant) -> Result<Response, ApiError> {
+async fn list_apps(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
     let catalog = ctx.engine.catalog();
     let mut apps = Vec::new();
+    let mut full = Vec::new();
     for app in catalog.apps().map_err(|e| refused(&ctx, e.into()))? {
         let versions = catalog.versions(&app).map_err(|e| refused(&ctx, e.into()))?;
+        if q.full {
+            full.extend(versions);
+            continue;
+        }
         let versions: Vec<Value> = versions
             .iter()
             .map(|v| json!({"version": v.version, "digest": v.digest, "added_at": v.added_at}))
             .collect();
         apps.push(json!({"app": app, "versions": versions}));
+    }
+    if q.full {
+        return Ok(reply(&ctx, StatusCode::OK, &full));
     }
     Ok(reply(&ctx, StatusCode::OK, &apps))
 }
@@ -280,13 +295,18 @@ async fn list_apps(axum::Extension(ctx): Tenant) -> Result<Response, ApiError> {
 struct ListQuery {
     #[serde(default)]
     all: bool,
+    /// Whole records, not summaries (the CLI's `--server` mode reads these).
+    #[serde(default)]
+    full: bool,
 }
 
 async fn list_clusters(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
     let clusters = ctx.engine.store().clusters().map_err(|e| refused(&ctx, e.into()))?;
-    let summaries: Vec<Value> = clusters
-        .iter()
-        .filter(|c| q.all || c.status != ClusterStatus::Deleted)
+    let shown = clusters.iter().filter(|c| q.all || c.status != ClusterStatus::Deleted);
+    if q.full {
+        return Ok(reply(&ctx, StatusCode::OK, &shown.collect::<Vec<_>>()));
+    }
+    let summaries: Vec<Value> = shown
         .map(|c| {
             json!({"id": c.id, "name": c.name, "app": c.app, "status": c.status,
                    "nodes": c.nodes.len(), "operation": c.operation, "created_at": c.created_at})
@@ -322,26 +342,78 @@ async fn cluster_metadata(
     Path(id): Path<String>,
     Query(q): Query<MetadataQuery>,
 ) -> Result<Response, ApiError> {
-    let cluster = ctx.engine.cluster(&id).map_err(|e| refused(&ctx, e))?;
-    let snapshot = ctx
-        .engine
-        .tree()
-        .snapshot(&cluster_root(&cluster.id))
-        .await
-        .map_err(|e| refused(&ctx, e.into()))?;
-    let snapshot = Arc::new(snapshot);
-    let view = match &q.node {
-        Some(node) => ClusterView::for_node(snapshot.clone(), &cluster.id, node)
-            .map_err(|e| ApiError::bad_input(e.to_string()))?,
-        None => ClusterView::new(snapshot.clone(), &cluster.id),
-    };
     let at = q.path.unwrap_or_else(|| "/".into());
-    let tree = view.subtree(&at).map_err(|e| ApiError::bad_input(e.to_string()))?;
+    let (revision, tree) = ctx
+        .engine
+        .metadata_at(&id, Some(&at), q.node.as_deref())
+        .await
+        .map_err(|e| refused(&ctx, e))?;
     Ok(reply(
         &ctx,
         StatusCode::OK,
-        &json!({"revision": snapshot.revision(), "path": at, "tree": tree}),
+        &json!({"revision": revision, "path": at, "tree": tree}),
     ))
+}
+
+#[derive(Deserialize, Default)]
+struct CheckBody {
+    #[serde(default)]
+    roles: Option<Vec<String>>,
+}
+
+/// One health round now (as `hookhost cluster check`).
+async fn check_cluster(
+    axum::Extension(ctx): Tenant,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: CheckBody = if body.is_empty() {
+        CheckBody::default()
+    } else {
+        parse(&body)?
+    };
+    let round = ctx
+        .engine
+        .check_health(&id, body.roles.as_deref())
+        .await
+        .map_err(|e| refused(&ctx, e))?;
+    ctx.monitor.keep(&id, &round.samples);
+    Ok(reply(&ctx, StatusCode::OK, &round))
+}
+
+/// Every version of an app, oldest first (none: an empty list).
+async fn app_versions(axum::Extension(ctx): Tenant, Path(app): Path<String>) -> Result<Response, ApiError> {
+    let versions = ctx
+        .engine
+        .catalog()
+        .versions(&app)
+        .map_err(|e| refused(&ctx, e.into()))?;
+    Ok(reply(&ctx, StatusCode::OK, &versions))
+}
+
+/// One app version's record.
+async fn app_version(
+    axum::Extension(ctx): Tenant,
+    Path((app, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let found = ctx
+        .engine
+        .catalog()
+        .get(&app, &version)
+        .map_err(|e| refused(&ctx, e.into()))?;
+    Ok(reply(&ctx, StatusCode::OK, &found))
+}
+
+async fn list_backups(axum::Extension(ctx): Tenant) -> Result<Response, ApiError> {
+    let backups = ctx.engine.backups().list().map_err(|e| refused(&ctx, e.into()))?;
+    Ok(reply(&ctx, StatusCode::OK, &backups))
+}
+
+async fn show_backup(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let backups = ctx.engine.backups();
+    let found = backups.get(&id).map_err(|e| refused(&ctx, e.into()))?;
+    let later = backups.later_in_chain(&found.id).map_err(|e| refused(&ctx, e.into()))?;
+    Ok(reply(&ctx, StatusCode::OK, &json!({"backup": found, "later": later})))
 }
 
 /// A request as a tenant may send it: an app version, never a spec file of
@@ -366,11 +438,12 @@ fn tenant_request(body: &[u8]) -> Result<OperationRequest, ApiError> {
 async fn plan(axum::Extension(ctx): Tenant, body: Bytes) -> Result<Response, ApiError> {
     let request = tenant_request(&body)?;
     let (cluster, plan) = ctx.engine.plan(&request).await.map_err(|e| refused(&ctx, e))?;
+    let nodes = cluster.nodes.len();
     let cluster = request.cluster_id().map(|_| cluster.id);
     Ok(reply(
         &ctx,
         StatusCode::OK,
-        &json!({"kind": request.kind(), "cluster": cluster, "request": request, "plan": plan}),
+        &json!({"kind": request.kind(), "cluster": cluster, "nodes": nodes, "request": request, "plan": plan}),
     ))
 }
 
@@ -454,8 +527,15 @@ pub(super) fn run_in_background(ctx: &Arc<TenantCtx>, op_id: String) {
     });
 }
 
-async fn list_operations(axum::Extension(ctx): Tenant) -> Result<Response, ApiError> {
+async fn list_operations(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
     let ops = ctx.engine.store().operations().map_err(|e| refused(&ctx, e.into()))?;
+    if q.full {
+        let full: Vec<Value> = ops
+            .iter()
+            .map(|op| json!({"operation": op, "interrupted": ctx.engine.is_interrupted(op)}))
+            .collect();
+        return Ok(reply(&ctx, StatusCode::OK, &full));
+    }
     let summaries: Vec<Value> = ops
         .iter()
         .map(|op| {

@@ -34,7 +34,7 @@ pub(crate) struct MonitorWindow {
 
 impl MonitorWindow {
     /// Keeps a round's samples (those with values).
-    fn keep(&self, cluster: &str, samples: &[Sample]) {
+    pub(crate) fn keep(&self, cluster: &str, samples: &[Sample]) {
         let mut clusters = self.clusters.lock().unwrap_or_else(|p| p.into_inner());
         let nodes = clusters.entry(cluster.to_string()).or_default();
         for sample in samples.iter().filter(|s| s.error.is_none()) {
@@ -101,9 +101,7 @@ pub(super) async fn watch(server: Server, every: Option<Duration>) {
                 if busy.lock().unwrap_or_else(|p| p.into_inner()).contains(&key) {
                     continue;
                 }
-                let due: Vec<String> = ctx
-                    .engine
-                    .watched_roles(&cluster)
+                let due: Vec<String> = crate::engine::watched_roles(&cluster)
                     .into_iter()
                     .filter(|(role, interval)| {
                         let at = (tenant.name.clone(), cluster.id.clone(), role.clone());
