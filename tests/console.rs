@@ -1,7 +1,7 @@
 //! The web console: served without a token with safe headers; and, in a
 //! real headless Chromium driven over WebDriver, a tenant logs in with its
-//! token and sees its cluster, the cluster's nodes, and the create
-//! operation's hook timeline (checked in the DOM and in a screenshot),
+//! token and sees its cluster, the cluster's nodes with their health and
+//! monitor chart, and the create operation's hook timeline (checked in the DOM and in a screenshot),
 //! while a wrong token is refused and another tenant sees nothing of it.
 
 mod common;
@@ -137,13 +137,15 @@ impl Drop for Driver {
 #[ignore = "needs chromium and chromedriver (apt-get install chromium chromium-driver); .ci/run runs it"]
 fn the_console_shows_a_tenants_clusters_nodes_and_hook_timeline() {
     let started = Instant::now();
-    let server = Server::start(tempfile::tempdir().unwrap());
+    let server = Server::start_with(tempfile::tempdir().unwrap(), &["--health-interval", "200ms"]);
     let a = server.tenant("acme", &[]);
     let b = server.tenant("globex", &[]);
-    // Three nodes: one of each role.
+    // Three nodes, one of each role, checked and monitored.
     let (status, doc) = server.upload(&a, "rec", |spec| {
         spec["nodes"][0]["count"] = json!(1);
         spec["nodes"][2]["count"] = json!(1);
+        spec["health_check"] = json!({"enable": true, "healthy_threshold": 2});
+        spec["monitor"] = json!({"enable": true, "items": {"load": {"unit": "count"}}});
     });
     assert_eq!(status, 201, "{doc}");
     let request = json!({"kind": "create-cluster", "app": {"app": "rec", "version": "1.0"}, "name": NAME});
@@ -154,6 +156,22 @@ fn the_console_shows_a_tenants_clusters_nodes_and_hook_timeline() {
     let events = server.ok("GET", &format!("/api/v1/operations/{op_id}/events"), &a, None);
     let events = events.as_array().unwrap().len();
     assert!(events >= 6, "{events} events");
+    // The health loop has marked every node and sampled each twice.
+    let healthy = || {
+        let doc = server.ok("GET", &format!("/api/v1/clusters/{cluster}"), &a, None);
+        let nodes = doc["health"]["nodes"].as_object().cloned().unwrap_or_default();
+        nodes.len() == 3 && nodes.values().all(|h| h["status"] == "healthy")
+    };
+    let sampled = || {
+        let doc = server.ok("GET", &format!("/api/v1/clusters/{cluster}/monitor"), &a, None);
+        let nodes = doc["nodes"].as_object().cloned().unwrap_or_default();
+        nodes.len() == 3 && nodes.values().all(|p| p.as_array().is_some_and(|p| p.len() >= 2))
+    };
+    let waited = Instant::now();
+    while !(healthy() && sampled()) {
+        assert!(waited.elapsed() < WAIT, "the nodes were never all healthy and sampled");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let driver = Driver::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -231,7 +249,7 @@ async fn check(client: &Client, site: &Site) {
     assert_eq!(texts(client, &format!("{row} td[data-col='name']")).await, [NAME]);
     assert_eq!(texts(client, &format!("{row} td[data-col='status']")).await, ["active"]);
 
-    // Its nodes, with their roles and health (none checked yet: unknown).
+    // Its nodes, with their roles and health.
     click(client, &row).await;
     let mut roles = eventually(|| async {
         let roles = texts(client, "#node-rows td[data-col='role']").await;
@@ -240,7 +258,10 @@ async fn check(client: &Client, site: &Site) {
     .await;
     roles.sort();
     assert_eq!(roles, ["cache", "db", "web"]);
-    assert_eq!(texts(client, "#node-rows td[data-col='health']").await, ["unknown"; 3]);
+    assert_eq!(texts(client, "#node-rows td[data-col='health']").await, ["healthy"; 3]);
+    // The monitor: a chart of `load`, a line per node.
+    let lines = attrs(client, "#monitor figure[data-item='load'] polyline", "data-node").await;
+    assert_eq!(lines.len(), 3, "{lines:?}");
 
     // The create operation's timeline: a bar per hook invocation, all ok.
     let op_row = format!("#op-rows tr[data-id='{}']", site.op);

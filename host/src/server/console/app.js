@@ -76,7 +76,7 @@ function logOut(message) {
   stopTimers();
   Object.assign(state, { session: state.session + 1, cluster: null, op: null, ops: new Map() });
   for (const id of ['main', 'logout', 'error', 'cluster-detail', 'op-detail']) $(id).hidden = true;
-  for (const id of ['cluster-rows', 'op-rows', 'node-rows', 'monitor', 'timeline', 'journal']) $(id).replaceChildren();
+  for (const id of ['cluster-rows', 'op-rows', 'node-rows', 'health-changes', 'monitor', 'timeline', 'journal']) $(id).replaceChildren();
   $('tenant').textContent = '';
   $('login').hidden = false;
   $('login-error').textContent = message || '';
@@ -167,10 +167,14 @@ async function showCluster() {
   if (id !== state.cluster) return;
   const app = cluster.app && cluster.app.app ? ` · ${cluster.app.app} ${cluster.app.version}` : '';
   $('cluster-title').textContent = `${cluster.name} · ${cluster.id}${app} · ${cluster.status}`;
+  // `health: {nodes: {id: …}, transitions: […]}` (also a bare `{id: …}`); absent until checks ran.
   const health = cluster.health || {};
+  const byNode = health.nodes && typeof health.nodes === 'object' ? health.nodes : health;
   const rows = (cluster.nodes || []).map((node) => {
     const status = node.deleted ? 'deleted' : node.joining ? 'joining' : node.instance_id ? 'running' : 'stopped';
-    const h = health[node.node_id] || {};
+    let h = byNode[node.node_id] || {};
+    // Results about an earlier instance say nothing of this one.
+    if (h.instance_id && h.instance_id !== node.instance_id) h = {};
     const healthStatus = h.status || 'unknown';
     const checks = h.checked_at ? `${h.successes ?? 0} ok, ${h.failures ?? 0} failed` : '';
     const last = h.checked_at ? `${h.checked_at}${h.message ? ': ' + h.message : ''}` : '';
@@ -185,6 +189,12 @@ async function showCluster() {
       el('td', { 'data-col': 'last-check', class: 'message' }, last));
   });
   $('node-rows').replaceChildren(...rows);
+  // The latest health changes, newest first.
+  const changes = (Array.isArray(health.transitions) ? health.transitions : []).slice(-5).reverse();
+  $('health-changes').replaceChildren(...changes.map((t) => el('li', {},
+    `${t.at} ${t.node_id} (${t.role}): ${t.from} \u2192 `, el('span', { 'data-status': t.to }, t.to),
+    t.message ? ` \u2014 ${t.message}` : '', t.action ? ` (health action: ${t.action})` : '')));
+  $('health-changes').hidden = changes.length === 0;
   renderMonitor(samples);
   $('cluster-detail').hidden = false;
 }
