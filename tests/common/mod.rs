@@ -3,6 +3,8 @@
 //! to read the hook timeline back (`op events`, the recorder's calls).
 #![allow(dead_code)]
 
+pub mod server;
+
 use hookhost_test_support as support;
 use serde_json::Value;
 use std::path::PathBuf;

@@ -4,6 +4,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /healthz` | the process answers (no token) |
+//! | `GET /`, `GET /console/...` | the web console, a static page (no token; its requests carry one) |
 //! | `GET /api/v1/whoami` | the tenant, its quotas and what it uses |
 //! | `POST /api/v1/apps` | upload an app version: `{app, version?, spec, components: {"x.wasm": base64}}` |
 //! | `GET /api/v1/apps[?full=true]` | the tenant's apps and versions (`full`: every version's record) |
@@ -77,6 +78,7 @@ pub(super) fn router(server: Server) -> Router {
         .route_layer(middleware::from_fn_with_state(server.clone(), authenticate));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(super::console::routes())
         .nest("/api/v1", api)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(server)

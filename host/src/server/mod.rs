@@ -16,6 +16,7 @@
 //! running when it last stopped (the journal says where each was).
 
 mod api;
+mod console;
 mod error;
 pub mod fair;
 mod health;
