@@ -7,8 +7,10 @@
 mod common;
 
 use base64::Engine as _;
-use common::server::{Server, create};
+use common::server::{Server, create, hookhost};
+use hookhost_test_support as support;
 use serde_json::{Value, json};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
