@@ -451,8 +451,8 @@ fn bad_specs_exit_2_and_change_nothing() {
             "nodes[0].servics: unknown key `servics`",
         ),
         (
-            app(|s| s["nodes"][0]["services"]["monitor"] = json!({})),
-            "nodes[0].services.monitor: recorder_hooks.wasm does not implement monitor",
+            app(|s| s["nodes"][0]["services"]["nope"] = json!({"type": "custom"})),
+            "nodes[0].services.nope: recorder_hooks.wasm does not implement nope",
         ),
         (
             app(|s| s["nodes"][0]["services"]["start"]["order"] = json!(-1)),
