@@ -18,7 +18,12 @@ fn two_tenants_cannot_see_or_touch_each_others_things() {
     let server = Server::start(tempfile::tempdir().unwrap());
     let a = server.tenant("acme", &[]);
     let b = server.tenant("globex", &[]);
-    assert_eq!(server.upload(&a, "rec", |_| {}).0, 201);
+    assert_eq!(
+        server
+            .upload(&a, "rec", |spec| spec["backup_policy"] = json!("device"))
+            .0,
+        201
+    );
     let op = server.run(&a, create("rec"));
     assert_eq!(op["status"], "succeeded", "{op}");
     let (cluster, op_id) = (op["cluster_id"].as_str().unwrap(), op["id"].as_str().unwrap());
@@ -87,6 +92,50 @@ fn two_tenants_cannot_see_or_touch_each_others_things() {
     }
     let (status, _) = server.call("GET", "/healthz", None, None);
     assert_eq!(status, 200);
+
+    // Every route of the OpenAPI document (served without a token, the
+    // checked-in one): 401 without a token; with the other tenant's ids, 404
+    // (or an empty list), naming nothing of the owner's.
+    let (status, doc) = server.call("GET", "/openapi.json", None, None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        doc,
+        serde_json::from_str::<Value>(&hookhost::server::openapi::document()).unwrap()
+    );
+    let backup = server.run(&a, json!({"kind": "backup", "cluster": cluster}));
+    assert_eq!(backup["status"], "succeeded", "{backup}");
+    let backup = server.ok("GET", "/api/v1/backups", &a, None)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut tried = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            let (status, refusal) = server.call(&method, path, None, Some(&json!({})));
+            assert_eq!(status, 401, "{method} {path} without a token: {refusal}");
+            if !path.contains('{') {
+                continue;
+            }
+            let id = if path.contains("/clusters/") {
+                cluster
+            } else if path.contains("/operations/") {
+                op_id
+            } else {
+                &backup
+            };
+            let theirs = path
+                .replace("{id}", id)
+                .replace("{app}", "rec")
+                .replace("{version}", "1.0");
+            let (status, doc) = server.call(&method, &theirs, Some(&b), Some(&json!({})));
+            let nothing = status == 404 || (status == 200 && doc == json!([]));
+            assert!(nothing, "{method} {theirs} as the other tenant: {status} {doc}");
+            assert!(!doc.to_string().contains("acme"), "{doc}");
+            tried += 1;
+        }
+    }
+    assert_eq!(tried, 10, "routes with ids");
 }
 
 #[test]

@@ -20,7 +20,7 @@ use thiserror::Error;
 pub const MAX_NAME_CHARS: usize = 64;
 
 /// An app version, by app id and version name.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AppRef {
     /// The app id (`zookeeper`).
     pub app: String,
@@ -35,7 +35,7 @@ impl fmt::Display for AppRef {
 }
 
 /// A registered app version.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AppVersion {
     /// The app id.
     pub app: String,
@@ -48,8 +48,10 @@ pub struct AppVersion {
     pub spec: Spec,
     /// Its payload tree (copied into nodes by an in-place upgrade).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub payload: Option<PathBuf>,
     /// The spec file it was registered from.
+    #[schema(value_type = String)]
     pub source: PathBuf,
     /// When it was registered.
     pub added_at: String,

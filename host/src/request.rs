@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// One request, as the CLI (and later the server) submits it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum OperationRequest {
     /// Create a cluster from an app spec (registered as a version of its
@@ -16,6 +16,7 @@ pub enum OperationRequest {
     CreateCluster {
         /// The app spec file.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<String>)]
         spec: Option<PathBuf>,
         /// The registered app version.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,7 +293,7 @@ impl OperationRequest {
 }
 
 /// What a backup operation is asked to make: fixed when it is submitted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BackupOrder {
     /// The backup's id (`s-xxxxxxxx`).
     pub id: String,
@@ -309,7 +310,7 @@ pub struct BackupOrder {
 }
 
 /// New resources asked for a node; what is left out stays as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResourceChange {
     /// CPU cores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -357,7 +358,7 @@ impl ResourceChange {
 }
 
 /// The kinds of operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum OperationKind {
     /// Create a cluster.

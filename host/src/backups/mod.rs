@@ -23,7 +23,7 @@ use thiserror::Error;
 pub use tree::{Copied, Entry, EntryKind};
 
 /// One node's part of a backup.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BackupNode {
     /// The node it was taken of.
     pub node_id: String,
@@ -41,7 +41,7 @@ pub struct BackupNode {
 }
 
 /// A backup, as kept.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Backup {
     /// Its id.
     pub id: String,

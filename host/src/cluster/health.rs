@@ -15,7 +15,7 @@ use std::time::Duration;
 pub const KEPT_TRANSITIONS: usize = 100;
 
 /// What the checks last concluded about a node.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HealthStatus {
     /// Not enough results in a row yet (a new, restarted or changed node).
@@ -34,7 +34,7 @@ impl fmt::Display for HealthStatus {
 }
 
 /// One node's health.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeHealth {
     /// What the checks concluded.
     pub status: HealthStatus,
@@ -52,7 +52,7 @@ pub struct NodeHealth {
 }
 
 /// A node's status changed: the event of the health loop.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HealthTransition {
     /// When.
     pub at: String,
@@ -73,11 +73,12 @@ pub struct HealthTransition {
 }
 
 /// A cluster's health: every checked node's, and the latest transitions.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClusterHealth {
     /// By node id.
     pub nodes: BTreeMap<String, NodeHealth>,
     /// The latest [`KEPT_TRANSITIONS`], oldest first.
+    #[schema(value_type = Vec<HealthTransition>)]
     pub transitions: VecDeque<HealthTransition>,
 }
 

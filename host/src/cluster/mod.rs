@@ -58,7 +58,7 @@ pub fn merge_env(
 }
 
 /// Where a cluster is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClusterStatus {
     /// Being created.
@@ -112,7 +112,7 @@ impl fmt::Display for ClusterStatus {
 /// An upgrade a cluster is in: begun, not yet finished or undone. From its
 /// start the cluster's app version is the one upgraded to; a node still
 /// booted from the old version says so (`Node::version`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Upgrade {
     /// How it runs (the new version's `upgrading_policy`).
     pub policy: UpgradingPolicy,
@@ -126,7 +126,7 @@ pub struct Upgrade {
 }
 
 /// A node's resources.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Resources {
     /// CPU cores.
     pub cpu: u32,
@@ -164,7 +164,7 @@ impl Resources {
 }
 
 /// One node of a cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Node {
     /// Stable id (`cln-xxxxxxxx`).
     pub node_id: String,
@@ -275,7 +275,7 @@ pub fn role_service<'a>(spec: &'a Spec, role: &str, service: &str) -> Option<&'a
 }
 
 /// A cluster, as the engine keeps it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Cluster {
     /// Id (`cl-xxxxxxxx`).
     pub id: String,
@@ -288,6 +288,7 @@ pub struct Cluster {
     /// cluster's own env and network.
     pub spec: Spec,
     /// The spec file it came from.
+    #[schema(value_type = String)]
     pub spec_file: PathBuf,
     /// Where it is in its life.
     pub status: ClusterStatus,

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// What one round did.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Round {
     /// Why nothing ran (the cluster is not active, or an operation holds it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,7 +47,7 @@ pub struct Round {
 }
 
 /// One node's health check in a round.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Checked {
     /// The node.
     pub node_id: String,
@@ -63,7 +63,7 @@ pub struct Checked {
 }
 
 /// One node's `monitor` reply.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sample {
     /// The node.
     pub node_id: String,

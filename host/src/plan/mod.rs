@@ -29,7 +29,7 @@ use thiserror::Error;
 pub type Vars = BTreeMap<String, Value>;
 
 /// An operation's steps: the main part, and what recovers from its failure.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Plan {
     /// The main part, in order.
     pub steps: Vec<Step>,
@@ -69,7 +69,7 @@ impl Step {
 }
 
 /// One step and where it comes from in the seed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Step {
     /// What the step does.
     pub action: Action,
@@ -85,7 +85,7 @@ pub struct Step {
 }
 
 /// What a hook failure does to the operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case", tag = "policy")]
 pub enum OnFailure {
     /// The step and the operation fail.
@@ -106,7 +106,7 @@ pub enum OnFailure {
 }
 
 /// The nodes a step acts on, by `node_id`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum NodeSet {
     /// These nodes.
@@ -196,7 +196,7 @@ fn node_list(value: &Value) -> Option<Vec<String>> {
 }
 
 /// How a service step visits its nodes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case", tag = "by")]
 pub enum Schedule {
     /// The seed's rule: roles in ascending `order`, equal orders and all
@@ -212,7 +212,7 @@ pub enum Schedule {
 }
 
 /// What a service step makes of its hooks' replies.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case", tag = "as")]
 pub enum Reply {
     /// Nothing: the step's output is null.
@@ -234,7 +234,7 @@ pub enum Reply {
 }
 
 /// Running one service on nodes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ServiceStep {
     /// The service's spec name.
     pub service: String,
@@ -327,7 +327,7 @@ impl ServiceStep {
 }
 
 /// The temporary subtrees an operation shows hooks while it runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TempTree {
     /// `/adding-hosts`: the nodes being added.
@@ -353,7 +353,7 @@ impl TempTree {
 }
 
 /// What a temporary subtree holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case", tag = "tree")]
 pub enum TempEntry {
     /// The nodes' host entries (the keys of `/hosts`) under `/adding-hosts`.
@@ -393,7 +393,7 @@ impl TempEntry {
 }
 
 /// The kinds of step, by family: provider, metadata, services, render, record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Action {
     /// Provider: the resources of these nodes that the record does not hold

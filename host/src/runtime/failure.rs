@@ -9,7 +9,7 @@ use thiserror::Error;
 use wasmtime::{Trap, WasmBacktrace};
 
 /// Why a hook invocation failed.
-#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Failure {
     /// The hook ran and returned an error.

@@ -114,7 +114,7 @@ pub struct Call {
 }
 
 /// Everything an invocation left behind besides its result.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// Captured standard output.
     pub stdout: Captured,
@@ -124,6 +124,7 @@ pub struct Report {
     pub logs: Vec<LogLine>,
     /// Wall-clock time of the call, from instantiation to return.
     #[serde(rename = "elapsed_us", serialize_with = "micros")]
+    #[schema(value_type = u64)]
     pub elapsed: Duration,
     /// Peak linear memory of the instance, in bytes.
     pub peak_memory: u64,
@@ -136,19 +137,23 @@ pub struct Report {
 }
 
 /// Where one invocation's wall-clock time went, phase by phase.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Phases {
     /// The store, its WASI context (the node's directories opened) and host state.
     #[serde(rename = "setup_us", serialize_with = "micros")]
+    #[schema(value_type = u64)]
     pub setup: Duration,
     /// The component instantiated in the store (a pooled slot taken).
     #[serde(rename = "instantiate_us", serialize_with = "micros")]
+    #[schema(value_type = u64)]
     pub instantiate: Duration,
     /// The hook itself, its metadata reads included.
     #[serde(rename = "call_us", serialize_with = "micros")]
+    #[schema(value_type = u64)]
     pub call: Duration,
     /// The store dropped: the instance's slot back in the pool.
     #[serde(rename = "teardown_us", serialize_with = "micros")]
+    #[schema(value_type = u64)]
     pub teardown: Duration,
 }
 

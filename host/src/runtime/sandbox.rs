@@ -80,7 +80,7 @@ pub(crate) fn wasi_ctx(mounts: &[Mount], stdout: &Capture, stderr: &Capture) -> 
 }
 
 /// A captured stream of the hook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
     /// Standard output.
@@ -105,7 +105,7 @@ impl fmt::Display for Stream {
 }
 
 /// The hook wrote more than its output limit to one stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error, utoipa::ToSchema)]
 #[error("the hook wrote more than {} to {stream}", human_bytes(*limit))]
 pub struct OutputLimitExceeded {
     /// The stream.
@@ -115,7 +115,7 @@ pub struct OutputLimitExceeded {
 }
 
 /// What a stream captured: the first `limit` bytes, and whether more came.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Captured {
     /// The bytes kept (serialized as lossy UTF-8 text).
     #[serde(rename = "text", serialize_with = "lossy")]
@@ -219,7 +219,7 @@ impl OutputStream for Capture {
 }
 
 /// One line of the `log` import.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LogLine {
     /// trace, debug, info, warn or error.
     pub level: &'static str,
@@ -263,7 +263,7 @@ impl LogSink {
 }
 
 /// The hook's memory grew past its limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error, utoipa::ToSchema)]
 #[error("the hook asked for {} of memory; its limit is {}", human_bytes(*requested), human_bytes(*limit))]
 pub struct MemoryLimitExceeded {
     /// The limit in bytes.

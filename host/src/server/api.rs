@@ -4,6 +4,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /healthz` | the process answers (no token) |
+//! | `GET /openapi.json` | this table as an OpenAPI document ([`super::openapi`]; no token) |
 //! | `GET /`, `GET /console/...` | the web console, a static page (no token; its requests carry one) |
 //! | `GET /api/v1/whoami` | the tenant, its quotas and what it uses |
 //! | `POST /api/v1/apps` | upload an app version: `{app, version?, spec, components: {"x.wasm": base64}}` |
@@ -22,26 +23,33 @@
 //! | `GET /api/v1/operations/{id}/events` | its hook invocations |
 //! | `GET /api/v1/backups`, `GET /api/v1/backups/{id}` | its backups; one, with the later points built on it |
 
+use super::bodies::*;
 use super::error::ApiError;
+use super::openapi::ApiDoc;
 use super::{Server, TenantCtx, redact};
+use crate::apps::AppVersion;
+use crate::backups::Backup;
 use crate::cluster::{Cluster, ClusterStatus};
 use crate::engine::EngineError;
+use crate::engine::Round;
 use crate::request::OperationRequest;
 use crate::runtime::MAX_COMPONENT_BYTES;
-use crate::store::OperationStatus;
+use crate::store::{Event, Operation, OperationStatus};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use base64::Engine as _;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Largest request body, but for app uploads.
 const MAX_BODY: usize = 1 << 20;
@@ -53,33 +61,44 @@ const MAX_UPLOAD: usize = 160 << 20;
 /// A tenant's requests carry its context.
 type Tenant = axum::Extension<Arc<TenantCtx>>;
 
+/// The API's routes under `/api/v1`, each with its OpenAPI description.
+pub(super) fn routes() -> OpenApiRouter<Server> {
+    let (schemas, paths, apps) = routes!(list_apps, upload_app);
+    let api = OpenApiRouter::new()
+        .routes(routes!(whoami))
+        .routes((schemas, paths, apps.layer(DefaultBodyLimit::max(MAX_UPLOAD))))
+        .routes(routes!(app_versions))
+        .routes(routes!(app_version))
+        .routes(routes!(list_clusters))
+        .routes(routes!(show_cluster))
+        .routes(routes!(cluster_metadata))
+        .routes(routes!(cluster_monitor))
+        .routes(routes!(check_cluster))
+        .routes(routes!(list_backups))
+        .routes(routes!(show_backup))
+        .routes(routes!(list_operations, submit))
+        .routes(routes!(plan))
+        .routes(routes!(show_operation))
+        .routes(routes!(cancel))
+        .routes(routes!(events));
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api)
+}
+
+/// The whole service: the API behind its token, the console, `/openapi.json`.
 pub(super) fn router(server: Server) -> Router {
-    let api = Router::new()
-        .route("/whoami", get(whoami))
-        .route(
-            "/apps",
-            get(list_apps).post(upload_app).layer(DefaultBodyLimit::max(MAX_UPLOAD)),
-        )
-        .route("/apps/{app}", get(app_versions))
-        .route("/apps/{app}/{version}", get(app_version))
-        .route("/clusters", get(list_clusters))
-        .route("/clusters/{id}", get(show_cluster))
-        .route("/clusters/{id}/metadata", get(cluster_metadata))
-        .route("/clusters/{id}/monitor", get(cluster_monitor))
-        .route("/clusters/{id}/check", post(check_cluster))
-        .route("/backups", get(list_backups))
-        .route("/backups/{id}", get(show_backup))
-        .route("/operations", get(list_operations).post(submit))
-        .route("/plans", post(plan))
-        .route("/operations/{id}", get(show_operation))
-        .route("/operations/{id}/cancel", post(cancel))
-        .route("/operations/{id}/events", get(events))
-        .fallback(|| async { ApiError::not_found("route", "here (see the API table in the README)") })
-        .route_layer(middleware::from_fn_with_state(server.clone(), authenticate));
+    let document = super::openapi::document();
+    let (api, _) = routes()
+        .fallback(|| async { ApiError::not_found("route", "here (see /openapi.json)") })
+        .route_layer(middleware::from_fn_with_state(server.clone(), authenticate))
+        .split_for_parts();
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/openapi.json",
+            get(|| async move { ([(header::CONTENT_TYPE, "application/json")], document) }),
+        )
         .merge(super::console::routes())
-        .nest("/api/v1", api)
+        .merge(api)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(server)
 }
@@ -142,21 +161,27 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// The tenant of the token, its quotas and what it uses now.
+#[utoipa::path(
+    get,
+    path = "/whoami",
+    tag = "tenant",
+    responses(
+        (status = 200, body = Whoami),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn whoami(axum::Extension(ctx): Tenant) -> Result<Response, ApiError> {
     let usage = usage(&ctx).map_err(|e| refused(&ctx, e))?;
     Ok(reply(
         &ctx,
         StatusCode::OK,
-        &json!({"tenant": ctx.name, "quotas": ctx.quotas(), "usage": usage}),
+        &Whoami {
+            tenant: ctx.name.clone(),
+            quotas: ctx.quotas(),
+            usage,
+        },
     ))
-}
-
-/// What a tenant holds and runs now.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-struct Usage {
-    clusters: u32,
-    nodes: u32,
-    operations: u32,
 }
 
 fn usage(ctx: &TenantCtx) -> Result<Usage, EngineError> {
@@ -178,19 +203,25 @@ fn usage(ctx: &TenantCtx) -> Result<Usage, EngineError> {
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Upload {
-    app: String,
-    #[serde(default)]
-    version: Option<String>,
-    spec: Value,
-    components: BTreeMap<String, String>,
-}
-
-/// An app version from one request: nothing in it names a file of the
-/// server; it is written to a directory of the tenant's and registered
-/// as `app register` would.
+/// Uploads an app version (spec and components) in one request.
+///
+/// Nothing in it names a file of the server: components are plain `.wasm`
+/// file names, and every role's `plugin` names one of them. It is written
+/// to a directory of the tenant's and registered as `app register` would.
+#[utoipa::path(
+    post,
+    path = "/apps",
+    tag = "apps",
+    request_body = Upload,
+    responses(
+        (status = 201, description = "A new version", body = Uploaded),
+        (status = 200, description = "The same version was there already", body = Uploaded),
+        (status = 400, description = "Bad JSON, a bad name or component, a spec the catalog refuses, named by its path in `at`", body = Refusal),
+        (status = 409, description = "The version name is taken by other content", body = Refusal),
+        (status = 413, description = "Larger than an upload may be"),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn upload_app(axum::Extension(ctx): Tenant, body: Bytes) -> Result<Response, ApiError> {
     let upload: Upload = parse(&body)?;
     crate::apps::check_name("app id", &upload.app).map_err(|e| ApiError::bad_json("app".into(), e.to_string()))?;
@@ -246,7 +277,12 @@ async fn upload_app(axum::Extension(ctx): Tenant, body: Bytes) -> Result<Respons
     Ok(reply(
         &ctx,
         status,
-        &json!({"app": version.app, "version": version.version, "digest": version.digest, "new": new}),
+        &Uploaded {
+            app: version.app,
+            version: version.version,
+            digest: version.digest,
+            new,
+        },
     ))
 }
 
@@ -271,6 +307,17 @@ fn check_plugins(spec: &Value, components: &BTreeMap<String, String>) -> Result<
     Ok(())
 }
 
+/// The tenant's apps and their versions.
+#[utoipa::path(
+    get,
+    path = "/apps",
+    tag = "apps",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Apps and their versions; `full`: every version's record (`[AppVersion]`)", body = [AppSummary]),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn list_apps(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
     let catalog = ctx.engine.catalog();
     let mut apps = Vec::new();
@@ -281,11 +328,15 @@ async fn list_apps(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>) -> 
             full.extend(versions);
             continue;
         }
-        let versions: Vec<Value> = versions
-            .iter()
-            .map(|v| json!({"version": v.version, "digest": v.digest, "added_at": v.added_at}))
+        let versions = versions
+            .into_iter()
+            .map(|v| VersionSummary {
+                version: v.version,
+                digest: v.digest,
+                added_at: v.added_at,
+            })
             .collect();
-        apps.push(json!({"app": app, "versions": versions}));
+        apps.push(AppSummary { app, versions });
     }
     if q.full {
         return Ok(reply(&ctx, StatusCode::OK, &full));
@@ -293,52 +344,89 @@ async fn list_apps(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>) -> 
     Ok(reply(&ctx, StatusCode::OK, &apps))
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    #[serde(default)]
-    all: bool,
-    /// Whole records, not summaries (the CLI's `--server` mode reads these).
-    #[serde(default)]
-    full: bool,
-}
-
+/// The tenant's clusters (deleted ones with `all`).
+#[utoipa::path(
+    get,
+    path = "/clusters",
+    tag = "clusters",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Clusters; `full`: whole records (`[Cluster]`)", body = [ClusterSummary]),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn list_clusters(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
     let clusters = ctx.engine.store().clusters().map_err(|e| refused(&ctx, e.into()))?;
     let shown = clusters.iter().filter(|c| q.all || c.status != ClusterStatus::Deleted);
     if q.full {
         return Ok(reply(&ctx, StatusCode::OK, &shown.collect::<Vec<_>>()));
     }
-    let summaries: Vec<Value> = shown
-        .map(|c| {
-            json!({"id": c.id, "name": c.name, "app": c.app, "status": c.status,
-                   "nodes": c.nodes.len(), "operation": c.operation, "created_at": c.created_at})
+    let summaries: Vec<ClusterSummary> = shown
+        .map(|c| ClusterSummary {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            app: c.app.clone(),
+            status: c.status,
+            nodes: c.nodes.len(),
+            operation: c.operation.clone(),
+            created_at: c.created_at.clone(),
         })
         .collect();
     Ok(reply(&ctx, StatusCode::OK, &summaries))
 }
 
+/// One cluster's record: its nodes, status, health and spec.
+#[utoipa::path(
+    get,
+    path = "/clusters/{id}",
+    tag = "clusters",
+    params(("id" = String, Path, description = "A cluster id")),
+    responses(
+        (status = 200, body = Cluster),
+        (status = 404, description = "No cluster of this tenant has the id", body = Refusal),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn show_cluster(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
     let cluster = ctx.engine.cluster(&id).map_err(|e| refused(&ctx, e))?;
     Ok(reply(&ctx, StatusCode::OK, &cluster))
 }
 
-/// The monitor samples the health loop kept, with the items the spec names.
+/// The nodes' latest monitor samples (kept by the health loop), with the items the spec names.
+#[utoipa::path(
+    get,
+    path = "/clusters/{id}/monitor",
+    tag = "clusters",
+    params(("id" = String, Path, description = "A cluster id")),
+    responses(
+        (status = 200, body = Monitor),
+        (status = 404, description = "No cluster of this tenant has the id", body = Refusal),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn cluster_monitor(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
     let cluster = ctx.engine.cluster(&id).map_err(|e| refused(&ctx, e))?;
     let mut items = std::collections::BTreeSet::new();
     for role in cluster.live_nodes().map(|n| n.role.as_str()) {
         items.extend(crate::cluster::monitor_items(&cluster.spec, role).unwrap_or_default());
     }
-    let body = json!({"items": items, "nodes": ctx.monitor.of(&cluster.id)});
-    Ok(reply(&ctx, StatusCode::OK, &body))
+    let nodes = ctx.monitor.of(&cluster.id);
+    Ok(reply(&ctx, StatusCode::OK, &Monitor { items, nodes }))
 }
 
-#[derive(Deserialize)]
-struct MetadataQuery {
-    path: Option<String>,
-    node: Option<String>,
-}
-
+/// A cluster's metadata tree, as its hooks (or one node's hooks) see it.
+#[utoipa::path(
+    get,
+    path = "/clusters/{id}/metadata",
+    tag = "clusters",
+    params(("id" = String, Path, description = "A cluster id"), MetadataQuery),
+    responses(
+        (status = 200, body = MetadataView),
+        (status = 400, description = "A bad path or a node not of the cluster", body = Refusal),
+        (status = 404, description = "No cluster of this tenant has the id", body = Refusal),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn cluster_metadata(
     axum::Extension(ctx): Tenant,
     Path(id): Path<String>,
@@ -353,17 +441,28 @@ async fn cluster_metadata(
     Ok(reply(
         &ctx,
         StatusCode::OK,
-        &json!({"revision": revision, "path": at, "tree": tree}),
+        &MetadataView {
+            revision,
+            path: at,
+            tree,
+        },
     ))
 }
 
-#[derive(Deserialize, Default)]
-struct CheckBody {
-    #[serde(default)]
-    roles: Option<Vec<String>>,
-}
-
-/// One health round now (as `hookhost cluster check`).
+/// Runs one health round now (as `hookhost cluster check`).
+#[utoipa::path(
+    post,
+    path = "/clusters/{id}/check",
+    tag = "clusters",
+    params(("id" = String, Path, description = "A cluster id")),
+    request_body = Option<CheckBody>,
+    responses(
+        (status = 200, description = "The round: checked nodes, transitions, monitor samples (or why it was skipped)", body = Round),
+        (status = 400, description = "Bad JSON, named by its path in `at`", body = Refusal),
+        (status = 404, description = "No cluster of this tenant has the id", body = Refusal),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn check_cluster(
     axum::Extension(ctx): Tenant,
     Path(id): Path<String>,
@@ -384,6 +483,16 @@ async fn check_cluster(
 }
 
 /// Every version of an app, oldest first (none: an empty list).
+#[utoipa::path(
+    get,
+    path = "/apps/{app}",
+    tag = "apps",
+    params(("app" = String, Path, description = "An app id")),
+    responses(
+        (status = 200, description = "Its versions, oldest first (none: an empty list)", body = [AppVersion]),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn app_versions(axum::Extension(ctx): Tenant, Path(app): Path<String>) -> Result<Response, ApiError> {
     let versions = ctx
         .engine
@@ -394,6 +503,17 @@ async fn app_versions(axum::Extension(ctx): Tenant, Path(app): Path<String>) -> 
 }
 
 /// One app version's record.
+#[utoipa::path(
+    get,
+    path = "/apps/{app}/{version}",
+    tag = "apps",
+    params(("app" = String, Path, description = "An app id"), ("version" = String, Path, description = "A version name")),
+    responses(
+        (status = 200, body = AppVersion),
+        (status = 404, description = "No app version of this tenant has the id", body = Refusal),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn app_version(
     axum::Extension(ctx): Tenant,
     Path((app, version)): Path<(String, String)>,
@@ -406,16 +526,38 @@ async fn app_version(
     Ok(reply(&ctx, StatusCode::OK, &found))
 }
 
+/// The tenant's backups.
+#[utoipa::path(
+    get,
+    path = "/backups",
+    tag = "backups",
+    responses(
+        (status = 200, body = [Backup]),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn list_backups(axum::Extension(ctx): Tenant) -> Result<Response, ApiError> {
     let backups = ctx.engine.backups().list().map_err(|e| refused(&ctx, e.into()))?;
     Ok(reply(&ctx, StatusCode::OK, &backups))
 }
 
+/// One backup, with the later points built on it.
+#[utoipa::path(
+    get,
+    path = "/backups/{id}",
+    tag = "backups",
+    params(("id" = String, Path, description = "A backup id")),
+    responses(
+        (status = 200, body = BackupShown),
+        (status = 404, description = "No backup of this tenant has the id", body = Refusal),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn show_backup(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
     let backups = ctx.engine.backups();
     let found = backups.get(&id).map_err(|e| refused(&ctx, e.into()))?;
     let later = backups.later_in_chain(&found.id).map_err(|e| refused(&ctx, e.into()))?;
-    Ok(reply(&ctx, StatusCode::OK, &json!({"backup": found, "later": later})))
+    Ok(reply(&ctx, StatusCode::OK, &BackupShown { backup: found, later }))
 }
 
 /// A request as a tenant may send it: an app version, never a spec file of
@@ -437,6 +579,20 @@ fn tenant_request(body: &[u8]) -> Result<OperationRequest, ApiError> {
     Ok(request)
 }
 
+/// The plan a request would run; nothing runs.
+#[utoipa::path(
+    post,
+    path = "/plans",
+    tag = "operations",
+    request_body = OperationRequest,
+    responses(
+        (status = 200, description = "The plan; nothing ran", body = Planned),
+        (status = 400, description = "Bad JSON, named by its path in `at`", body = Refusal),
+        (status = 404, description = "No cluster or app version of this tenant has the id", body = Refusal),
+        (status = 409, description = "Refused in the state it is in", body = Refusal),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn plan(axum::Extension(ctx): Tenant, body: Bytes) -> Result<Response, ApiError> {
     let request = tenant_request(&body)?;
     let (cluster, plan) = ctx.engine.plan(&request).await.map_err(|e| refused(&ctx, e))?;
@@ -445,11 +601,31 @@ async fn plan(axum::Extension(ctx): Tenant, body: Bytes) -> Result<Response, Api
     Ok(reply(
         &ctx,
         StatusCode::OK,
-        &json!({"kind": request.kind(), "cluster": cluster, "nodes": nodes, "request": request, "plan": plan}),
+        &Planned {
+            kind: request.kind(),
+            cluster,
+            nodes,
+            request,
+            plan,
+        },
     ))
 }
 
-/// Checks the quotas, starts the operation and runs it in the background: 202.
+/// Submits an operation request: its quotas checked, it runs in the background.
+#[utoipa::path(
+    post,
+    path = "/operations",
+    tag = "operations",
+    request_body = OperationRequest,
+    responses(
+        (status = 202, description = "Submitted; it runs in the background", body = Operation),
+        (status = 400, description = "Bad JSON, named by its path in `at`", body = Refusal),
+        (status = 404, description = "No cluster or app version of this tenant has the id", body = Refusal),
+        (status = 409, description = "Refused in the state it is in", body = Refusal),
+        (status = 429, description = "A quota is used up, named in `quota`", body = Refusal),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn submit(axum::Extension(ctx): Tenant, body: Bytes) -> Result<Response, ApiError> {
     let request = tenant_request(&body)?;
     let op = {
@@ -529,25 +705,56 @@ pub(super) fn run_in_background(ctx: &Arc<TenantCtx>, op_id: String) {
     });
 }
 
+/// The tenant's operations, oldest first.
+#[utoipa::path(
+    get,
+    path = "/operations",
+    tag = "operations",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Operations, oldest first; `full`: `[OperationState]`", body = [OperationSummary]),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn list_operations(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
     let ops = ctx.engine.store().operations().map_err(|e| refused(&ctx, e.into()))?;
     if q.full {
-        let full: Vec<Value> = ops
-            .iter()
-            .map(|op| json!({"operation": op, "interrupted": ctx.engine.is_interrupted(op)}))
+        let full: Vec<OperationState> = ops
+            .into_iter()
+            .map(|op| OperationState {
+                interrupted: ctx.engine.is_interrupted(&op),
+                operation: op,
+            })
             .collect();
         return Ok(reply(&ctx, StatusCode::OK, &full));
     }
-    let summaries: Vec<Value> = ops
-        .iter()
-        .map(|op| {
-            json!({"id": op.id, "kind": op.kind(), "cluster_id": op.cluster_id, "status": op.status,
-                   "error": op.error, "created_at": op.created_at, "ended_at": op.ended_at})
+    let summaries: Vec<OperationSummary> = ops
+        .into_iter()
+        .map(|op| OperationSummary {
+            id: op.id.clone(),
+            kind: op.kind(),
+            cluster_id: op.cluster_id,
+            status: op.status,
+            error: op.error,
+            created_at: op.created_at,
+            ended_at: op.ended_at,
         })
         .collect();
     Ok(reply(&ctx, StatusCode::OK, &summaries))
 }
 
+/// One operation with its journal.
+#[utoipa::path(
+    get,
+    path = "/operations/{id}",
+    tag = "operations",
+    params(("id" = String, Path, description = "An operation id")),
+    responses(
+        (status = 200, body = OperationShown),
+        (status = 404, description = "No operation of this tenant has the id", body = Refusal),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn show_operation(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
     let op = ctx.engine.operation(&id).map_err(|e| refused(&ctx, e))?;
     let steps = ctx.engine.store().steps(&id).map_err(|e| refused(&ctx, e.into()))?;
@@ -555,15 +762,44 @@ async fn show_operation(axum::Extension(ctx): Tenant, Path(id): Path<String>) ->
     Ok(reply(
         &ctx,
         StatusCode::OK,
-        &json!({"operation": op, "steps": steps, "interrupted": interrupted}),
+        &OperationShown {
+            operation: op,
+            steps,
+            interrupted,
+        },
     ))
 }
 
+/// Cancels an operation at its next step boundary.
+#[utoipa::path(
+    post,
+    path = "/operations/{id}/cancel",
+    tag = "operations",
+    params(("id" = String, Path, description = "An operation id")),
+    responses(
+        (status = 200, description = "Cancel requested: it stops at the next step boundary", body = Operation),
+        (status = 404, description = "No operation of this tenant has the id", body = Refusal),
+        (status = 409, description = "Refused in the state it is in", body = Refusal),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn cancel(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
     let op = ctx.engine.cancel(&id).await.map_err(|e| refused(&ctx, e))?;
     Ok(reply(&ctx, StatusCode::OK, &op))
 }
 
+/// An operation's hook invocations.
+#[utoipa::path(
+    get,
+    path = "/operations/{id}/events",
+    tag = "operations",
+    params(("id" = String, Path, description = "An operation id")),
+    responses(
+        (status = 200, description = "Its hook invocations, in the order they started", body = [Event]),
+        (status = 404, description = "No operation of this tenant has the id", body = Refusal),
+        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+    )
+)]
 async fn events(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
     ctx.engine.operation(&id).map_err(|e| refused(&ctx, e))?;
     let events = ctx.engine.store().events(&id).map_err(|e| refused(&ctx, e.into()))?;

@@ -2,13 +2,13 @@
 //! `{"ok": false, "kind", "error"}` (and `at`, the JSON path of a bad
 //! value; `quota`, the quota reached).
 
+use super::bodies::Refusal;
 use crate::apps::CatalogError;
 use crate::backups::BackupError;
 use crate::engine::EngineError;
 use crate::store::StoreError;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 /// A refused or failed request.
 #[derive(Debug)]
@@ -103,13 +103,13 @@ impl From<EngineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut doc = json!({"ok": false, "kind": self.kind, "error": self.message});
-        if let Some(at) = self.at {
-            doc["at"] = json!(at);
-        }
-        if let Some(quota) = self.quota {
-            doc["quota"] = json!(quota);
-        }
+        let doc = Refusal {
+            ok: false,
+            kind: self.kind.to_string(),
+            error: self.message,
+            at: self.at,
+            quota: self.quota.map(str::to_string),
+        };
         let mut response = (self.status, axum::Json(doc)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 pub const KEPT_SAMPLES: usize = 360;
 
 /// One monitor sample as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub(crate) struct Point {
     /// When (Unix milliseconds).
     pub(crate) at_ms: u64,

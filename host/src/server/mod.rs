@@ -16,10 +16,12 @@
 //! running when it last stopped (the journal says where each was).
 
 mod api;
+mod bodies;
 mod console;
 mod error;
 pub mod fair;
 mod health;
+pub mod openapi;
 mod runner;
 pub mod tenants;
 

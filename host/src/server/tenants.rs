@@ -16,7 +16,7 @@ pub const MAX_TENANT_CHARS: usize = 32;
 const MAX_FILE_BYTES: u64 = 16 << 20;
 
 /// What one tenant may use at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Quotas {
     /// Hooks running at once.

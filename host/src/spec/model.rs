@@ -13,7 +13,7 @@ pub const DEFAULT_SERVICE_TIMEOUT: u32 = 600;
 pub const MAX_SERVICE_TIMEOUT: u32 = 86_400;
 
 /// An app's cluster spec.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// The cluster's name (may be empty).
@@ -106,7 +106,7 @@ pub struct Spec {
 /// One entry of `in-place-upgrade-nodes` (`notes/appcenter-spec.md` §5.14):
 /// the original platform mounts a disk snapshot on the nodes; here the
 /// version's payload directory plays that disk.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InPlaceUpgrade {
     /// The snapshot's place on the original platform (kept, not used: the payload is the version's).
@@ -119,7 +119,7 @@ pub struct InPlaceUpgrade {
 /// One copy of an in-place upgrade: the payload is seen at `mount_point`,
 /// and `source` (beneath it) is copied to `destination` on every node of
 /// `mount_role`; a failed copy removes `destination`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PayloadCopy {
     /// The role whose nodes get the copy.
@@ -161,7 +161,7 @@ fn default_vxnet() -> String {
 }
 
 /// One role: its nodes, its resources, its component and services.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleSpec {
     /// The role's name; may be left out when the app has one role (it is then `node`).
@@ -170,6 +170,7 @@ pub struct RoleSpec {
     /// How many nodes.
     pub count: u32,
     /// The hook component, relative to the spec file (absolute after loading).
+    #[schema(value_type = String)]
     pub plugin: PathBuf,
     /// CPU cores per node.
     #[serde(default = "one")]
@@ -265,7 +266,7 @@ fn default_memory() -> u64 {
 }
 
 /// A role's data volume.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Volume {
     /// Size in GiB.
@@ -285,7 +286,7 @@ pub struct Volume {
 }
 
 /// One mount point or several.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum MountPoint {
     /// One path.
@@ -295,7 +296,7 @@ pub enum MountPoint {
 }
 
 /// A volume's file system.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Filesystem {
     /// ext4.
@@ -307,7 +308,7 @@ pub enum Filesystem {
 }
 
 /// One service of a role.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     /// Roles run the same service in ascending order; equal orders run in parallel.
@@ -372,7 +373,7 @@ impl ServiceSpec {
 }
 
 /// The only service type.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceType {
     /// A vendor-defined service.
@@ -380,7 +381,7 @@ pub enum ServiceType {
 }
 
 /// Operations `get_nodes_order` can order.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NodesOrderEvent {
     /// Upgrades.
@@ -392,7 +393,7 @@ pub enum NodesOrderEvent {
 }
 
 /// Advanced operations.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AdvancedAction {
     /// Add and delete nodes.
@@ -408,7 +409,7 @@ pub enum AdvancedAction {
 }
 
 /// How an upgrade visits the nodes.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpgradingPolicy {
     /// All nodes at once (cluster stopped).
@@ -423,7 +424,7 @@ pub enum UpgradingPolicy {
 }
 
 /// How vertical scaling visits a role's nodes.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ScalingPolicy {
     /// All at once.
@@ -434,7 +435,7 @@ pub enum ScalingPolicy {
 }
 
 /// How backups are taken.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BackupPolicy {
     /// Snapshot the data volumes.
@@ -444,7 +445,7 @@ pub enum BackupPolicy {
 }
 
 /// A health check (the checking itself is the component's `health_check` service).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
     /// Whether it runs.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::fmt;
 
 /// Where an operation is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum OperationStatus {
     /// Running, or interrupted (no process holds its claim).
@@ -46,7 +46,7 @@ impl fmt::Display for OperationStatus {
 
 /// Why the recovery part runs: how the main part ended. Journaled before
 /// the first recovery step, so that a resume goes on with the recovery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Recovery {
     /// How the main part ended (failed, aborted or cancelled).
     pub after: OperationStatus,
@@ -55,7 +55,7 @@ pub struct Recovery {
 }
 
 /// One operation on one cluster: what was asked, its plan and where it is.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Operation {
     /// Id (`op-xxxxxxxx`).
     pub id: String,
@@ -91,7 +91,7 @@ impl Operation {
 }
 
 /// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepOutcome {
     /// It did its work.
@@ -108,7 +108,7 @@ pub enum StepOutcome {
 }
 
 /// One step in the journal: written when it starts and when it ends.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepRecord {
     /// Index in the plan (the main part, then the recovery part).
     pub index: usize,
@@ -126,7 +126,7 @@ pub struct StepRecord {
 }
 
 /// How one hook invocation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum InvocationOutcome {
     /// Still running (or the process died while it ran).
@@ -148,7 +148,7 @@ pub enum InvocationOutcome {
 }
 
 /// One hook invocation of an operation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// The operation.
     pub op: String,
