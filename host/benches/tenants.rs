@@ -7,6 +7,7 @@
 //! speak HTTP to it. A create's time is the operation's own (from submit to
 //! end, as the server records it). `HOOKHOST_BENCH_B_CREATES` sets how many
 //! creates B runs alone (default 30); beside A, B runs while A's create does.
+//! `HOOKHOST_BENCH_STEPS=1` prints each of B's creates with its steps' times.
 //!
 //! `cargo bench --bench tenants` (release). The last line is:
 //! `tenants: b_alone_p50_ms=<ms> b_beside_a_p50_ms=<ms> b_beside_a_p99_ms=<ms> ratio_p99=<x>`
@@ -84,20 +85,44 @@ fn main() {
         assert_eq!(status, 202, "{op}");
         op["id"].as_str().expect("an op id").to_string()
     };
-    let ended = |token: &str, op: &str| -> Option<Duration> {
+    // An ended operation's time, and where it went (`HOOKHOST_BENCH_STEPS`).
+    let ended = |token: &str, op: &str| -> Option<(Duration, String)> {
         let (_, doc) = support::http(&addr, "GET", &format!("/api/v1/operations/{op}"), Some(token), b"");
         let op = &doc["operation"];
         if op["status"] == "running" {
             return None;
         }
         assert_eq!(op["status"], "succeeded", "{op}");
-        let at = |k: &str| humantime::parse_rfc3339(op[k].as_str().expect("a time")).expect("RFC 3339");
-        Some(at("ended_at").duration_since(at("created_at")).unwrap_or_default())
+        let at = |v: &Value| humantime::parse_rfc3339(v.as_str().expect("a time")).expect("RFC 3339");
+        let since = |from, to| ms(at(to).duration_since(at(from)).unwrap_or_default());
+        let mut steps = vec![format!(
+            "submit→first {:.1}",
+            since(&op["created_at"], &doc["steps"][0]["started_at"])
+        )];
+        for step in doc["steps"].as_array().expect("steps") {
+            let action = &op["plan"]["steps"][step["index"].as_u64().expect("an index") as usize]["action"];
+            let name = action["kind"].as_str().unwrap_or("?");
+            let name = match action["service"].as_str() {
+                Some(service) => format!("{name}({service})"),
+                None => name.to_string(),
+            };
+            steps.push(format!("{name} {:.1}", since(&step["started_at"], &step["ended_at"])));
+        }
+        Some((
+            at(&op["ended_at"])
+                .duration_since(at(&op["created_at"]))
+                .unwrap_or_default(),
+            steps.join(" · "),
+        ))
     };
-    let b_once = || -> Duration {
+    let breakdowns = std::env::var_os("HOOKHOST_BENCH_STEPS").is_some();
+    let b_once = |label: &str| -> Duration {
         let op = create(&token_b, "small");
         loop {
-            if let Some(took) = ended(&token_b, &op) {
+            if let Some((took, steps)) = ended(&token_b, &op) {
+                if breakdowns {
+                    println!("{label} {:.1} ms: {steps}", ms(took));
+                }
                 return took;
             }
             std::thread::sleep(Duration::from_millis(2));
@@ -105,16 +130,19 @@ fn main() {
     };
 
     // Warm up (compile, caches), then B alone.
-    b_once();
-    let mut alone: Vec<Duration> = (0..b_creates).map(|_| b_once()).collect();
+    b_once("warm-up");
+    let mut alone: Vec<Duration> = (0..b_creates).map(|_| b_once("alone")).collect();
 
     // B beside A: as many creates as fit while A's create runs.
     let started = Instant::now();
     let a_op = create(&token_a, "big");
     let mut beside = Vec::new();
     let a_took = loop {
-        beside.push(b_once());
-        if let Some(took) = ended(&token_a, &a_op) {
+        beside.push(b_once(&format!("beside at {:.0} ms", ms(started.elapsed()))));
+        if let Some((took, steps)) = ended(&token_a, &a_op) {
+            if breakdowns {
+                println!("A {:.1} ms: {steps}", ms(took));
+            }
             break took;
         }
     };

@@ -16,6 +16,7 @@ use crate::plan::NodeSet;
 use crate::runtime::{Failure, Outcome, Request};
 use crate::store::InvocationOutcome;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 /// Renders the nodes' config, writes what changed, reloads where it changed.
 pub(super) async fn run(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, EngineError> {
@@ -24,9 +25,12 @@ pub(super) async fn run(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, E
     let past = Arc::new(Past::load(run).await?);
     let first_seq = run.engine.store.next_seqs(&run.op.id, targets.len() as u64).await?;
     run.engine.observer.invocations_started(targets.len());
+    let cores = Arc::new(Semaphore::new(
+        std::thread::available_parallelism().map_or(2, usize::from),
+    ));
     let work = targets.into_iter().enumerate().map(|(i, node)| {
-        let (ctx, past, node) = (ctx.clone(), past.clone(), node.clone());
-        async move { render_and_reload(&ctx, &past, &node, first_seq + i as u64).await }
+        let (ctx, past, node, cores) = (ctx.clone(), past.clone(), node.clone(), cores.clone());
+        async move { render_and_reload(&ctx, &past, &node, first_seq + i as u64, &cores).await }
     });
     let results = spawn_all(work).await?;
     let failed = results.iter().filter(|ok| !**ok).count();
@@ -42,7 +46,17 @@ pub(super) async fn run(run: &StepRun<'_>, nodes: &NodeSet) -> Result<StepEnd, E
 
 /// One node: its render (unless an earlier run finished it), then its
 /// reload where files changed; whether all went well.
-async fn render_and_reload(ctx: &Invocations, past: &Past, node: &Node, render_seq: u64) -> Result<bool, EngineError> {
+///
+/// Renders only compute, so at most one per core runs (`cores`): more would
+/// not end sooner and would queue ahead of every other task on the cores
+/// (other clusters', other tenants'). Reloads may wait, and are not held back.
+async fn render_and_reload(
+    ctx: &Invocations,
+    past: &Past,
+    node: &Node,
+    render_seq: u64,
+    cores: &Semaphore,
+) -> Result<bool, EngineError> {
     // No instance, no confd: a stopped node renders when it starts. (A node
     // the record says runs, but the provider lacks, fails below.)
     if node.instance_id.is_none() {
@@ -69,7 +83,7 @@ async fn render_and_reload(ctx: &Invocations, past: &Past, node: &Node, render_s
             // then nothing looks changed now, yet a reload is owed.
             let cut_off = earlier.is_some_and(|t| t.cut_off) || past.reload_owed(&node.node_id);
             let attempt = past.next_attempt(&node.node_id, "render");
-            match render_one(ctx, component.as_ref(), node, render_seq, attempt, cut_off).await? {
+            match render_one(ctx, component.as_ref(), node, (render_seq, attempt), cut_off, cores).await? {
                 Some(changed) => changed,
                 None => return Ok(false),
             }
@@ -101,15 +115,17 @@ async fn render_one(
     ctx: &Invocations,
     component: &dyn super::runner::Component,
     node: &Node,
-    seq: u64,
-    attempt: u32,
+    (seq, attempt): (u64, u32),
     assume_changed: bool,
+    cores: &Semaphore,
 ) -> Result<Option<Vec<String>>, EngineError> {
     let mut event = ctx.event(seq, node, "render", attempt);
     event.order = 0;
     ctx.engine.store.put_events(vec![event.clone()]).await?;
     // A render runs with its node's reload timeout: it is the reload's first half.
     let call = ctx.call(node, "reload", attempt);
+    // The render and its writes hold a core (never closed: a permit always comes).
+    let core = cores.acquire().await.ok();
     let outcome = component.render(&call).await;
     let written = match &outcome.result {
         Ok(files) => {
@@ -120,6 +136,7 @@ async fn render_one(
         }
         Err(_) => None,
     };
+    drop(core);
     let outcome = match written {
         Some(Ok(changed)) => {
             event.changed = changed;

@@ -25,7 +25,6 @@
 
 use super::bodies::*;
 use super::error::ApiError;
-use super::openapi::ApiDoc;
 use super::{Server, TenantCtx, redact};
 use crate::apps::AppVersion;
 use crate::backups::Backup;
@@ -47,7 +46,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -81,22 +79,17 @@ pub(super) fn routes() -> OpenApiRouter<Server> {
         .routes(routes!(show_operation))
         .routes(routes!(cancel))
         .routes(routes!(events));
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api)
+    OpenApiRouter::new().nest("/api/v1", api)
 }
 
-/// The whole service: the API behind its token, the console, `/openapi.json`.
+/// The whole service but `/openapi.json`: the API behind its token, the console.
 pub(super) fn router(server: Server) -> Router {
-    let document = super::openapi::document();
     let (api, _) = routes()
         .fallback(|| async { ApiError::not_found("route", "here (see /openapi.json)") })
         .route_layer(middleware::from_fn_with_state(server.clone(), authenticate))
         .split_for_parts();
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route(
-            "/openapi.json",
-            get(|| async move { ([(header::CONTENT_TYPE, "application/json")], document) }),
-        )
         .merge(super::console::routes())
         .merge(api)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -7,6 +7,13 @@
 //! costing one slot. A tenant with 2,000 hooks waiting therefore delays
 //! another tenant's next hook by at most one slot turnover per other
 //! waiting tenant, never by its whole queue.
+//!
+//! A slot turnover can be a whole hook's time: hooks started together end
+//! together. So the last eighth of the slots ([`FairScheduler::reserve`]) is
+//! kept for tenants running fewer hooks than that: a tenant busy with many
+//! hooks leaves them free, and another tenant's first hooks start at once
+//! instead of waiting for one of them to end. A lone busy tenant gives up
+//! that eighth of the slots.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,6 +26,8 @@ pub struct FairScheduler {
 
 struct State {
     free: usize,
+    /// The last free slots only a tenant running fewer hooks than this may take.
+    reserve: usize,
     /// Tenants in turn order; one with nothing waiting leaves the rotation.
     turn: VecDeque<String>,
     tenants: HashMap<String, TenantQueue>,
@@ -56,10 +65,19 @@ impl FairScheduler {
         Arc::new(FairScheduler {
             state: Mutex::new(State {
                 free: slots.max(1),
+                reserve: Self::reserve(slots),
                 turn: VecDeque::new(),
                 tenants: HashMap::new(),
             }),
         })
+    }
+
+    /// The slots kept for tenants running few hooks: an eighth (none of one slot).
+    pub fn reserve(slots: usize) -> usize {
+        match slots {
+            0 | 1 => 0,
+            n => (n / 8).max(1),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -95,8 +113,10 @@ impl FairScheduler {
             let Some(queue) = state.tenants.get_mut(&tenant) else {
                 continue;
             };
-            if queue.running >= queue.limit {
-                // At its own limit: its turn passes, it stays in the rotation.
+            let reserved = state.free <= state.reserve && queue.running >= state.reserve;
+            if queue.running >= queue.limit || reserved {
+                // At its own limit, or busy and only reserved slots free:
+                // its turn passes, it stays in the rotation.
                 state.turn.push_back(tenant);
                 passed += 1;
                 continue;
@@ -136,8 +156,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_big_queue_does_not_hold_back_a_small_one() {
-        let fair = FairScheduler::new(2);
-        let held: Vec<Slot> = vec![fair.acquire("a", 100).await, fair.acquire("a", 100).await];
+        // Nine slots: a holds eight, c the one kept in reserve.
+        let fair = FairScheduler::new(9);
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            held.push(fair.acquire("a", 100).await);
+        }
+        held.push(fair.acquire("c", 100).await);
         // Tenant a queues 50 more hooks, then b queues one.
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut waiting = Vec::new();
@@ -163,8 +188,33 @@ mod tests {
         }
         let order = order.lock().unwrap();
         let b_at = order.iter().position(|x| x == "b").unwrap();
-        assert!(b_at <= 2, "b ran {b_at}th: {order:?}");
+        assert!(b_at <= 1, "b ran {b_at}th: {order:?}");
         assert_eq!(order.len(), 51);
+    }
+
+    #[tokio::test]
+    async fn a_busy_tenant_leaves_the_reserve_and_a_newcomer_starts_at_once() {
+        let fair = FairScheduler::new(16);
+        assert_eq!(FairScheduler::reserve(16), 2);
+        let mut a = Vec::new();
+        for _ in 0..100 {
+            let fair = fair.clone();
+            a.push(tokio::spawn(async move {
+                let _slot = fair.acquire("a", 100).await;
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(fair.lock().free, 2, "a runs 14 of 16 hooks");
+        // b's first two hooks start with every slot of a still held; its third waits.
+        let first = tokio::time::timeout(Duration::from_secs(5), fair.acquire("b", 100)).await;
+        let second = tokio::time::timeout(Duration::from_secs(5), fair.acquire("b", 100)).await;
+        assert!(first.is_ok() && second.is_ok(), "b waited for a");
+        let third = tokio::time::timeout(Duration::from_millis(50), fair.acquire("b", 100)).await;
+        assert!(third.is_err(), "a third hook of b took past the reserve");
+        for task in a {
+            task.abort();
+        }
     }
 
     #[tokio::test]

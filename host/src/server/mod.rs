@@ -146,9 +146,11 @@ impl Server {
         })
     }
 
-    /// The HTTP API (and `/healthz`).
+    /// The HTTP API, its OpenAPI document, the console and `/healthz`.
     pub fn router(&self) -> axum::Router {
-        api::router(self.clone())
+        let document = openapi::document();
+        let served = move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], document) };
+        api::router(self.clone()).route("/openapi.json", axum::routing::get(served))
     }
 
     /// Serves on `listener` until Ctrl-C or SIGTERM, with the health loop;

@@ -43,7 +43,8 @@ impl Modify for BearerToken {
 
 /// The document as served: pretty JSON ending in a newline.
 pub fn document() -> String {
-    let doc = super::api::routes().into_openapi();
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::api::routes().into_openapi());
     // A document of plain structs always serializes.
     doc.to_pretty_json().unwrap_or_default() + "\n"
 }
