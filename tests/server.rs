@@ -10,6 +10,7 @@ use base64::Engine as _;
 use common::server::{Server, create, hookhost};
 use hookhost_test_support as support;
 use serde_json::{Value, json};
+use std::io::{Read as _, Write as _};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -177,6 +178,38 @@ fn quotas_and_bad_bodies_are_refused_naming_what_and_where() {
             assert_eq!(doc["at"], at, "{doc}");
         }
     }
+    // A field no request has, even beside a good one: 400 naming it, nothing run.
+    let typo = json!({"kind": "stop-cluster", "cluster": cluster, "forse": true});
+    let (status, doc) = server.call("POST", "/api/v1/operations", Some(&t), Some(&typo));
+    assert_eq!(status, 400, "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("forse"), "{doc}");
+    assert_eq!(
+        server.ok("GET", &format!("/api/v1/clusters/{cluster}"), &t, None)["status"],
+        "active"
+    );
+    // What axum refuses itself is a JSON refusal too.
+    let big = vec![b' '; 2 << 20];
+    let (status, doc) = server.raw("POST", "/api/v1/operations", Some(&t), &big);
+    assert_eq!((status, doc["kind"].as_str()), (413, Some("too-large")), "{doc}");
+    let (status, doc) = server.call("GET", "/api/v1/clusters?all=maybe", Some(&t), None);
+    assert_eq!((status, doc["kind"].as_str()), (400, Some("bad-input")), "{doc}");
+    let (status, doc) = server.call("DELETE", "/api/v1/clusters", Some(&t), None);
+    assert_eq!(
+        (status, doc["kind"].as_str()),
+        (405, Some("method-not-allowed")),
+        "{doc}"
+    );
+    // The scheme's case does not matter (RFC 9110).
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "GET /api/v1/whoami HTTP/1.1\r\nHost: x\r\nAuthorization: bearer {t}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
     // Uploads cannot name a file of the server.
     let (status, doc) = server.upload(&t, "evil", |spec| {
         spec["nodes"][0]["plugin"] = json!("../../../etc/x.wasm")

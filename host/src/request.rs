@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 
 /// One request, as the CLI (and later the server) submits it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum OperationRequest {
     /// Create a cluster from an app spec (registered as a version of its
     /// app when it is new) or from a registered app version.
     CreateCluster {
-        /// The app spec file.
+        /// The app spec file (the CLI's; a server refuses it: upload the app and name it in `app`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schema(value_type = Option<String>)]
         spec: Option<PathBuf>,
@@ -112,6 +112,7 @@ pub enum OperationRequest {
         incremental: bool,
         /// The backup to make (its id, the point it builds on), fixed when submitted.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(read_only)]
         order: Option<BackupOrder>,
     },
     /// Restore a backup: a `device` one into a new cluster, a `custom` one in place.
@@ -123,6 +124,7 @@ pub enum OperationRequest {
         name: Option<String>,
         /// The cluster restored in place (a `custom` backup), filled in when submitted.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(read_only)]
         cluster: Option<String>,
     },
     /// Delete backups of a cluster (a point and the points built on it).
@@ -134,9 +136,11 @@ pub enum OperationRequest {
         chain: bool,
         /// The cluster it was taken of, filled in when submitted.
         #[serde(default)]
+        #[schema(read_only)]
         cluster: String,
         /// The backups deleted, latest first, filled in when submitted.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schema(read_only)]
         backups: Vec<String>,
     },
     /// Move a cluster to another network (`advanced_actions: change_vxnet`).
@@ -158,6 +162,7 @@ pub enum OperationRequest {
         /// The other cluster's last operation when the exchange was checked,
         /// filled in when submitted: one begun on it since refuses the start.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(read_only)]
         with_last: Option<String>,
     },
     /// Restart the app (its `restart` service) on every node, or a role's.
@@ -177,6 +182,7 @@ pub enum OperationRequest {
         version: String,
         /// The version's `upgrading_policy`, filled in when it is submitted.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(read_only)]
         policy: Option<UpgradingPolicy>,
         /// A rolling upgrade's canaries: nodes upgraded first, one at a time.
         #[serde(default, skip_serializing_if = "is_zero")]

@@ -271,7 +271,7 @@ impl Run<'_> {
             })?,
             vars: &self.vars,
         };
-        let (outcome, message, output) = match off_the_workers(execute(&run, &step)).await {
+        let (outcome, message, output) = match execute(&run, &step).await {
             Ok(StepEnd::Ok(output)) => (StepOutcome::Ok, None, output),
             Ok(StepEnd::Tolerated(m, output)) => (StepOutcome::Tolerated, Some(m), output),
             Ok(StepEnd::Failed(m)) => (StepOutcome::Failed, Some(m), None),
@@ -394,18 +394,4 @@ fn settle(ending: &Ending, cluster: &mut Cluster) {
         (_, Some(prior)) if !ending.any_change => (prior, cluster.failed_during),
         _ => failed,
     };
-}
-
-/// Runs a step on a thread of its own: a bulk step (thousands of nodes'
-/// resources, metadata, config) computes for hundreds of milliseconds
-/// between awaits, and on an async worker it would hold up every other
-/// cluster's (and tenant's) tasks queued behind it there.
-async fn off_the_workers<F: std::future::Future>(step: F) -> F::Output {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| handle.block_on(step))
-        }
-        _ => step.await,
-    }
 }

@@ -93,7 +93,48 @@ pub(super) fn router(server: Server) -> Router {
         .merge(super::console::routes())
         .merge(api)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::map_response(as_refusal))
         .with_state(server)
+}
+
+/// A refusal axum makes itself (a body past the limit, a bad query
+/// string, a method the route lacks) as the API's JSON refusal.
+async fn as_refusal(response: Response) -> Response {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let refusal = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::with_kind(
+            status,
+            "too-large",
+            format!(
+                "the body is larger than this route takes (1 MiB; an app upload {} MiB)",
+                MAX_UPLOAD >> 20
+            ),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::with_kind(
+            status,
+            "method-not-allowed",
+            "this route does not take that method (its Allow header lists those it takes)",
+        ),
+        _ if status.is_client_error() => ApiError::with_kind(status, "bad-input", text),
+        _ => ApiError::internal(text),
+    };
+    let mut response = refusal.into_response();
+    if let Some(allow) = allow {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response
 }
 
 /// Finds the tenant of the bearer token, or answers 401.
@@ -102,8 +143,9 @@ async fn authenticate(State(server): State<Server>, mut request: Request, next: 
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return ApiError::unauthorized("no token: send `Authorization: Bearer <token>` (hookhost tenant add)")
             .into_response();
@@ -160,7 +202,7 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     path = "/whoami",
     tag = "tenant",
     responses(
-        (status = 200, body = Whoami),
+        (status = 200, description = "The tenant", body = Whoami),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
     )
 )]
@@ -211,7 +253,7 @@ fn usage(ctx: &TenantCtx) -> Result<Usage, EngineError> {
         (status = 200, description = "The same version was there already", body = Uploaded),
         (status = 400, description = "Bad JSON, a bad name or component, a spec the catalog refuses, named by its path in `at`", body = Refusal),
         (status = 409, description = "The version name is taken by other content", body = Refusal),
-        (status = 413, description = "Larger than an upload may be"),
+        (status = 413, description = "Larger than an upload may be (160 MiB)", body = Refusal),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
     )
 )]
@@ -307,7 +349,8 @@ fn check_plugins(spec: &Value, components: &BTreeMap<String, String>) -> Result<
     tag = "apps",
     params(ListQuery),
     responses(
-        (status = 200, description = "Apps and their versions; `full`: every version's record (`[AppVersion]`)", body = [AppSummary]),
+        (status = 200, description = "Apps and their versions; `full`: every version's record", body = AppList),
+        (status = 400, description = "A bad query string", body = Refusal),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
     )
 )]
@@ -331,10 +374,12 @@ async fn list_apps(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>) -> 
             .collect();
         apps.push(AppSummary { app, versions });
     }
-    if q.full {
-        return Ok(reply(&ctx, StatusCode::OK, &full));
-    }
-    Ok(reply(&ctx, StatusCode::OK, &apps))
+    let list = if q.full {
+        AppList::Records(full)
+    } else {
+        AppList::Summaries(apps)
+    };
+    Ok(reply(&ctx, StatusCode::OK, &list))
 }
 
 /// The tenant's clusters (deleted ones with `all`).
@@ -342,17 +387,19 @@ async fn list_apps(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>) -> 
     get,
     path = "/clusters",
     tag = "clusters",
-    params(ListQuery),
+    params(ClusterListQuery),
     responses(
-        (status = 200, description = "Clusters; `full`: whole records (`[Cluster]`)", body = [ClusterSummary]),
+        (status = 200, description = "Clusters; `full`: whole records", body = ClusterList),
+        (status = 400, description = "A bad query string", body = Refusal),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
     )
 )]
-async fn list_clusters(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+async fn list_clusters(axum::Extension(ctx): Tenant, Query(q): Query<ClusterListQuery>) -> Result<Response, ApiError> {
     let clusters = ctx.engine.store().clusters().map_err(|e| refused(&ctx, e.into()))?;
     let shown = clusters.iter().filter(|c| q.all || c.status != ClusterStatus::Deleted);
     if q.full {
-        return Ok(reply(&ctx, StatusCode::OK, &shown.collect::<Vec<_>>()));
+        let records = shown.cloned().collect();
+        return Ok(reply(&ctx, StatusCode::OK, &ClusterList::Records(records)));
     }
     let summaries: Vec<ClusterSummary> = shown
         .map(|c| ClusterSummary {
@@ -365,7 +412,7 @@ async fn list_clusters(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>)
             created_at: c.created_at.clone(),
         })
         .collect();
-    Ok(reply(&ctx, StatusCode::OK, &summaries))
+    Ok(reply(&ctx, StatusCode::OK, &ClusterList::Summaries(summaries)))
 }
 
 /// One cluster's record: its nodes, status, health and spec.
@@ -375,7 +422,7 @@ async fn list_clusters(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>)
     tag = "clusters",
     params(("id" = String, Path, description = "A cluster id")),
     responses(
-        (status = 200, body = Cluster),
+        (status = 200, description = "The cluster", body = Cluster),
         (status = 404, description = "No cluster of this tenant has the id", body = Refusal),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
     )
@@ -392,7 +439,7 @@ async fn show_cluster(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> R
     tag = "clusters",
     params(("id" = String, Path, description = "A cluster id")),
     responses(
-        (status = 200, body = Monitor),
+        (status = 200, description = "Samples by node", body = Monitor),
         (status = 404, description = "No cluster of this tenant has the id", body = Refusal),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
     )
@@ -414,7 +461,7 @@ async fn cluster_monitor(axum::Extension(ctx): Tenant, Path(id): Path<String>) -
     tag = "clusters",
     params(("id" = String, Path, description = "A cluster id"), MetadataQuery),
     responses(
-        (status = 200, body = MetadataView),
+        (status = 200, description = "The tree under the path", body = MetadataView),
         (status = 400, description = "A bad path or a node not of the cluster", body = Refusal),
         (status = 404, description = "No cluster of this tenant has the id", body = Refusal),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
@@ -451,6 +498,7 @@ async fn cluster_metadata(
     request_body = Option<CheckBody>,
     responses(
         (status = 200, description = "The round: checked nodes, transitions, monitor samples (or why it was skipped)", body = Round),
+        (status = 413, description = "A body larger than 1 MiB", body = Refusal),
         (status = 400, description = "Bad JSON, named by its path in `at`", body = Refusal),
         (status = 404, description = "No cluster of this tenant has the id", body = Refusal),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
@@ -483,6 +531,7 @@ async fn check_cluster(
     params(("app" = String, Path, description = "An app id")),
     responses(
         (status = 200, description = "Its versions, oldest first (none: an empty list)", body = [AppVersion]),
+        (status = 400, description = "Not an app id", body = Refusal),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
     )
 )]
@@ -502,7 +551,8 @@ async fn app_versions(axum::Extension(ctx): Tenant, Path(app): Path<String>) -> 
     tag = "apps",
     params(("app" = String, Path, description = "An app id"), ("version" = String, Path, description = "A version name")),
     responses(
-        (status = 200, body = AppVersion),
+        (status = 200, description = "The version", body = AppVersion),
+        (status = 400, description = "Not an app id or version name", body = Refusal),
         (status = 404, description = "No app version of this tenant has the id", body = Refusal),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
     )
@@ -525,7 +575,7 @@ async fn app_version(
     path = "/backups",
     tag = "backups",
     responses(
-        (status = 200, body = [Backup]),
+        (status = 200, description = "The backups", body = [Backup]),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
     )
 )]
@@ -541,7 +591,7 @@ async fn list_backups(axum::Extension(ctx): Tenant) -> Result<Response, ApiError
     tag = "backups",
     params(("id" = String, Path, description = "A backup id")),
     responses(
-        (status = 200, body = BackupShown),
+        (status = 200, description = "The backup", body = BackupShown),
         (status = 404, description = "No backup of this tenant has the id", body = Refusal),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
     )
@@ -580,6 +630,7 @@ fn tenant_request(body: &[u8]) -> Result<OperationRequest, ApiError> {
     request_body = OperationRequest,
     responses(
         (status = 200, description = "The plan; nothing ran", body = Planned),
+        (status = 413, description = "A body larger than 1 MiB", body = Refusal),
         (status = 400, description = "Bad JSON, named by its path in `at`", body = Refusal),
         (status = 404, description = "No cluster or app version of this tenant has the id", body = Refusal),
         (status = 409, description = "Refused in the state it is in", body = Refusal),
@@ -612,6 +663,7 @@ async fn plan(axum::Extension(ctx): Tenant, body: Bytes) -> Result<Response, Api
     request_body = OperationRequest,
     responses(
         (status = 202, description = "Submitted; it runs in the background", body = Operation),
+        (status = 413, description = "A body larger than 1 MiB", body = Refusal),
         (status = 400, description = "Bad JSON, named by its path in `at`", body = Refusal),
         (status = 404, description = "No cluster or app version of this tenant has the id", body = Refusal),
         (status = 409, description = "Refused in the state it is in", body = Refusal),
@@ -705,7 +757,8 @@ pub(super) fn run_in_background(ctx: &Arc<TenantCtx>, op_id: String) {
     tag = "operations",
     params(ListQuery),
     responses(
-        (status = 200, description = "Operations, oldest first; `full`: `[OperationState]`", body = [OperationSummary]),
+        (status = 200, description = "Operations, oldest first; `full`: whole records", body = OperationList),
+        (status = 400, description = "A bad query string", body = Refusal),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
     )
 )]
@@ -719,7 +772,7 @@ async fn list_operations(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery
                 operation: op,
             })
             .collect();
-        return Ok(reply(&ctx, StatusCode::OK, &full));
+        return Ok(reply(&ctx, StatusCode::OK, &OperationList::Records(full)));
     }
     let summaries: Vec<OperationSummary> = ops
         .into_iter()
@@ -733,7 +786,7 @@ async fn list_operations(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery
             ended_at: op.ended_at,
         })
         .collect();
-    Ok(reply(&ctx, StatusCode::OK, &summaries))
+    Ok(reply(&ctx, StatusCode::OK, &OperationList::Summaries(summaries)))
 }
 
 /// One operation with its journal.
@@ -743,7 +796,7 @@ async fn list_operations(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery
     tag = "operations",
     params(("id" = String, Path, description = "An operation id")),
     responses(
-        (status = 200, body = OperationShown),
+        (status = 200, description = "The operation", body = OperationShown),
         (status = 404, description = "No operation of this tenant has the id", body = Refusal),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
     )

@@ -4,9 +4,9 @@
 
 use super::health::Point;
 use super::tenants::Quotas;
-use crate::apps::AppRef;
+use crate::apps::{AppRef, AppVersion};
 use crate::backups::Backup;
-use crate::cluster::ClusterStatus;
+use crate::cluster::{Cluster, ClusterStatus};
 use crate::plan::Plan;
 use crate::request::{OperationKind, OperationRequest};
 use crate::store::{Operation, OperationStatus, StepRecord};
@@ -20,7 +20,8 @@ use utoipa::{IntoParams, ToSchema};
 pub(super) struct Refusal {
     /// Always `false`.
     pub ok: bool,
-    /// `bad-input`, `not-found`, `conflict`, `quota`, `unauthorized` or `internal`.
+    /// `bad-input`, `not-found`, `conflict`, `quota`, `unauthorized`, `too-large`,
+    /// `method-not-allowed` or `internal`.
     pub kind: String,
     /// What went wrong, for people.
     pub error: String,
@@ -107,12 +108,51 @@ pub(super) struct VersionSummary {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
-    /// Deleted clusters too (`GET /clusters`).
+    /// Whole records, not summaries (the CLI's `--server` mode reads these).
+    #[serde(default)]
+    pub full: bool,
+}
+
+/// Options of the cluster list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ClusterListQuery {
+    /// Deleted clusters too.
     #[serde(default)]
     pub all: bool,
     /// Whole records, not summaries (the CLI's `--server` mode reads these).
     #[serde(default)]
     pub full: bool,
+}
+
+/// The apps: summaries, or every version's record with `full=true`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(super) enum AppList {
+    /// Each app with its versions.
+    Summaries(Vec<AppSummary>),
+    /// Every version's record.
+    Records(Vec<AppVersion>),
+}
+
+/// The clusters: summaries, or whole records with `full=true`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(super) enum ClusterList {
+    /// One line each.
+    Summaries(Vec<ClusterSummary>),
+    /// The records.
+    Records(Vec<Cluster>),
+}
+
+/// The operations, oldest first: summaries, or whole records with `full=true`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(super) enum OperationList {
+    /// One line each.
+    Summaries(Vec<OperationSummary>),
+    /// The records, each with whether it waits to be resumed.
+    Records(Vec<OperationState>),
 }
 
 /// A cluster, in a list.

@@ -36,6 +36,11 @@ impl ApiError {
         }
     }
 
+    /// Any status, with its kind.
+    pub(super) fn with_kind(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(status, kind, message)
+    }
+
     /// 400: the request itself is wrong.
     pub fn bad_input(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad-input", message)
