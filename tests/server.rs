@@ -143,9 +143,10 @@ fn two_tenants_cannot_see_or_touch_each_others_things() {
 fn quotas_and_bad_bodies_are_refused_naming_what_and_where() {
     let server = Server::start(tempfile::tempdir().unwrap());
     let t = server.tenant("small", &["--max-clusters", "1", "--max-nodes", "6"]);
-    assert_eq!(server.upload(&t, "rec", |_| {}).0, 201);
+    let scalable = |spec: &mut Value| spec["advanced_actions"] = json!(["scale_horizontal"]);
+    assert_eq!(server.upload(&t, "rec", scalable).0, 201);
     // The same upload again is no change.
-    assert_eq!(server.upload(&t, "rec", |_| {}).0, 200);
+    assert_eq!(server.upload(&t, "rec", scalable).0, 200);
     assert_eq!(server.run(&t, create("rec"))["status"], "succeeded");
 
     let (status, doc) = server.call("POST", "/api/v1/operations", Some(&t), Some(&create("rec")));
@@ -187,6 +188,31 @@ fn quotas_and_bad_bodies_are_refused_naming_what_and_where() {
         server.ok("GET", &format!("/api/v1/clusters/{cluster}"), &t, None)["status"],
         "active"
     );
+    // Bad values the engine refuses: 400 at the request's field, not 409.
+    let long_name =
+        json!({"kind": "create-cluster", "app": {"app": "rec", "version": "1.0"}, "name": "n".repeat(100_000)});
+    let bad = [
+        (
+            "/api/v1/operations",
+            json!({"kind": "add-nodes", "cluster": cluster, "role": "web", "count": 0}),
+            "count",
+        ),
+        (
+            "/api/v1/operations",
+            json!({"kind": "delete-nodes", "cluster": cluster, "nodes": []}),
+            "nodes",
+        ),
+        (
+            "/api/v1/plans",
+            json!({"kind": "resize", "cluster": cluster, "role": "web", "change": {"cpu": 100_000}}),
+            "change.cpu",
+        ),
+        ("/api/v1/plans", long_name, "name"),
+    ];
+    for (route, request, at) in bad {
+        let (status, doc) = server.call("POST", route, Some(&t), Some(&request));
+        assert_eq!((status, doc["at"].as_str()), (400, Some(at)), "{doc}");
+    }
     // What axum refuses itself is a JSON refusal too.
     let big = vec![b' '; 2 << 20];
     let (status, doc) = server.raw("POST", "/api/v1/operations", Some(&t), &big);

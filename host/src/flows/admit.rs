@@ -35,6 +35,23 @@ impl Refusal {
             reason: reason.into(),
         }
     }
+
+    /// The request field a refusal of bad input is about, as the request's
+    /// JSON names it: such a reason starts with the CLI's flag (`--count must
+    /// be at least 1`); a refusal by the cluster's state names none.
+    pub fn input(&self) -> Option<String> {
+        let flag = self.reason.strip_prefix("--")?;
+        let end = flag
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '-'))
+            .unwrap_or(flag.len());
+        let field = flag[..end].replace('-', "_");
+        Some(match field.as_str() {
+            "" => return None,
+            "ip" => "ips".to_string(),
+            "cpu" | "memory" | "volume_size" => format!("change.{field}"),
+            _ => field,
+        })
+    }
 }
 
 /// Why `kind` cannot run on `cluster` in its status, when no flow rule takes it.
@@ -126,4 +143,26 @@ pub(super) fn scales_horizontally(cluster: &Cluster, role: &RoleSpec, actions: &
         .iter()
         .chain(&role.advanced_actions)
         .any(|a| actions.contains(a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_of_bad_input_names_the_requests_field() {
+        let of = |reason: &str| Refusal::new(OperationKind::Resize, None, reason).input();
+        assert_eq!(of("--count must be at least 1").as_deref(), Some("count"));
+        assert_eq!(
+            of("--volume-size 5: volumes never shrink").as_deref(),
+            Some("change.volume_size")
+        );
+        assert_eq!(of("--ip n1=10.0.0.1: taken").as_deref(), Some("ips"));
+        assert_eq!(
+            of("--name: a cluster name has 1 to 128 characters").as_deref(),
+            Some("name")
+        );
+        assert_eq!(of("an operation holds it"), None);
+        assert_eq!(of("-- nothing"), None);
+    }
 }

@@ -499,7 +499,7 @@ async fn cluster_metadata(
     responses(
         (status = 200, description = "The round: checked nodes, transitions, monitor samples (or why it was skipped)", body = Round),
         (status = 413, description = "A body larger than 1 MiB", body = Refusal),
-        (status = 400, description = "Bad JSON, named by its path in `at`", body = Refusal),
+        (status = 400, description = "A bad body or value: `at` names it (its JSON path)", body = Refusal),
         (status = 404, description = "No cluster of this tenant has the id", body = Refusal),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
     )
@@ -631,7 +631,7 @@ fn tenant_request(body: &[u8]) -> Result<OperationRequest, ApiError> {
     responses(
         (status = 200, description = "The plan; nothing ran", body = Planned),
         (status = 413, description = "A body larger than 1 MiB", body = Refusal),
-        (status = 400, description = "Bad JSON, named by its path in `at`", body = Refusal),
+        (status = 400, description = "A bad body or value: `at` names it (its JSON path)", body = Refusal),
         (status = 404, description = "No cluster or app version of this tenant has the id", body = Refusal),
         (status = 409, description = "Refused in the state it is in", body = Refusal),
         (status = 401, description = "No token, or not a tenant's", body = Refusal),
@@ -664,7 +664,7 @@ async fn plan(axum::Extension(ctx): Tenant, body: Bytes) -> Result<Response, Api
     responses(
         (status = 202, description = "Submitted; it runs in the background", body = Operation),
         (status = 413, description = "A body larger than 1 MiB", body = Refusal),
-        (status = 400, description = "Bad JSON, named by its path in `at`", body = Refusal),
+        (status = 400, description = "A bad body or value: `at` names it (its JSON path)", body = Refusal),
         (status = 404, description = "No cluster or app version of this tenant has the id", body = Refusal),
         (status = 409, description = "Refused in the state it is in", body = Refusal),
         (status = 429, description = "A quota is used up, named in `quota`", body = Refusal),

@@ -81,6 +81,11 @@ impl ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
         let message = e.to_string();
+        if let EngineError::Refused(refusal) = &e
+            && let Some(at) = refusal.input()
+        {
+            return ApiError::bad_json(at, message);
+        }
         match &e {
             EngineError::Store(StoreError::NotFound { .. })
             | EngineError::Catalog(CatalogError::Unknown { .. })
