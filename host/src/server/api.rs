@@ -203,7 +203,7 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     tag = "tenant",
     responses(
         (status = 200, description = "The tenant", body = Whoami),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn whoami(axum::Extension(ctx): Tenant) -> Result<Response, ApiError> {
@@ -254,7 +254,7 @@ fn usage(ctx: &TenantCtx) -> Result<Usage, EngineError> {
         (status = 400, description = "Bad JSON, a bad name or component, a spec the catalog refuses, named by its path in `at`", body = Refusal),
         (status = 409, description = "The version name is taken by other content", body = Refusal),
         (status = 413, description = "Larger than an upload may be (160 MiB)", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn upload_app(axum::Extension(ctx): Tenant, body: Bytes) -> Result<Response, ApiError> {
@@ -351,7 +351,7 @@ fn check_plugins(spec: &Value, components: &BTreeMap<String, String>) -> Result<
     responses(
         (status = 200, description = "Apps and their versions; `full`: every version's record", body = AppList),
         (status = 400, description = "A bad query string", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn list_apps(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
@@ -391,7 +391,7 @@ async fn list_apps(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>) -> 
     responses(
         (status = 200, description = "Clusters; `full`: whole records", body = ClusterList),
         (status = 400, description = "A bad query string", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn list_clusters(axum::Extension(ctx): Tenant, Query(q): Query<ClusterListQuery>) -> Result<Response, ApiError> {
@@ -424,7 +424,7 @@ async fn list_clusters(axum::Extension(ctx): Tenant, Query(q): Query<ClusterList
     responses(
         (status = 200, description = "The cluster", body = Cluster),
         (status = 404, description = "No cluster of this tenant has the id", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn show_cluster(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -441,7 +441,7 @@ async fn show_cluster(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> R
     responses(
         (status = 200, description = "Samples by node", body = Monitor),
         (status = 404, description = "No cluster of this tenant has the id", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn cluster_monitor(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -464,7 +464,7 @@ async fn cluster_monitor(axum::Extension(ctx): Tenant, Path(id): Path<String>) -
         (status = 200, description = "The tree under the path", body = MetadataView),
         (status = 400, description = "A bad path or a node not of the cluster", body = Refusal),
         (status = 404, description = "No cluster of this tenant has the id", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn cluster_metadata(
@@ -501,7 +501,7 @@ async fn cluster_metadata(
         (status = 413, description = "A body larger than 1 MiB", body = Refusal),
         (status = 400, description = "A bad body or value: `at` names it (its JSON path)", body = Refusal),
         (status = 404, description = "No cluster of this tenant has the id", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn check_cluster(
@@ -532,7 +532,7 @@ async fn check_cluster(
     responses(
         (status = 200, description = "Its versions, oldest first (none: an empty list)", body = [AppVersion]),
         (status = 400, description = "Not an app id", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn app_versions(axum::Extension(ctx): Tenant, Path(app): Path<String>) -> Result<Response, ApiError> {
@@ -554,7 +554,7 @@ async fn app_versions(axum::Extension(ctx): Tenant, Path(app): Path<String>) -> 
         (status = 200, description = "The version", body = AppVersion),
         (status = 400, description = "Not an app id or version name", body = Refusal),
         (status = 404, description = "No app version of this tenant has the id", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn app_version(
@@ -576,7 +576,7 @@ async fn app_version(
     tag = "backups",
     responses(
         (status = 200, description = "The backups", body = [Backup]),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn list_backups(axum::Extension(ctx): Tenant) -> Result<Response, ApiError> {
@@ -593,7 +593,7 @@ async fn list_backups(axum::Extension(ctx): Tenant) -> Result<Response, ApiError
     responses(
         (status = 200, description = "The backup", body = BackupShown),
         (status = 404, description = "No backup of this tenant has the id", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn show_backup(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -634,7 +634,7 @@ fn tenant_request(body: &[u8]) -> Result<OperationRequest, ApiError> {
         (status = 400, description = "A bad body or value: `at` names it (its JSON path)", body = Refusal),
         (status = 404, description = "No cluster or app version of this tenant has the id", body = Refusal),
         (status = 409, description = "Refused in the state it is in", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn plan(axum::Extension(ctx): Tenant, body: Bytes) -> Result<Response, ApiError> {
@@ -668,7 +668,7 @@ async fn plan(axum::Extension(ctx): Tenant, body: Bytes) -> Result<Response, Api
         (status = 404, description = "No cluster or app version of this tenant has the id", body = Refusal),
         (status = 409, description = "Refused in the state it is in", body = Refusal),
         (status = 429, description = "A quota is used up, named in `quota`", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn submit(axum::Extension(ctx): Tenant, body: Bytes) -> Result<Response, ApiError> {
@@ -759,7 +759,7 @@ pub(super) fn run_in_background(ctx: &Arc<TenantCtx>, op_id: String) {
     responses(
         (status = 200, description = "Operations, oldest first; `full`: whole records", body = OperationList),
         (status = 400, description = "A bad query string", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn list_operations(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
@@ -798,7 +798,7 @@ async fn list_operations(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery
     responses(
         (status = 200, description = "The operation", body = OperationShown),
         (status = 404, description = "No operation of this tenant has the id", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn show_operation(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -826,7 +826,7 @@ async fn show_operation(axum::Extension(ctx): Tenant, Path(id): Path<String>) ->
         (status = 200, description = "Cancel requested: it stops at the next step boundary", body = Operation),
         (status = 404, description = "No operation of this tenant has the id", body = Refusal),
         (status = 409, description = "Refused in the state it is in", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn cancel(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -843,7 +843,7 @@ async fn cancel(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<
     responses(
         (status = 200, description = "Its hook invocations, in the order they started", body = [Event]),
         (status = 404, description = "No operation of this tenant has the id", body = Refusal),
-        (status = 401, description = "No token, or not a tenant's", body = Refusal),
+        Unauthorized,
     )
 )]
 async fn events(axum::Extension(ctx): Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {

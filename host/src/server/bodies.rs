@@ -33,6 +33,12 @@ pub(super) struct Refusal {
     pub quota: Option<String>,
 }
 
+/// No token, or not a tenant's (every route's 401).
+#[derive(utoipa::IntoResponses)]
+#[response(status = 401, description = "No token, or not a tenant's")]
+#[expect(dead_code, reason = "it documents the reply the token check gives, never built")]
+pub(super) struct Unauthorized(Refusal);
+
 /// The tenant of the token, its quotas and what it uses.
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Whoami {
