@@ -3,11 +3,12 @@
 
 use super::op::{foreground, involves};
 use super::operation::OperationCommand;
-use super::target::{Shown, Target};
+use super::target::Target;
 use super::{Global, print::clean, print::emit};
 use anyhow::bail;
 use clap::Subcommand;
 use hookhost::cluster::{ClusterStatus, HealthTransition};
+use hookhost::server::bodies::OperationState;
 use hookhost::spec::UpgradingPolicy;
 use serde_json::json;
 use std::fmt::Write as _;
@@ -144,7 +145,7 @@ async fn list(target: &Target, all: bool, json: bool) -> anyhow::Result<ExitCode
 /// `cluster show`: the cluster, its nodes and its operations.
 async fn show(target: &Target, cluster: &str, json: bool) -> anyhow::Result<ExitCode> {
     let c = target.cluster(cluster).await?;
-    let ops: Vec<Shown> = target
+    let ops: Vec<OperationState> = target
         .operations()
         .await?
         .into_iter()

@@ -2,7 +2,7 @@
 //! running an operation in the foreground for the `cluster` commands.
 
 use super::remote::Remote;
-use super::target::{Shown, Target};
+use super::target::Target;
 use super::{EXIT_HOOK_FAILED, Global, print::clean, print::emit, progress::Progress};
 use clap::Subcommand;
 use hookhost::cluster::Cluster;
@@ -10,6 +10,7 @@ use hookhost::engine::Engine;
 use hookhost::engine::Observer as _;
 use hookhost::request::OperationRequest;
 use hookhost::request::kebab_name;
+use hookhost::server::bodies::OperationState;
 use hookhost::store::{Event, InvocationOutcome, Operation, OperationStatus, StepOutcome, StepRecord};
 use serde_json::json;
 use std::collections::HashSet;
@@ -135,7 +136,7 @@ async fn list(target: &Target, cluster: Option<String>, json: bool) -> anyhow::R
     if let Some(id) = &cluster {
         target.cluster(id).await?;
     }
-    let ops: Vec<Shown> = target
+    let ops: Vec<OperationState> = target
         .operations()
         .await?
         .into_iter()
@@ -357,7 +358,7 @@ fn summary(
 }
 
 /// An operation as text: header, journal, timeline.
-fn show(shown: &Shown, steps: &[StepRecord], events: &[Event]) -> String {
+fn show(shown: &OperationState, steps: &[StepRecord], events: &[Event]) -> String {
     let op = &shown.operation;
     let mut out = format!(
         "operation {} · {} · cluster {} · {}\n",

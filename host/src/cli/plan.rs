@@ -2,9 +2,10 @@
 //! step it implements, without running anything (the dry run).
 
 use super::operation::OperationCommand;
-use super::target::{Planned, Target};
+use super::target::Target;
 use super::{Global, print::emit};
 use hookhost::plan::Plan;
+use hookhost::server::bodies::Planned;
 use serde_json::json;
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -18,8 +19,8 @@ pub async fn run(global: &Global, cmd: OperationCommand) -> anyhow::Result<ExitC
     };
     let json = cmd.json();
     let request = cmd.request()?;
-    let kind = request.kind();
     let Planned {
+        kind,
         cluster,
         nodes,
         request,

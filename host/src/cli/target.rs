@@ -9,8 +9,8 @@ use hookhost::apps::AppVersion;
 use hookhost::backups::Backup;
 use hookhost::cluster::Cluster;
 use hookhost::engine::{Engine, Round};
-use hookhost::plan::Plan;
 use hookhost::request::OperationRequest;
+use hookhost::server::bodies::{BackupShown, MetadataView, OperationShown, OperationState, Planned};
 use hookhost::store::{Event, Operation, StepRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -22,58 +22,6 @@ pub enum Target {
     Local(Engine),
     /// A `hookhost serve`, as one tenant.
     Server(Remote),
-}
-
-/// An operation and whether no process runs it (it was cut off).
-#[derive(Deserialize)]
-pub struct Shown {
-    /// The operation.
-    pub operation: Operation,
-    /// Running, but nobody runs it.
-    pub interrupted: bool,
-}
-
-impl Shown {
-    /// `running`, `interrupted`, or how it ended.
-    pub fn status(&self) -> String {
-        if self.interrupted {
-            "interrupted".into()
-        } else {
-            self.operation.status.to_string()
-        }
-    }
-}
-
-/// What a dry run gives.
-#[derive(Deserialize)]
-pub struct Planned {
-    /// The cluster it would run on (none for a create: its id is made when it runs).
-    pub cluster: Option<String>,
-    /// The nodes of that cluster.
-    pub nodes: usize,
-    /// The request as it would be stored.
-    pub request: OperationRequest,
-    /// The plan.
-    pub plan: Plan,
-}
-
-#[derive(Deserialize)]
-struct OperationReply {
-    operation: Operation,
-    steps: Vec<StepRecord>,
-    interrupted: bool,
-}
-
-#[derive(Deserialize)]
-struct MetadataReply {
-    revision: u64,
-    tree: Value,
-}
-
-#[derive(Deserialize)]
-struct BackupReply {
-    backup: Backup,
-    later: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -111,13 +59,13 @@ impl Target {
     }
 
     /// Every operation, oldest first.
-    pub async fn operations(&self) -> anyhow::Result<Vec<Shown>> {
+    pub async fn operations(&self) -> anyhow::Result<Vec<OperationState>> {
         match self {
             Target::Local(engine) => Ok(engine
                 .store()
                 .operations()?
                 .into_iter()
-                .map(|operation| Shown {
+                .map(|operation| OperationState {
                     interrupted: engine.is_interrupted(&operation),
                     operation,
                 })
@@ -127,17 +75,17 @@ impl Target {
     }
 
     /// One operation and its journal.
-    pub async fn operation(&self, id: &str) -> anyhow::Result<(Shown, Vec<StepRecord>)> {
+    pub async fn operation(&self, id: &str) -> anyhow::Result<(OperationState, Vec<StepRecord>)> {
         match self {
             Target::Local(engine) => {
                 let operation = engine.operation(id)?;
                 let steps = engine.store().steps(&operation.id)?;
                 let interrupted = engine.is_interrupted(&operation);
-                Ok((Shown { operation, interrupted }, steps))
+                Ok((OperationState { operation, interrupted }, steps))
             }
             Target::Server(remote) => {
-                let reply: OperationReply = remote.get(&format!("/api/v1/operations/{}", enc(id))).await?;
-                let shown = Shown {
+                let reply: OperationShown = remote.get(&format!("/api/v1/operations/{}", enc(id))).await?;
+                let shown = OperationState {
                     operation: reply.operation,
                     interrupted: reply.interrupted,
                 };
@@ -199,6 +147,7 @@ impl Target {
             Target::Local(engine) => {
                 let (cluster, plan) = engine.plan(&request).await?;
                 Ok(Planned {
+                    kind: request.kind(),
                     cluster: request.cluster_id().map(|_| cluster.id),
                     nodes: cluster.nodes.len(),
                     request,
@@ -237,7 +186,7 @@ impl Target {
                 if let Some(node) = node {
                     url.push_str(&format!("&node={}", enc(node)));
                 }
-                let reply: MetadataReply = remote.get(&url).await?;
+                let reply: MetadataView = remote.get(&url).await?;
                 Ok((reply.revision, reply.tree))
             }
         }
@@ -319,7 +268,7 @@ impl Target {
                 Ok((backup, later))
             }
             Target::Server(remote) => {
-                let reply: BackupReply = remote.get(&format!("/api/v1/backups/{}", enc(id))).await?;
+                let reply: BackupShown = remote.get(&format!("/api/v1/backups/{}", enc(id))).await?;
                 Ok((reply.backup, reply.later))
             }
         }

@@ -118,7 +118,8 @@ async fn as_refusal(response: Response) -> Response {
             status,
             "too-large",
             format!(
-                "the body is larger than this route takes (1 MiB; an app upload {} MiB)",
+                "the body is larger than this route takes ({} MiB; an app upload {} MiB)",
+                MAX_BODY >> 20,
                 MAX_UPLOAD >> 20
             ),
         ),
@@ -777,8 +778,8 @@ async fn list_operations(axum::Extension(ctx): Tenant, Query(q): Query<ListQuery
     let summaries: Vec<OperationSummary> = ops
         .into_iter()
         .map(|op| OperationSummary {
-            id: op.id.clone(),
             kind: op.kind(),
+            id: op.id,
             cluster_id: op.cluster_id,
             status: op.status,
             error: op.error,

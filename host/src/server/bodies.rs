@@ -1,6 +1,7 @@
 //! What the API's requests and replies hold: the shapes the OpenAPI
-//! document ([`super::openapi`]) names. Records (clusters, operations,
-//! events, backups) are the engine's own types.
+//! document ([`super::openapi`]) names, and the CLI's `--server` mode
+//! reads. Records (clusters, operations, events, backups) are the engine's
+//! own types.
 
 use super::health::Point;
 use super::tenants::Quotas;
@@ -191,8 +192,8 @@ pub(super) struct MetadataQuery {
 }
 
 /// A part of a cluster's metadata tree at one revision.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct MetadataView {
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MetadataView {
     /// The store's revision the tree was read at.
     pub revision: u64,
     /// The path read.
@@ -222,8 +223,8 @@ pub(super) struct CheckBody {
 }
 
 /// A backup and the later points of its chain.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct BackupShown {
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BackupShown {
     /// The backup.
     pub backup: Backup,
     /// Ids of the incremental points built on it.
@@ -231,8 +232,8 @@ pub(super) struct BackupShown {
 }
 
 /// The plan a request would run.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct Planned {
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Planned {
     /// The operation's kind.
     pub kind: OperationKind,
     /// The cluster it works on (none for a new cluster).
@@ -265,17 +266,28 @@ pub(super) struct OperationSummary {
 }
 
 /// An operation's record and whether it waits to be resumed.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct OperationState {
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OperationState {
     /// The record.
     pub operation: Operation,
     /// Running, but no process runs it (it resumes when the server starts).
     pub interrupted: bool,
 }
 
+impl OperationState {
+    /// `running`, `interrupted`, or how it ended.
+    pub fn status(&self) -> String {
+        if self.interrupted {
+            "interrupted".into()
+        } else {
+            self.operation.status.to_string()
+        }
+    }
+}
+
 /// An operation with its journal.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct OperationShown {
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OperationShown {
     /// The record.
     pub operation: Operation,
     /// The journal: each step that started, with how it ended.

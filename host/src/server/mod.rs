@@ -16,7 +16,7 @@
 //! running when it last stopped (the journal says where each was).
 
 mod api;
-mod bodies;
+pub mod bodies;
 mod console;
 mod error;
 pub mod fair;
