@@ -4,7 +4,9 @@
 # two nodes, delete the leader (refused by the app), delete two followers,
 # resize, a rolling upgrade to version 2.0 (leader last), a backup, delete
 # (refused by the destroy guard, then forced), a restore from the backup — with each operation's hook timeline; then
-# hooks that attack the sandbox. Everything lives under target/demo.
+# hooks that attack the sandbox. Everything lives under target/demo; with
+# HOOKHOST_STORE=etcd://host:port/namespace the clusters, operations and
+# metadata live in that etcd instead (hookhost is then built with its etcd feature).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -23,7 +25,7 @@ step "Setting up: the wasm32-wasip2 target, the hook components, the hookhost bi
 rustup target add wasm32-wasip2
 target=${CARGO_TARGET_DIR:-target}
 cargo build --release --target wasm32-wasip2 --manifest-path example-plugins/Cargo.toml --target-dir "$target/guests"
-cargo build -p hookhost
+cargo build -p hookhost ${HOOKHOST_STORE:+--features etcd}
 guests="$target/guests/wasm32-wasip2/release"
 demo="$target/demo"
 rm -rf "$demo"
@@ -133,4 +135,8 @@ refused hookhost hook run --plugin "$guests/hostile_hooks.wasm" --service read-p
 refused hookhost hook run --plugin "$guests/hostile_hooks.wasm" --service other-cluster --params '{"cluster": "cl-other"}' \
   --metadata "$fixture" --metadata tests/fixtures/neighbour.json --node cln-zk1 --workdir "$demo/hostile"
 
-step "Done: the state (store, nodes, images) is in $demo/state"
+if [ -n "${HOOKHOST_STORE:-}" ]; then
+  step "Done: clusters, operations and metadata are in $HOOKHOST_STORE; nodes and images in $demo/state"
+else
+  step "Done: the state (store, nodes, images) is in $demo/state"
+fi

@@ -49,6 +49,7 @@ fn main() {
         .build()
         .expect("tokio starts");
     let server = Server::open(ServerConfig {
+        store: None,
         state_dir: state.path().to_path_buf(),
         cache_dir: Some(support::cache_dir()),
         hook_slots: SLOTS,

@@ -5,7 +5,7 @@
 //! which admits it and makes a [`plan`]; the [`engine`] runs the plan, and
 //! every hook call goes through the [`runtime`], which reads the cluster
 //! through a scoped [`metadata`] view. Modules, from the leaves up:
-//! `files`, [`durable`], [`metadata`], [`hook`], [`spec`], [`apps`], [`request`],
+//! `files`, [`durable`], [`etcd`], [`metadata`], [`hook`], [`spec`], [`apps`], [`request`],
 //! [`cluster`], [`backups`], [`plan`], [`store`], [`runtime`], [`config`], [`provider`],
 //! [`flows`], [`engine`]; no module imports one that imports it back
 //! (checked by a test).
@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod config;
 pub mod durable;
 pub mod engine;
+pub mod etcd;
 pub mod files;
 pub mod flows;
 pub mod hook;

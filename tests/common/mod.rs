@@ -32,15 +32,25 @@ pub fn app(edit: impl FnOnce(&mut Value)) -> App {
     App { _dir: dir, spec: path }
 }
 
-/// One state directory, driven through the CLI.
+/// One state directory, driven through the CLI (its store there, or the `store` URL's).
 pub struct Host {
     pub state: tempfile::TempDir,
+    pub store: Option<String>,
 }
 
 impl Host {
     pub fn new() -> Host {
         Host {
             state: tempfile::tempdir().unwrap(),
+            store: None,
+        }
+    }
+
+    /// A host keeping its clusters and operations in the store at `url` (`--store`).
+    pub fn on_store(url: &str) -> Host {
+        Host {
+            store: Some(url.to_string()),
+            ..Host::new()
         }
     }
 
@@ -48,7 +58,11 @@ impl Host {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookhost"));
         cmd.arg("--state-dir").arg(self.state.path()).args(args);
         cmd.env("HOOKHOST_CACHE_DIR", support::cache_dir())
-            .env_remove("HOOKHOST_LOG");
+            .env_remove("HOOKHOST_LOG")
+            .env_remove("HOOKHOST_STORE");
+        if let Some(url) = &self.store {
+            cmd.env("HOOKHOST_STORE", url);
+        }
         cmd
     }
 

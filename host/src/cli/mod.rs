@@ -44,7 +44,7 @@ hookhost hook run --plugin zk.wasm --service init --metadata cluster.json --node
 Exit codes: 0 success; 1 a hook failed, or an operation failed, was refused (aborted) or cancelled; \
 2 bad input (and a busy or missing cluster); 130 when a second Ctrl-C leaves an operation interrupted.",
     after_help = "Environment: HOOKHOST_STATE (state directory), HOOKHOST_CACHE_DIR (compile cache), HOOKHOST_LOG (log filter, e.g. debug), \
-HOOKHOST_SERVER and HOOKHOST_TOKEN (--server, --token)."
+HOOKHOST_STORE (--store), HOOKHOST_SERVER and HOOKHOST_TOKEN (--server, --token)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -68,6 +68,12 @@ struct Global {
     /// Log more (repeat for more detail); logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Keep clusters, operations and the metadata in etcd
+    /// (etcd://host:port[,host:port...][/namespace]) instead of the state directory's
+    /// file, which still holds apps, backups, nodes and locks of this host. Needs a
+    /// hookhost built with `--features etcd`.
+    #[arg(long, global = true, value_name = "URL", env = "HOOKHOST_STORE")]
+    store: Option<hookhost::etcd::EtcdUrl>,
     /// Send cluster, op, plan, app and backup commands to this `hookhost serve`
     /// (http://host:port) instead of the local state directory; same output and exit codes.
     #[arg(
@@ -75,7 +81,7 @@ struct Global {
         global = true,
         value_name = "URL",
         env = "HOOKHOST_SERVER",
-        conflicts_with = "state_dir"
+        conflicts_with_all = ["state_dir", "store"]
     )]
     server: Option<String>,
     /// The tenant's token for --server (printed by `hookhost tenant add`).
@@ -250,7 +256,11 @@ impl Global {
 
     /// The lifecycle engine of the state directory these flags name, made if missing.
     fn engine(&self) -> anyhow::Result<Engine> {
-        Ok(Engine::open(&self.state_dir()?, self.flow_runtime()?)?)
+        Ok(Engine::builder()
+            .state_dir(self.state_dir()?)
+            .etcd(self.store.clone())
+            .runner(Arc::new(self.flow_runtime()?))
+            .build()?)
     }
 
     /// The engine for commands that only read: a state directory that does
@@ -259,7 +269,7 @@ impl Global {
     /// checked as any other.
     fn reader(&self, say_so: bool) -> anyhow::Result<Engine> {
         let dir = self.state_dir()?;
-        if std::fs::symlink_metadata(&dir).is_ok() {
+        if std::fs::symlink_metadata(&dir).is_ok() || self.store.is_some() {
             return self.engine();
         }
         if say_so {
@@ -283,7 +293,7 @@ impl Global {
     /// only reads, see [`Global::reader`]).
     fn target(&self, reader: bool) -> anyhow::Result<target::Target> {
         Ok(match &self.server {
-            Some(url) => target::Target::Server(remote::Remote::new(url, self.token.clone())?),
+            Some(url) => target::Target::Server(Box::new(remote::Remote::new(url, self.token.clone())?)),
             None if reader => target::Target::Local(self.reader(true)?),
             None => target::Target::Local(self.engine()?),
         })

@@ -39,6 +39,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
     let state_dir = global.state_dir()?;
     let server = Server::open(ServerConfig {
         state_dir: state_dir.clone(),
+        store: global.store.clone(),
         cache_dir: global.cache_dir(),
         hook_slots: args.hook_slots,
         health_interval: args.health_interval,
@@ -50,8 +51,13 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<ExitCode>
     let resumed = server.resume_all()?;
     let tenants = Tenants::new(&state_dir).list()?.len();
     let mut banner = format!(
-        "hookhost serving http://{addr} · state {} · {tenants} tenants · {resumed} operations resumed\n",
-        state_dir.display()
+        "hookhost serving http://{addr} · state {}{} · {tenants} tenants · {resumed} operations resumed\n",
+        state_dir.display(),
+        global
+            .store
+            .as_ref()
+            .map(|url| format!(" · store {url}"))
+            .unwrap_or_default()
     );
     if tenants == 0 {
         banner.push_str("no tenant yet: add one with `hookhost tenant add <name>` (its token is printed once)\n");

@@ -21,7 +21,7 @@ pub enum Target {
     /// The state directory's engine, in this process.
     Local(Engine),
     /// A `hookhost serve`, as one tenant.
-    Server(Remote),
+    Server(Box<Remote>),
 }
 
 #[derive(Deserialize)]

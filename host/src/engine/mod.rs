@@ -132,6 +132,9 @@ pub enum EngineError {
     /// A metadata read cannot be answered (a bad path, an unknown node).
     #[error("{0}")]
     View(String),
+    /// The etcd store cannot be used (unreachable, or not built in).
+    #[error("{0}")]
+    Etcd(String),
     /// The builder lacks a collaborator and has no state directory to make one.
     #[error("the engine needs {0}: give it, or a state directory")]
     Incomplete(&'static str),
@@ -178,6 +181,7 @@ type SharedSnapshot = (String, Arc<Snapshot>);
 #[derive(Default)]
 pub struct EngineBuilder {
     state_dir: Option<PathBuf>,
+    etcd: Option<crate::etcd::EtcdUrl>,
     store: Option<Arc<dyn OperationStore>>,
     tree: Option<Arc<dyn MetadataStore>>,
     provider: Option<Arc<dyn Provider>>,
@@ -191,6 +195,13 @@ impl EngineBuilder {
     /// The state directory the defaults live in.
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// Keeps operations and the metadata in etcd (`--store`) instead of the
+    /// state directory's file; `None` leaves the default.
+    pub fn etcd(mut self, url: Option<crate::etcd::EtcdUrl>) -> Self {
+        self.etcd = url;
         self
     }
 
@@ -237,7 +248,12 @@ impl EngineBuilder {
     }
 
     /// The engine.
-    pub fn build(self) -> Result<Engine, EngineError> {
+    pub fn build(mut self) -> Result<Engine, EngineError> {
+        if let Some(url) = self.etcd.take() {
+            let (store, tree) = etcd_stores(&url)?;
+            self.store = self.store.or(Some(store));
+            self.tree = self.tree.or(Some(tree));
+        }
         let db = match (&self.state_dir, self.store.is_some() && self.tree.is_some()) {
             (Some(dir), false) => Some(Db::open(dir)?),
             _ => None,
@@ -279,6 +295,28 @@ impl EngineBuilder {
             gates: Arc::default(),
         })
     }
+}
+
+/// An operation store and a metadata store, kept in one place.
+type Stores = (Arc<dyn OperationStore>, Arc<dyn MetadataStore>);
+
+/// The operation and metadata stores on the etcd at `url`.
+#[cfg(feature = "etcd")]
+fn etcd_stores(url: &crate::etcd::EtcdUrl) -> Result<Stores, EngineError> {
+    let etcd = crate::etcd::Etcd::connect(url).map_err(|e| EngineError::Etcd(e.to_string()))?;
+    Ok((
+        Arc::new(crate::store::EtcdOps::etcd(etcd.clone())),
+        Arc::new(crate::metadata::EtcdTree::new(etcd)),
+    ))
+}
+
+/// Without the `etcd` feature: says how to get it.
+#[cfg(not(feature = "etcd"))]
+fn etcd_stores(url: &crate::etcd::EtcdUrl) -> Result<Stores, EngineError> {
+    Err(EngineError::Etcd(format!(
+        "cannot use {url}: this hookhost was built without etcd; build it with `cargo build --release --features etcd` \
+         (which needs protoc: apt-get install protobuf-compiler)"
+    )))
 }
 
 impl Engine {

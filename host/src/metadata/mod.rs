@@ -7,6 +7,8 @@
 
 #[cfg(test)]
 pub(crate) mod conformance;
+#[cfg(feature = "etcd")]
+mod etcd_store;
 mod fixture;
 mod memory;
 pub mod path;
@@ -15,6 +17,8 @@ mod snapshot;
 mod view;
 mod watch;
 
+#[cfg(feature = "etcd")]
+pub use etcd_store::EtcdTree;
 pub use fixture::{Fixture, FixtureError};
 pub use memory::MemoryStore;
 pub use redb_store::RedbStore;

@@ -8,7 +8,7 @@ use super::{StoreError, Write};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// The writes of one revision that touch a watched prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,41 +42,75 @@ pub(crate) fn filtered(revision: u64, writes: &[Write], prefix: &str) -> Option<
 
 /// The changes under one prefix, in revision order.
 pub struct Watch {
-    log: Arc<dyn ChangeLog>,
-    prefix: String,
-    next: u64,
-    pending: VecDeque<Change>,
-    applied: watch::Receiver<u64>,
+    source: Source,
+}
+
+enum Source {
+    /// Read from a store's change log, woken when it applies a revision.
+    Log {
+        log: Arc<dyn ChangeLog>,
+        prefix: String,
+        next: u64,
+        pending: VecDeque<Change>,
+        applied: watch::Receiver<u64>,
+    },
+    /// Pushed by a task that follows the store (etcd's watch).
+    Pushed(mpsc::Receiver<Result<Change, StoreError>>),
 }
 
 impl Watch {
     pub(crate) fn new(log: Arc<dyn ChangeLog>, prefix: &str, from: u64, applied: watch::Receiver<u64>) -> Watch {
         Watch {
-            log,
-            prefix: prefix.to_string(),
-            next: from,
-            pending: VecDeque::new(),
-            applied,
+            source: Source::Log {
+                log,
+                prefix: prefix.to_string(),
+                next: from,
+                pending: VecDeque::new(),
+                applied,
+            },
+        }
+    }
+
+    /// The changes a task sends; an error ends them.
+    #[cfg_attr(not(feature = "etcd"), allow(dead_code))]
+    pub(crate) fn pushed(changes: mpsc::Receiver<Result<Change, StoreError>>) -> Watch {
+        Watch {
+            source: Source::Pushed(changes),
         }
     }
 
     /// The next change; waits until there is one.
     pub async fn next(&mut self) -> Result<Change, StoreError> {
+        let (log, prefix, next, pending, applied) = match &mut self.source {
+            Source::Pushed(changes) => {
+                return changes
+                    .recv()
+                    .await
+                    .unwrap_or_else(|| Err(StoreError::Backend("the watch ended".into())));
+            }
+            Source::Log {
+                log,
+                prefix,
+                next,
+                pending,
+                applied,
+            } => (log, prefix, next, pending, applied),
+        };
         loop {
-            if let Some(change) = self.pending.pop_front() {
+            if let Some(change) = pending.pop_front() {
                 return Ok(change);
             }
-            let (changes, read_at) = self.log.changes(&self.prefix, self.next)?;
+            let (changes, read_at) = log.changes(prefix, *next)?;
             // Revisions that touched other prefixes are seen too: a quiet
             // prefix must not fall behind the log and look compacted.
-            self.next = self.next.max(read_at + 1);
+            *next = (*next).max(read_at + 1);
             if !changes.is_empty() {
-                self.pending.extend(changes);
+                pending.extend(changes);
                 continue;
             }
             // A closed sender (the store is gone) leaves only the poll.
             tokio::select! {
-                changed = self.applied.changed() => {
+                changed = applied.changed() => {
                     if changed.is_err() {
                         tokio::time::sleep(POLL).await;
                     }

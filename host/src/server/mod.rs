@@ -43,6 +43,9 @@ use thiserror::Error;
 pub struct ServerConfig {
     /// The state directory: tenants, and each tenant's state.
     pub state_dir: PathBuf,
+    /// Keep each tenant's operations and metadata in this etcd (under
+    /// `<namespace>tenants/<name>/`) instead of its state directory's file.
+    pub store: Option<crate::etcd::EtcdUrl>,
     /// Where compiled components are cached.
     pub cache_dir: Option<PathBuf>,
     /// Hooks running at once in the whole process (shared fairly).
@@ -87,6 +90,7 @@ pub struct Server {
 
 struct Shared {
     state_dir: PathBuf,
+    store: Option<crate::etcd::EtcdUrl>,
     tenants: Tenants,
     runtime: Runtime,
     fair: Arc<FairScheduler>,
@@ -137,6 +141,7 @@ impl Server {
             shared: Arc::new(Shared {
                 tenants: Tenants::new(&state_dir),
                 state_dir,
+                store: config.store,
                 runtime,
                 fair: FairScheduler::new(config.hook_slots.max(1) as usize),
                 known: Mutex::new((None, Vec::new())),
@@ -230,10 +235,20 @@ impl Server {
                 quotas: quotas.clone(),
             }),
         };
-        let engine = Engine::open(&dir, tenant_runner).map_err(|source| ServerError::Engine {
-            tenant: tenant.name.clone(),
-            source: Box::new(source),
-        })?;
+        let store = self
+            .shared
+            .store
+            .as_ref()
+            .map(|url| url.nested(&format!("tenants/{}", tenant.name)));
+        let engine = Engine::builder()
+            .state_dir(&dir)
+            .etcd(store)
+            .runner(Arc::new(tenant_runner))
+            .build()
+            .map_err(|source| ServerError::Engine {
+                tenant: tenant.name.clone(),
+                source: Box::new(source),
+            })?;
         let ctx = Arc::new(TenantCtx {
             name: tenant.name.clone(),
             engine,

@@ -2,6 +2,7 @@
 //! and values, consistent reads, atomic durable writes, and claims.
 
 use super::{Claim, StoreError};
+use std::collections::BTreeMap;
 use std::future::Future;
 
 /// The tables, each of string keys and string values.
@@ -76,4 +77,59 @@ pub trait Backend: Send + Sync + 'static {
     fn claim(&self, op: &str) -> Result<Claim, StoreError>;
     /// Who holds an operation's claim.
     fn claimant(&self, op: &str) -> Option<u32>;
+}
+
+/// The changes of a transaction, by table and key (`None`: removed).
+pub(crate) type Changes = BTreeMap<(Table, String), Option<String>>;
+
+/// A transaction's view: its own changes over a consistent read of the
+/// committed state; the changes land only if the transaction succeeds.
+pub(crate) struct Overlay<'a> {
+    base: &'a dyn Read,
+    /// What the transaction changed.
+    pub(crate) changes: Changes,
+}
+
+impl<'a> Overlay<'a> {
+    /// No changes yet over `base`.
+    pub(crate) fn new(base: &'a dyn Read) -> Overlay<'a> {
+        Overlay {
+            base,
+            changes: BTreeMap::new(),
+        }
+    }
+}
+
+impl Read for Overlay<'_> {
+    fn get(&self, table: Table, key: &str) -> Result<Option<String>, StoreError> {
+        match self.changes.get(&(table, key.to_string())) {
+            Some(change) => Ok(change.clone()),
+            None => self.base.get(table, key),
+        }
+    }
+
+    fn scan(&self, table: Table, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut rows: BTreeMap<String, String> = self.base.scan(table, prefix)?.into_iter().collect();
+        for ((t, key), change) in &self.changes {
+            if *t == table && key.starts_with(prefix) {
+                match change {
+                    Some(value) => rows.insert(key.clone(), value.clone()),
+                    None => rows.remove(key),
+                };
+            }
+        }
+        Ok(rows.into_iter().collect())
+    }
+}
+
+impl Write for Overlay<'_> {
+    fn put(&mut self, table: Table, key: &str, value: &str) -> Result<(), StoreError> {
+        self.changes.insert((table, key.to_string()), Some(value.to_string()));
+        Ok(())
+    }
+
+    fn remove(&mut self, table: Table, key: &str) -> Result<(), StoreError> {
+        self.changes.insert((table, key.to_string()), None);
+        Ok(())
+    }
 }

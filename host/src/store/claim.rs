@@ -16,6 +16,13 @@ pub struct Claim {
     _held: Box<dyn Send + Sync>,
 }
 
+impl Claim {
+    /// A claim held for as long as `held` lives.
+    pub(crate) fn holding(held: impl Send + Sync + 'static) -> Claim {
+        Claim { _held: Box::new(held) }
+    }
+}
+
 impl std::fmt::Debug for Claim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Claim")
@@ -84,9 +91,7 @@ pub(crate) fn claim_file(state_dir: &Path, op: &str) -> Result<Claim, StoreError
     file.set_len(0)
         .and_then(|()| write!(file, "{}", std::process::id()))
         .map_err(io)?;
-    Ok(Claim {
-        _held: Box::new(file) as Box<dyn Send + Sync>,
-    })
+    Ok(Claim::holding(file))
 }
 
 /// Claims held by this process (the memory store's).
@@ -120,12 +125,10 @@ impl Claims {
                 pid: std::process::id(),
             });
         }
-        Ok(Claim {
-            _held: Box::new(Held {
-                claims: self.clone(),
-                op: op.to_string(),
-            }),
-        })
+        Ok(Claim::holding(Held {
+            claims: self.clone(),
+            op: op.to_string(),
+        }))
     }
 
     /// This process, when it holds the claim of `op`.

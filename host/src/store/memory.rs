@@ -2,7 +2,7 @@
 //! state directory. Writes are atomic: a transaction works on an overlay
 //! that lands only when it succeeds.
 
-use super::backend::{Backend, Read, Table, Write};
+use super::backend::{Backend, Overlay, Read, Table, Write};
 use super::claim::Claims;
 use super::kv::KvStore;
 use super::{Claim, StoreError};
@@ -57,46 +57,6 @@ impl Read for Tables {
     }
 }
 
-/// A transaction's view: its own changes over the committed tables.
-struct Overlay<'a> {
-    base: &'a Tables,
-    changes: BTreeMap<(Table, String), Option<String>>,
-}
-
-impl Read for Overlay<'_> {
-    fn get(&self, table: Table, key: &str) -> Result<Option<String>, StoreError> {
-        match self.changes.get(&(table, key.to_string())) {
-            Some(change) => Ok(change.clone()),
-            None => Read::get(self.base, table, key),
-        }
-    }
-
-    fn scan(&self, table: Table, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let mut rows = scan_map(self.base.get(&table), prefix);
-        for ((t, key), change) in &self.changes {
-            if *t == table && key.starts_with(prefix) {
-                match change {
-                    Some(value) => rows.insert(key.clone(), value.clone()),
-                    None => rows.remove(key),
-                };
-            }
-        }
-        Ok(rows.into_iter().collect())
-    }
-}
-
-impl Write for Overlay<'_> {
-    fn put(&mut self, table: Table, key: &str, value: &str) -> Result<(), StoreError> {
-        self.changes.insert((table, key.to_string()), Some(value.to_string()));
-        Ok(())
-    }
-
-    fn remove(&mut self, table: Table, key: &str) -> Result<(), StoreError> {
-        self.changes.insert((table, key.to_string()), None);
-        Ok(())
-    }
-}
-
 impl MemoryBackend {
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
         self.tables.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -115,10 +75,7 @@ impl Backend for MemoryBackend {
         // One lock for the whole transaction: reads, then the changes landing.
         let mut tables = self.lock();
         let done = {
-            let mut overlay = Overlay {
-                base: &tables,
-                changes: BTreeMap::new(),
-            };
+            let mut overlay = Overlay::new(&*tables);
             f(&mut overlay).map(|out| (out, overlay.changes))
         };
         let result = done.map(|(out, changes)| {

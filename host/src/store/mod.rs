@@ -4,13 +4,16 @@
 //! [`OperationStore`] is what the engine talks to; no storage engine's type
 //! appears in it. Its rules are written once (`kv`) over the small key-value
 //! transactions each backend provides (`backend`): [`MemoryOps`] (tests, embedding)
-//! and [`RedbOps`] (the embedded durable default). Every implementation
+//! [`RedbOps`] (the embedded durable default) and, with the `etcd` feature,
+//! `EtcdOps` (a deployment of many hosts). Every implementation
 //! passes the one conformance suite (`store::conformance`).
 
 mod backend;
 mod claim;
 #[cfg(test)]
 pub(crate) mod conformance;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod ips;
 mod kv;
 mod memory;
@@ -18,6 +21,8 @@ mod records;
 mod redb;
 
 pub use claim::Claim;
+#[cfg(feature = "etcd")]
+pub use etcd::EtcdOps;
 pub use ips::{check_pinned, mac_of};
 pub use kv::KvStore;
 pub use memory::MemoryOps;
@@ -38,6 +43,9 @@ pub enum StoreError {
     /// The backing file failed.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// etcd failed, or holds what this store cannot read.
+    #[error("{0}")]
+    Etcd(String),
     /// Another operation of the cluster is unfinished.
     #[error(
         "cluster {cluster} is busy: operation {operation} ({kind}) is unfinished{}; {}",

@@ -1,0 +1,443 @@
+//! The connection to etcd the stores share: a client driven by a thread of
+//! its own (so that the stores' synchronous reads can wait on it from any
+//! thread, async or not), every key under the deployment's namespace, reads
+//! pinned to one revision, and this process's lease for its claims.
+
+use super::EtcdUrl;
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, GetOptions, KvClient, PutOptions, Txn, TxnOp, TxnOpResponse,
+    TxnResponse,
+};
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+/// How long a call waits for etcd to answer, retries included, before it
+/// fails: long enough for etcd to restart.
+const PATIENCE: Duration = Duration::from_secs(30);
+/// How long connecting waits: a wrong address should not take half a minute.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(5);
+/// Seconds a process's lease (and so its claims) outlives its last
+/// keep-alive, unless `HOOKHOST_LEASE_TTL` says otherwise.
+const LEASE_TTL: i64 = 10;
+
+/// The lease's time to live: `HOOKHOST_LEASE_TTL` (1 to 3600 s) or [`LEASE_TTL`].
+fn lease_ttl() -> i64 {
+    std::env::var("HOOKHOST_LEASE_TTL")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|ttl| (1..=3600).contains(ttl))
+        .unwrap_or(LEASE_TTL)
+}
+/// Largest message read from etcd (a large cluster's tree in one range).
+const MAX_MESSAGE: usize = 256 << 20;
+
+/// Why a call to etcd failed.
+#[derive(Debug, Error)]
+#[error("etcd at {endpoints}: {message}")]
+pub struct EtcdError {
+    endpoints: String,
+    message: String,
+}
+
+/// One value read, with the etcd revision that last changed it.
+pub(crate) type Versioned = (String, i64);
+
+/// A connection to etcd under one namespace; clones share it.
+#[derive(Clone)]
+pub struct Etcd {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: EtcdUrl,
+    kv: KvClient,
+    client: Client,
+    io: Handle,
+    lease: OnceLock<i64>,
+    /// Dropped with the last clone: ends the I/O thread.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Etcd {
+    /// Connects to the etcd `url` names (waiting up to 30 s for it).
+    pub fn connect(url: &EtcdUrl) -> Result<Etcd, EtcdError> {
+        let fail = |message: String| EtcdError {
+            endpoints: url.endpoints.join(","),
+            message,
+        };
+        let (io, stop) = io_thread().map_err(|e| fail(format!("cannot start its I/O thread: {e}")))?;
+        let endpoints = url.endpoints.clone();
+        let options = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
+        let client = wait(&io, async move {
+            tokio::time::timeout(CONNECT_PATIENCE, Client::connect(endpoints, Some(options))).await
+        })
+        .ok_or_else(|| fail("its I/O thread stopped".into()))?
+        .map_err(|_| fail(format!("no answer in {}s", CONNECT_PATIENCE.as_secs())))?
+        .map_err(|e| fail(describe(&e)))?;
+        let kv = client
+            .kv_client()
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+        let etcd = Etcd {
+            inner: Arc::new(Inner {
+                url: url.clone(),
+                kv,
+                client,
+                io,
+                lease: OnceLock::new(),
+                _stop: stop,
+            }),
+        };
+        // Fail now, not at the first command, when nobody answers.
+        let ping = etcd.key("ping");
+        let kv = etcd.inner.kv.clone();
+        let call = move || {
+            let (mut kv, ping) = (kv.clone(), ping.clone());
+            async move { kv.get(ping, None).await }
+        };
+        wait(&etcd.inner.io, retrying(CONNECT_PATIENCE, call))
+            .ok_or_else(|| fail("its I/O thread stopped".into()))?
+            .map_err(|e| fail(format!("{} (for {}s)", describe(&e), CONNECT_PATIENCE.as_secs())))?;
+        Ok(etcd)
+    }
+
+    /// The store's URL.
+    pub fn url(&self) -> &EtcdUrl {
+        &self.inner.url
+    }
+
+    /// The full key of `rel` in this namespace.
+    pub(crate) fn key(&self, rel: &str) -> String {
+        format!("{}{rel}", self.inner.url.namespace)
+    }
+
+    fn error(&self, message: impl Describe) -> EtcdError {
+        let mut message = message.describe();
+        // etcd's own limits, which a large batch may pass: say which flag raises them.
+        if message.contains("too many operations in txn request") {
+            message.push_str(" (start etcd with a larger --max-txn-ops)");
+        } else if message.contains("request is too large") {
+            message.push_str(" (start etcd with a larger --max-request-bytes)");
+        }
+        EtcdError {
+            endpoints: self.inner.url.endpoints.join(","),
+            message,
+        }
+    }
+
+    /// Runs `call` on the I/O thread and waits for it here, retrying while
+    /// etcd is unreachable (it is idempotent).
+    fn block<T, F>(&self, call: impl Fn(KvClient) -> F + Send + 'static) -> Result<T, EtcdError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, etcd_client::Error>> + Send + 'static,
+    {
+        let kv = self.inner.kv.clone();
+        wait(&self.inner.io, retrying(PATIENCE, move || call(kv.clone())))
+            .ok_or_else(|| self.error("its I/O thread stopped"))?
+            .map_err(|e| self.error(e))
+    }
+
+    /// Runs `call` on the I/O thread and awaits it, retrying while etcd is unreachable.
+    pub(crate) async fn run<T, F>(&self, call: impl Fn(KvClient) -> F + Send + 'static) -> Result<T, EtcdError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, etcd_client::Error>> + Send + 'static,
+    {
+        let kv = self.inner.kv.clone();
+        self.inner
+            .io
+            .spawn(retrying(PATIENCE, move || call(kv.clone())))
+            .await
+            .map_err(|e| self.error(e))?
+            .map_err(|e| self.error(e))
+    }
+
+    /// Commits `txn` once (a lost answer is the caller's to resolve).
+    pub(crate) async fn commit(&self, txn: Txn) -> Result<TxnResponse, EtcdError> {
+        let mut kv = self.inner.kv.clone();
+        self.inner
+            .io
+            .spawn(async move { kv.txn(txn).await })
+            .await
+            .map_err(|e| self.error(e))?
+            .map_err(|e| self.error(e))
+    }
+
+    /// The value at `key` (a full key) and the revision the read was made
+    /// at; at `revision` when given, else now.
+    pub(crate) fn get(&self, key: &str, revision: Option<i64>) -> Result<(Option<Versioned>, i64), EtcdError> {
+        let (key, options) = (key.to_string(), at(GetOptions::new(), revision));
+        let reply = self.block(move |mut kv| {
+            let (key, options) = (key.clone(), options.clone());
+            async move { kv.get(key, Some(options)).await }
+        })?;
+        let value = match reply.kvs().first() {
+            Some(kv) => Some((self.text(kv.value())?, kv.mod_revision())),
+            None => None,
+        };
+        Ok((value, header_revision(reply.header())))
+    }
+
+    /// The keys and values under the full key prefix `prefix`, in key
+    /// order, and the revision the read was made at.
+    pub(crate) fn scan(&self, prefix: &str, revision: Option<i64>) -> Result<(Vec<(String, String)>, i64), EtcdError> {
+        let (prefix, options) = (prefix.to_string(), at(GetOptions::new().with_prefix(), revision));
+        let reply = self.block(move |mut kv| {
+            let (prefix, options) = (prefix.clone(), options.clone());
+            async move { kv.get(prefix, Some(options)).await }
+        })?;
+        let rows = reply
+            .kvs()
+            .iter()
+            .map(|kv| Ok((self.text(kv.key())?, self.text(kv.value())?)))
+            .collect::<Result<_, EtcdError>>()?;
+        Ok((rows, header_revision(reply.header())))
+    }
+
+    /// Reads several things at one revision: each `(key, prefix?)` gives its
+    /// rows with their mod revisions; returns them and the revision.
+    pub(crate) async fn read_at_once(
+        &self,
+        reads: Vec<(String, bool)>,
+    ) -> Result<(Vec<Vec<(String, Versioned)>>, i64), EtcdError> {
+        let ops: Vec<TxnOp> = reads
+            .iter()
+            .map(|(key, prefix)| {
+                let options = if *prefix {
+                    GetOptions::new().with_prefix()
+                } else {
+                    GetOptions::new()
+                };
+                TxnOp::get(key.clone(), Some(options))
+            })
+            .collect();
+        let reply = self
+            .run(move |mut kv| {
+                let txn = Txn::new().and_then(ops.clone());
+                async move { kv.txn(txn).await }
+            })
+            .await?;
+        let mut out = Vec::new();
+        for response in reply.op_responses() {
+            let TxnOpResponse::Get(got) = response else {
+                return Err(self.error("a read transaction answered something other than reads"));
+            };
+            let rows = got
+                .kvs()
+                .iter()
+                .map(|kv| Ok((self.text(kv.key())?, (self.text(kv.value())?, kv.mod_revision()))))
+                .collect::<Result<_, EtcdError>>()?;
+            out.push(rows);
+        }
+        Ok((out, header_revision(reply.header())))
+    }
+
+    /// Deletes one key, waiting for it.
+    pub(crate) fn delete(&self, key: &str) -> Result<(), EtcdError> {
+        let key = key.to_string();
+        self.block(move |mut kv| {
+            let key = key.clone();
+            async move { kv.delete(key, None).await }
+        })
+        .map(drop)
+    }
+
+    /// Puts `key` = `value` under this process's lease unless the key
+    /// exists; the current value when it does.
+    pub(crate) fn create_leased(&self, key: &str, value: &str) -> Result<Result<(), String>, EtcdError> {
+        let lease = self.lease()?;
+        let (key, value) = (key.to_string(), value.to_string());
+        let reply = self.block(move |mut kv| {
+            let txn = Txn::new()
+                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(
+                    key.clone(),
+                    value.clone(),
+                    Some(PutOptions::new().with_lease(lease)),
+                )])
+                .or_else([TxnOp::get(key.clone(), None)]);
+            async move { kv.txn(txn).await }
+        })?;
+        if reply.succeeded() {
+            return Ok(Ok(()));
+        }
+        let holder = reply.op_responses().into_iter().find_map(|r| match r {
+            TxnOpResponse::Get(got) => got
+                .kvs()
+                .first()
+                .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()),
+            _ => None,
+        });
+        Ok(Err(holder.unwrap_or_default()))
+    }
+
+    /// This process's lease, granted at the first claim and kept alive by
+    /// the I/O thread for as long as the process lives.
+    fn lease(&self) -> Result<i64, EtcdError> {
+        if let Some(id) = self.inner.lease.get() {
+            return Ok(*id);
+        }
+        let mut lease = self.inner.client.lease_client();
+        let ttl = lease_ttl();
+        let id = wait(&self.inner.io, async move {
+            let id = lease.grant(ttl, None).await?.id();
+            let (mut keeper, mut answers) = lease.keep_alive(id).await?;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(ttl as u64 * 1000 / 3)).await;
+                    let alive = match keeper.keep_alive().await {
+                        Ok(()) => answers.message().await.map(|a| a.map(|a| a.ttl())),
+                        Err(e) => Err(e),
+                    };
+                    match alive {
+                        Ok(Some(ttl)) if ttl > 0 => {}
+                        Ok(_) => {
+                            tracing::error!(lease = id, "this process's etcd lease expired: its claims are gone");
+                            return;
+                        }
+                        Err(e) => tracing::warn!(lease = id, "keeping the etcd lease alive failed: {e}"),
+                    }
+                }
+            });
+            Ok::<i64, etcd_client::Error>(id)
+        })
+        .ok_or_else(|| self.error("its I/O thread stopped"))?
+        .map_err(|e| self.error(e))?;
+        Ok(*self.inner.lease.get_or_init(|| id))
+    }
+
+    /// A client of etcd's watches, for a task on the I/O thread ([`Etcd::spawn`]).
+    pub(crate) fn watcher(&self) -> etcd_client::WatchClient {
+        self.inner.client.watch_client()
+    }
+
+    /// Spawns `task` on the I/O thread.
+    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.inner.io.spawn(task);
+    }
+
+    fn text(&self, bytes: &[u8]) -> Result<String, EtcdError> {
+        String::from_utf8(bytes.to_vec()).map_err(|_| self.error("a key or value is not UTF-8"))
+    }
+}
+
+/// What a failure says, short: the gRPC message and its root cause, not
+/// the client's debug dump.
+fn describe(error: &etcd_client::Error) -> String {
+    match error {
+        etcd_client::Error::GRpcStatus(status) => {
+            let mut root: Option<&dyn std::error::Error> = std::error::Error::source(status);
+            while let Some(next) = root.and_then(|e| e.source()) {
+                root = Some(next);
+            }
+            match root {
+                Some(root) => format!("{}: {root}", status.message()),
+                None => status.message().to_string(),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Anything an [`EtcdError`] can say.
+trait Describe {
+    fn describe(&self) -> String;
+}
+
+impl Describe for etcd_client::Error {
+    fn describe(&self) -> String {
+        describe(self)
+    }
+}
+
+impl Describe for &str {
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Describe for tokio::task::JoinError {
+    fn describe(&self) -> String {
+        format!("an etcd call stopped: {self}")
+    }
+}
+
+fn at(options: GetOptions, revision: Option<i64>) -> GetOptions {
+    match revision {
+        Some(revision) => options.with_revision(revision),
+        None => options,
+    }
+}
+
+fn header_revision(header: Option<&etcd_client::ResponseHeader>) -> i64 {
+    header.map(|h| h.revision()).unwrap_or(0)
+}
+
+/// Whether a failed call may succeed when tried again (etcd restarting,
+/// electing a leader, the connection being re-made).
+fn transient(error: &etcd_client::Error) -> bool {
+    use tonic::Code;
+    match error {
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        etcd_client::Error::GRpcStatus(status) => {
+            matches!(
+                status.code(),
+                Code::Unavailable | Code::DeadlineExceeded | Code::Unknown
+            ) && !status.message().contains("compacted")
+        }
+        _ => false,
+    }
+}
+
+/// Calls `call` until it succeeds, fails for good, or `patience` runs out.
+async fn retrying<T, F>(patience: Duration, call: impl Fn() -> F) -> Result<T, etcd_client::Error>
+where
+    F: Future<Output = Result<T, etcd_client::Error>>,
+{
+    let start = tokio::time::Instant::now();
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match call().await {
+            Err(e) if transient(&e) && start.elapsed() < patience => {
+                tracing::debug!("etcd unreachable, trying again: {e}");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            done => return done,
+        }
+    }
+}
+
+/// A thread running a runtime of its own; it ends when the sender is dropped.
+fn io_thread() -> std::io::Result<(Handle, tokio::sync::oneshot::Sender<()>)> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let handle = runtime.handle().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new().name("etcd-io".into()).spawn(move || {
+        runtime.block_on(async {
+            let _ = stopped.await;
+        });
+    })?;
+    Ok((handle, stop))
+}
+
+/// Runs `future` on `io` and waits for it on this thread: from a worker of
+/// a multi-threaded runtime without starving its other tasks, from any
+/// other thread plainly. `None` when the I/O thread is gone.
+fn wait<T: Send + 'static>(io: &Handle, future: impl Future<Output = T> + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    io.spawn(async move {
+        let _ = tx.send(future.await);
+    });
+    let receive = move || rx.recv().ok();
+    match Handle::try_current() {
+        Ok(current) if current.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(receive),
+        _ => receive(),
+    }
+}
