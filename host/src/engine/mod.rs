@@ -305,7 +305,7 @@ type Stores = (Arc<dyn OperationStore>, Arc<dyn MetadataStore>);
 fn etcd_stores(url: &crate::etcd::EtcdUrl) -> Result<Stores, EngineError> {
     let etcd = crate::etcd::Etcd::connect(url).map_err(|e| EngineError::Etcd(e.to_string()))?;
     Ok((
-        Arc::new(crate::store::EtcdOps::etcd(etcd.clone())),
+        Arc::new(crate::store::EtcdOps::etcd(etcd.clone())?),
         Arc::new(crate::metadata::EtcdTree::new(etcd)),
     ))
 }

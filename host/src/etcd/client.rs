@@ -9,7 +9,7 @@ use etcd_client::{
     TxnResponse,
 };
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::runtime::{Handle, RuntimeFlavor};
@@ -40,6 +40,15 @@ const MAX_MESSAGE: usize = 256 << 20;
 pub struct EtcdError {
     endpoints: String,
     message: String,
+    /// etcd could not be reached (rather than refusing the request).
+    unreachable: bool,
+}
+
+impl EtcdError {
+    /// Whether etcd could not be reached: a write may or may not have landed.
+    pub fn unreachable(&self) -> bool {
+        self.unreachable
+    }
 }
 
 /// One value read, with the etcd revision that last changed it.
@@ -56,7 +65,8 @@ struct Inner {
     kv: KvClient,
     client: Client,
     io: Handle,
-    lease: OnceLock<i64>,
+    /// This process's lease for its claims, once granted (and while alive).
+    lease: std::sync::Mutex<Option<i64>>,
     /// Dropped with the last clone: ends the I/O thread.
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -67,6 +77,7 @@ impl Etcd {
         let fail = |message: String| EtcdError {
             endpoints: url.endpoints.join(","),
             message,
+            unreachable: true,
         };
         let (io, stop) = io_thread().map_err(|e| fail(format!("cannot start its I/O thread: {e}")))?;
         let endpoints = url.endpoints.clone();
@@ -89,12 +100,12 @@ impl Etcd {
                 kv,
                 client,
                 io,
-                lease: OnceLock::new(),
+                lease: std::sync::Mutex::new(None),
                 _stop: stop,
             }),
         };
         // Fail now, not at the first command, when nobody answers.
-        let ping = etcd.key("ping");
+        let ping = etcd.key("_ping");
         let kv = etcd.inner.kv.clone();
         let call = move || {
             let (mut kv, ping) = (kv.clone(), ping.clone());
@@ -117,6 +128,7 @@ impl Etcd {
     }
 
     fn error(&self, message: impl Describe) -> EtcdError {
+        let unreachable = message.unreachable();
         let mut message = message.describe();
         // etcd's own limits, which a large batch may pass: say which flag raises them.
         if message.contains("too many operations in txn request") {
@@ -127,6 +139,7 @@ impl Etcd {
         EtcdError {
             endpoints: self.inner.url.endpoints.join(","),
             message,
+            unreachable,
         }
     }
 
@@ -155,6 +168,14 @@ impl Etcd {
             .spawn(retrying(PATIENCE, move || call(kv.clone())))
             .await
             .map_err(|e| self.error(e))?
+            .map_err(|e| self.error(e))
+    }
+
+    /// Commits `txn` once, waiting here (a lost answer is the caller's to resolve).
+    pub(crate) fn commit_now(&self, txn: Txn) -> Result<TxnResponse, EtcdError> {
+        let mut kv = self.inner.kv.clone();
+        wait(&self.inner.io, async move { kv.txn(txn).await })
+            .ok_or_else(|| self.error("its I/O thread stopped"))?
             .map_err(|e| self.error(e))
     }
 
@@ -238,21 +259,28 @@ impl Etcd {
         Ok((out, header_revision(reply.header())))
     }
 
-    /// Deletes one key, waiting for it.
-    pub(crate) fn delete(&self, key: &str) -> Result<(), EtcdError> {
+    /// Deletes `key` if it is still under this process's lease (a claim
+    /// that expired may be another process's now), waiting for it.
+    pub(crate) fn delete_leased(&self, key: &str) -> Result<(), EtcdError> {
+        let Some(lease) = *self.lease_slot() else {
+            return Ok(());
+        };
         let key = key.to_string();
         self.block(move |mut kv| {
-            let key = key.clone();
-            async move { kv.delete(key, None).await }
+            let txn = Txn::new()
+                .when([Compare::lease(key.clone(), CompareOp::Equal, lease)])
+                .and_then([TxnOp::delete(key.clone(), None)]);
+            async move { kv.txn(txn).await }
         })
         .map(drop)
     }
 
     /// Puts `key` = `value` under this process's lease unless the key
-    /// exists; the current value when it does.
+    /// exists; the current value when it does. `value` is unique to the
+    /// claim: finding it there means a retried put whose answer was lost.
     pub(crate) fn create_leased(&self, key: &str, value: &str) -> Result<Result<(), String>, EtcdError> {
         let lease = self.lease()?;
-        let (key, value) = (key.to_string(), value.to_string());
+        let (key, value, value_again) = (key.to_string(), value.to_string(), value.to_string());
         let reply = self.block(move |mut kv| {
             let txn = Txn::new()
                 .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
@@ -274,47 +302,79 @@ impl Etcd {
                 .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()),
             _ => None,
         });
-        Ok(Err(holder.unwrap_or_default()))
+        match holder {
+            Some(holder) if holder == value_again => Ok(Ok(())),
+            Some(holder) => Ok(Err(holder)),
+            // Released between the compare and the read: say so rather than loop.
+            None => Ok(Err("nobody (released just now; try again)".into())),
+        }
+    }
+
+    fn lease_slot(&self) -> std::sync::MutexGuard<'_, Option<i64>> {
+        self.inner.lease.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// This process's lease, granted at the first claim and kept alive by
-    /// the I/O thread for as long as the process lives.
+    /// the I/O thread; a lease that expired (etcd unreachable for longer
+    /// than its time to live) is replaced at the next claim.
     fn lease(&self) -> Result<i64, EtcdError> {
-        if let Some(id) = self.inner.lease.get() {
-            return Ok(*id);
+        let mut slot = self.lease_slot();
+        if let Some(id) = *slot {
+            return Ok(id);
         }
-        let mut lease = self.inner.client.lease_client();
+        let mut client = self.inner.client.lease_client();
         let ttl = lease_ttl();
+        let inner = Arc::downgrade(&self.inner);
         let id = wait(&self.inner.io, async move {
-            let id = lease.grant(ttl, None).await?.id();
-            let (mut keeper, mut answers) = lease.keep_alive(id).await?;
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_millis(ttl as u64 * 1000 / 3)).await;
-                    let alive = match keeper.keep_alive().await {
-                        Ok(()) => answers.message().await.map(|a| a.map(|a| a.ttl())),
-                        Err(e) => Err(e),
-                    };
-                    match alive {
-                        Ok(Some(ttl)) if ttl > 0 => {}
-                        Ok(_) => {
-                            tracing::error!(lease = id, "this process's etcd lease expired: its claims are gone");
-                            return;
-                        }
-                        Err(e) => tracing::warn!(lease = id, "keeping the etcd lease alive failed: {e}"),
-                    }
-                }
-            });
+            let id = client.grant(ttl, None).await?.id();
+            tokio::spawn(keep_alive(client, id, ttl, inner));
             Ok::<i64, etcd_client::Error>(id)
         })
         .ok_or_else(|| self.error("its I/O thread stopped"))?
         .map_err(|e| self.error(e))?;
-        Ok(*self.inner.lease.get_or_init(|| id))
+        *slot = Some(id);
+        Ok(id)
     }
 
     /// A client of etcd's watches, for a task on the I/O thread ([`Etcd::spawn`]).
     pub(crate) fn watcher(&self) -> etcd_client::WatchClient {
-        self.inner.client.watch_client()
+        self.inner.client.watch_client().max_decoding_message_size(MAX_MESSAGE)
+    }
+
+    /// The value `key` (a full key) took at its first change after
+    /// `revision`, waiting up to `patience` for one: whether a transaction
+    /// that compared its mod revision to `revision` landed. `None` when
+    /// nothing changed it in that time.
+    pub(crate) fn next_value(
+        &self,
+        key: &str,
+        revision: i64,
+        patience: Duration,
+    ) -> Result<Option<Versioned>, EtcdError> {
+        let mut watcher = self.watcher();
+        let key = key.to_string();
+        let found = wait(&self.inner.io, async move {
+            let first = async {
+                let options = etcd_client::WatchOptions::new().with_start_revision(revision + 1);
+                let mut stream = watcher.watch(key, Some(options)).await?;
+                while let Some(reply) = stream.message().await? {
+                    if reply.compact_revision() > 0 {
+                        return Err(etcd_client::Error::WatchError("the revision is compacted".into()));
+                    }
+                    if let Some(kv) = reply.events().first().and_then(|e| e.kv()) {
+                        return Ok(Some((
+                            String::from_utf8_lossy(kv.value()).into_owned(),
+                            kv.mod_revision(),
+                        )));
+                    }
+                }
+                Ok(None)
+            };
+            tokio::time::timeout(patience, first).await.unwrap_or(Ok(None))
+        });
+        found
+            .ok_or_else(|| self.error("its I/O thread stopped"))?
+            .map_err(|e| self.error(e))
     }
 
     /// Spawns `task` on the I/O thread.
@@ -324,6 +384,59 @@ impl Etcd {
 
     fn text(&self, bytes: &[u8]) -> Result<String, EtcdError> {
         String::from_utf8(bytes.to_vec()).map_err(|_| self.error("a key or value is not UTF-8"))
+    }
+}
+
+/// Keeps the lease `id` alive every third of its time to live while the
+/// connection lives, re-opening the keep-alive stream when it breaks (etcd
+/// restarting); when the lease is gone it says so and forgets it, so that
+/// the next claim takes a new one.
+async fn keep_alive(mut client: etcd_client::LeaseClient, id: i64, ttl: i64, owner: Weak<Inner>) {
+    let every = Duration::from_millis(ttl as u64 * 1000 / 3);
+    while owner.strong_count() > 0 {
+        let alive = async {
+            let (mut keeper, mut answers) = client.keep_alive(id).await?;
+            loop {
+                keeper.keep_alive().await?;
+                match answers.message().await? {
+                    Some(answer) if answer.ttl() > 0 => tokio::time::sleep(every).await,
+                    _ => return Ok::<bool, etcd_client::Error>(false),
+                }
+            }
+        };
+        match alive.await {
+            Ok(_) => {
+                tracing::error!(
+                    lease = id,
+                    "this process's etcd lease expired: the operations it claimed may be resumed elsewhere"
+                );
+                if let Some(inner) = owner.upgrade() {
+                    let mut slot = inner.lease.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    if *slot == Some(id) {
+                        *slot = None;
+                    }
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(lease = id, "keeping the etcd lease alive failed, trying again: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    /// Ends this process's lease at once: its claims go with it, rather
+    /// than a time to live later.
+    fn drop(&mut self) {
+        let lease = *self.lease.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(id) = lease {
+            let mut client = self.client.lease_client();
+            let _ = wait(&self.io, async move {
+                let _ = tokio::time::timeout(Duration::from_secs(1), client.revoke(id)).await;
+            });
+        }
     }
 }
 
@@ -348,11 +461,19 @@ fn describe(error: &etcd_client::Error) -> String {
 /// Anything an [`EtcdError`] can say.
 trait Describe {
     fn describe(&self) -> String;
+    /// Whether it means etcd was not reached.
+    fn unreachable(&self) -> bool {
+        false
+    }
 }
 
 impl Describe for etcd_client::Error {
     fn describe(&self) -> String {
         describe(self)
+    }
+
+    fn unreachable(&self) -> bool {
+        transient(self)
     }
 }
 
@@ -431,6 +552,10 @@ fn io_thread() -> std::io::Result<(Handle, tokio::sync::oneshot::Sender<()>)> {
 /// a multi-threaded runtime without starving its other tasks, from any
 /// other thread plainly. `None` when the I/O thread is gone.
 fn wait<T: Send + 'static>(io: &Handle, future: impl Future<Output = T> + Send + 'static) -> Option<T> {
+    // On the I/O thread itself, waiting would block the thread the future needs.
+    if Handle::try_current().is_ok_and(|current| current.id() == io.id()) {
+        return None;
+    }
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     io.spawn(async move {
         let _ = tx.send(future.await);

@@ -26,12 +26,15 @@ impl LocalEtcd {
     /// Starts etcd and waits until it is healthy (up to 20 s).
     pub fn start() -> std::io::Result<LocalEtcd> {
         let dir = tempfile::Builder::new().prefix("hookhost-etcd.").tempdir()?;
+        // Both held at once, so that they differ.
+        let (client, peer) = (TcpListener::bind("127.0.0.1:0")?, TcpListener::bind("127.0.0.1:0")?);
         let mut etcd = LocalEtcd {
             child: None,
-            client_port: free_port()?,
-            peer_port: free_port()?,
+            client_port: client.local_addr()?.port(),
+            peer_port: peer.local_addr()?.port(),
             dir,
         };
+        drop((client, peer));
         etcd.run()?;
         Ok(etcd)
     }
@@ -127,10 +130,6 @@ impl Drop for LocalEtcd {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Whether etcd's `/health` says so.

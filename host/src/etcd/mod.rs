@@ -76,6 +76,12 @@ impl FromStr for EtcdUrl {
             if !segments_ok || namespace.len() > 200 {
                 return Err(bad(&format!("namespace {namespace:?} is not a/b/c of printable names")));
             }
+            // The store's own keys start with `_`: no namespace may hold a name like them.
+            if namespace.split('/').any(|s| s.starts_with('_')) {
+                return Err(bad(&format!(
+                    "namespace {namespace:?} has a name starting with _ (kept for the store's own keys)"
+                )));
+            }
             format!("/{namespace}/")
         };
         Ok(EtcdUrl { endpoints, namespace })
@@ -95,7 +101,7 @@ impl fmt::Display for EtcdUrl {
 }
 
 impl EtcdUrl {
-    /// The same store with keys under `namespace/<name>/` (a tenant's).
+    /// The same store with keys under `namespace/<name>/` (a tenant's: `tenants/<tenant>`).
     pub fn nested(&self, name: &str) -> EtcdUrl {
         EtcdUrl {
             endpoints: self.endpoints.clone(),
@@ -128,6 +134,7 @@ mod tests {
             "etcd://h:1/a//b",
             "etcd://h:1/a b",
             "etcd://h h:1",
+            "etcd://h:1/a/_tree",
         ] {
             let err = bad.parse::<EtcdUrl>().unwrap_err().to_string();
             assert!(

@@ -1,5 +1,5 @@
 //! The metadata tree on etcd (the `etcd` feature). Each leaf is a key
-//! `<namespace>tree<path>`; the key `<namespace>tree-log` holds the writes
+//! `<namespace>_tree<path>`; the key `<namespace>_tree-log` holds the writes
 //! of the last batch applied, so its versions are the change log and its
 //! mod revision is the tree's revision: an etcd revision. A snapshot is one
 //! read at one revision; a watch is etcd's watch of the log key from a
@@ -11,14 +11,14 @@
 use super::watch::filtered;
 use super::{MetadataStore, Snapshot, StoreError, StoreFuture, Watch, Write, apply_writes, path};
 use crate::etcd::{Etcd, EtcdError};
-use etcd_client::{Compare, CompareOp, EventType, Txn, TxnOp, WatchOptions};
+use etcd_client::{Compare, CompareOp, DeleteOptions, EventType, Txn, TxnOp, WatchOptions};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// The key whose versions are the change log.
-const LOG: &str = "tree-log";
+const LOG: &str = "_tree-log";
 
 /// One version of the log key.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -46,12 +46,12 @@ impl EtcdTree {
     }
 
     fn leaf_key(&self, path: &str) -> String {
-        self.etcd.key(&format!("tree{path}"))
+        self.etcd.key(&format!("_tree{path}"))
     }
 
     /// The leaves of rows read under the tree's keys, by full path.
     fn leaves(&self, rows: Vec<(String, (String, i64))>) -> BTreeMap<String, String> {
-        let base = self.etcd.key("tree");
+        let base = self.etcd.key("_tree");
         rows.into_iter()
             .filter_map(|(key, (value, _))| key.strip_prefix(&base).map(|p| (p.to_string(), value)))
             .collect()
@@ -110,7 +110,16 @@ impl EtcdTree {
                     ops.push(TxnOp::put(self.leaf_key(path), value.as_str(), None));
                 }
             }
-            for path in before.keys().filter(|p| !after.contains_key(*p)) {
+            // A subtree deleted whole is one range delete, not one per leaf.
+            let ranged = whole_deletes(writes, &after);
+            for dir in &ranged {
+                ops.push(TxnOp::delete(
+                    self.leaf_key(dir),
+                    Some(DeleteOptions::new().with_prefix()),
+                ));
+            }
+            let covered = |p: &str| ranged.iter().any(|dir| p.starts_with(dir.as_str()));
+            for path in before.keys().filter(|p| !after.contains_key(*p) && !covered(p)) {
                 ops.push(TxnOp::delete(self.leaf_key(path), None));
             }
             let txn = Txn::new()
@@ -122,12 +131,20 @@ impl EtcdTree {
                 }
                 // Another batch landed since the read: read again.
                 Ok(_) => continue,
+                // Refused by etcd (too large, ...): nothing landed.
+                Err(e) if !e.unreachable() => return Err(failed(e)),
                 Err(e) => {
-                    // The answer was lost: the batch landed if the log holds its id.
-                    let (log, _) = self.etcd.read_at_once(vec![(log_key, false)]).await.map_err(failed)?;
-                    match log.first().and_then(|rows| rows.first()) {
-                        Some((_, (value, rev))) if value.contains(&entry.id) => return Ok(*rev as u64),
-                        _ => tracing::debug!("a metadata batch failed, trying again: {e}"),
+                    // The answer was lost: the batch landed if it was the log's next change.
+                    let (etcd, id) = (self.etcd.clone(), entry.id.clone());
+                    let next = tokio::task::spawn_blocking(move || etcd.next_value(&log_key, seen as i64, LANDING))
+                        .await
+                        .map_err(|e| StoreError::Backend(Box::new(e)))?
+                        .map_err(failed)?;
+                    match next {
+                        Some((value, rev)) if serde_json::from_str::<Entry>(&value).is_ok_and(|e| e.id == id) => {
+                            return Ok(rev as u64);
+                        }
+                        _ => tracing::debug!("a metadata batch did not land, trying again: {e}"),
                     }
                 }
             }
@@ -191,13 +208,17 @@ impl EtcdTree {
         let (tx, mut rx) = mpsc::channel(1);
         self.etcd.spawn(async move {
             let options = WatchOptions::new().with_start_revision(from);
-            if let Ok(mut stream) = watcher.watch(key, Some(options)).await {
+            let first = async {
+                let mut stream = watcher.watch(key, Some(options)).await.ok()?;
                 while let Ok(Some(reply)) = stream.message().await {
                     if reply.compact_revision() > 0 {
-                        let _ = tx.send(reply.compact_revision() as u64).await;
-                        return;
+                        return Some(reply.compact_revision() as u64);
                     }
                 }
+                None
+            };
+            if let Ok(Some(oldest)) = tokio::time::timeout(Duration::from_secs(5), first).await {
+                let _ = tx.send(oldest).await;
             }
         });
         tokio::time::timeout(Duration::from_secs(5), rx.recv())
@@ -240,8 +261,15 @@ async fn follow(
             };
             let reply = match reply {
                 Ok(Some(reply)) => reply,
-                // The connection broke: watch again from the next revision.
-                Ok(None) | Err(_) => break,
+                // The connection broke: watch again from the next revision, after a pause.
+                Ok(None) | Err(_) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = tx.closed() => return,
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                    break;
+                }
             };
             if reply.compact_revision() > 0 {
                 let _ = tx
@@ -250,6 +278,11 @@ async fn follow(
                         oldest: reply.compact_revision() as u64,
                     }))
                     .await;
+                return;
+            }
+            if reply.canceled() {
+                let reason = format!("etcd cancelled the watch: {}", reply.cancel_reason());
+                let _ = tx.send(Err(StoreError::Backend(reason.into()))).await;
                 return;
             }
             pause = Duration::from_millis(50);
@@ -278,6 +311,34 @@ use super::Change;
 
 fn failed(e: EtcdError) -> StoreError {
     StoreError::Backend(Box::new(e))
+}
+
+/// How long a batch whose answer was lost may still land.
+const LANDING: Duration = Duration::from_secs(5);
+
+/// The directories (`path/`) of the subtrees the batch deletes whole
+/// (nothing put back under them), outermost only, `/` aside.
+fn whole_deletes(writes: &[Write], after: &BTreeMap<String, String>) -> Vec<String> {
+    let mut dirs: Vec<String> = Vec::new();
+    for write in writes {
+        let Write::DeleteTree { path: p } = write else { continue };
+        let dir = path::dir_prefix(p);
+        let survivor = after
+            .range(dir.clone()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&dir));
+        if dir != "/" && !survivor && !after.contains_key(p.trim_end_matches('/')) {
+            dirs.push(dir);
+        }
+    }
+    dirs.sort();
+    let mut outer: Vec<String> = Vec::new();
+    for dir in dirs {
+        if !outer.iter().any(|o| dir.starts_with(o.as_str())) {
+            outer.push(dir);
+        }
+    }
+    outer
 }
 
 /// An id no other batch has.

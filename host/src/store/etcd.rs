@@ -1,10 +1,11 @@
 //! The operation store on etcd (the `etcd` feature): every table row is a
-//! key `<namespace>ops/<table>/<key>`. Reads are linearizable and pinned to
-//! one etcd revision; a write transaction reads at one revision, then
-//! commits its changes only if no other write landed since (a compare on
-//! the key `ops-rev`, which every write sets), else runs again: writes are
-//! serializable across every process on the store, as in the embedded
-//! store. A claim is a key under this process's lease, so a process that
+//! key `<namespace>_ops/<table>/<key>`. Reads are linearizable and pinned to
+//! one etcd revision. Writes go to a writer thread that runs the writes
+//! waiting together over one read and commits their changes in one
+//! transaction, only if no other write landed since (a compare on the key
+//! `_ops-rev`, which every write sets), else runs them again: writes are
+//! serializable across every process on the store, and a thousand hooks
+//! ending at once cost one transaction, as in the embedded store. A claim is a key under this process's lease, so a process that
 //! dies loses its claims when the lease runs out (10 s).
 
 use super::backend::{Backend, Changes, Overlay, Read, Table, Write};
@@ -12,31 +13,112 @@ use super::kv::KvStore;
 use super::{Claim, StoreError};
 use crate::etcd::{Etcd, EtcdError};
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::mpsc;
+use tokio::sync::oneshot;
 
 /// The key every write sets: its revision orders the writes.
-const REV: &str = "ops-rev";
+const REV: &str = "_ops-rev";
 
-/// The etcd backend; clones share the connection.
+/// Writes committed together at most: one etcd transaction each batch.
+const MAX_BATCH: usize = 64;
+
+/// The etcd backend; clones share the connection and the writer.
 #[derive(Clone)]
 pub struct EtcdBackend {
     etcd: Etcd,
-    /// One write of this process at a time: they would only conflict.
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// To the writer thread, which commits the writes waiting together.
+    jobs: mpsc::Sender<Job>,
 }
 
 /// The operation store on etcd.
 pub type EtcdOps = KvStore<EtcdBackend>;
 
 impl EtcdOps {
-    /// The operation store under `etcd`'s namespace.
-    pub fn etcd(etcd: Etcd) -> EtcdOps {
-        KvStore {
-            backend: EtcdBackend {
-                etcd,
-                writer: Arc::default(),
+    /// The operation store under `etcd`'s namespace, with its writer thread.
+    pub fn etcd(etcd: Etcd) -> Result<EtcdOps, StoreError> {
+        let (jobs, queue) = mpsc::channel();
+        let writer = etcd.clone();
+        std::thread::Builder::new()
+            .name("etcd-writer".into())
+            .spawn(move || write_loop(&writer, &queue))
+            .map_err(|e| StoreError::Etcd(format!("cannot start the etcd writer: {e}")))?;
+        Ok(KvStore {
+            backend: EtcdBackend { etcd, jobs },
+        })
+    }
+}
+
+/// What a job's function returns, its type erased.
+type Output = Result<Box<dyn Any + Send>, StoreError>;
+
+/// A write's function, its result's type erased.
+type JobFn = Box<dyn FnMut(&mut dyn Write) -> Output + Send>;
+
+/// A write waiting for the writer.
+struct Job {
+    run: JobFn,
+    reply: oneshot::Sender<Output>,
+}
+
+/// Commits the writes waiting together (group commit, as the embedded
+/// store does): many hooks ending at once cost one etcd transaction.
+fn write_loop(etcd: &Etcd, queue: &mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        batch.extend(queue.try_iter().take(MAX_BATCH - 1));
+        let outputs = commit(etcd, &mut batch);
+        for (job, output) in batch.into_iter().zip(outputs) {
+            let _ = job.reply.send(output);
+        }
+    }
+}
+
+/// Runs every job over one read, each on its own overlay over the jobs
+/// before it (a job that refuses changes nothing), and lands their changes
+/// in one transaction if `_ops-rev` has not moved since the read; else
+/// reads again and runs them again.
+fn commit(etcd: &Etcd, batch: &mut [Job]) -> Vec<Output> {
+    let jobs = batch.len();
+    let all_failed = |e: &dyn std::fmt::Display| {
+        (0..jobs)
+            .map(|_| Err(StoreError::Etcd(e.to_string())))
+            .collect::<Vec<Output>>()
+    };
+    loop {
+        let reading = Reading::new(etcd);
+        let seen = match reading.versioned(REV) {
+            Ok(rev) => rev.map(|(_, rev)| rev).unwrap_or(0),
+            Err(e) => return all_failed(&e),
+        };
+        let mut group = Overlay::new(&reading);
+        let mut outputs = Vec::with_capacity(batch.len());
+        for job in batch.iter_mut() {
+            let mut own = Overlay::new(&group);
+            let output = (job.run)(&mut own);
+            let changes = own.changes;
+            if output.is_ok() {
+                group.changes.extend(changes);
+            }
+            outputs.push(output);
+        }
+        if group.changes.is_empty() {
+            return outputs;
+        }
+        let id = write_id();
+        match etcd.commit_now(transaction(etcd, &group.changes, seen, &id)) {
+            Ok(reply) if reply.succeeded() => return outputs,
+            // Another process wrote since the read: read again.
+            Ok(_) => continue,
+            // Refused by etcd (too large, ...): nothing landed.
+            Err(e) if !e.unreachable() => return all_failed(&e),
+            // The answer was lost: it landed if it was the next change of `_ops-rev`.
+            Err(e) => match landed(etcd, seen, &id) {
+                Ok(true) => return outputs,
+                Ok(false) => tracing::debug!("a store write did not land, trying again: {e}"),
+                Err(_) => return all_failed(&e),
             },
         }
     }
@@ -47,7 +129,7 @@ fn failed(e: EtcdError) -> StoreError {
 }
 
 fn row_key(table: Table, key: &str) -> String {
-    format!("ops/{}/{key}", table.name())
+    format!("_ops/{}/{key}", table.name())
 }
 
 /// Reads pinned to the revision of the first.
@@ -94,43 +176,33 @@ impl Read for Reading<'_> {
     }
 }
 
-/// One attempt of a write: the function's result, its changes, and the
-/// revision of `ops-rev` it read (0: never written).
-type Attempt<T> = Result<(T, Changes, i64), StoreError>;
-
-/// Runs `f` once over a fresh read of the store.
-fn attempt<T>(etcd: &Etcd, f: &mut impl FnMut(&mut dyn Write) -> Result<T, StoreError>) -> Attempt<T> {
-    let reading = Reading::new(etcd);
-    let seen = reading.versioned(REV)?.map(|(_, rev)| rev).unwrap_or(0);
-    let mut overlay = Overlay::new(&reading);
-    let out = f(&mut overlay)?;
-    Ok((out, overlay.changes, seen))
+/// The transaction that lands `changes` if `_ops-rev` is still at `seen`.
+fn transaction(etcd: &Etcd, changes: &Changes, seen: i64, write_id: &str) -> Txn {
+    let rev = etcd.key(REV);
+    let mut ops = vec![TxnOp::put(rev.clone(), write_id, None)];
+    for ((table, key), change) in changes {
+        let key = etcd.key(&row_key(*table, key));
+        ops.push(match change {
+            Some(value) => TxnOp::put(key, value.as_str(), None),
+            None => TxnOp::delete(key, None),
+        });
+    }
+    Txn::new()
+        .when([Compare::mod_revision(rev, CompareOp::Equal, seen)])
+        .and_then(ops)
 }
 
-impl EtcdBackend {
-    /// The transaction that lands `changes` if `ops-rev` is still at `seen`.
-    fn transaction(&self, changes: &Changes, seen: i64, write_id: &str) -> Txn {
-        let rev = self.etcd.key(REV);
-        let mut ops = vec![TxnOp::put(rev.clone(), write_id, None)];
-        for ((table, key), change) in changes {
-            let key = self.etcd.key(&row_key(*table, key));
-            ops.push(match change {
-                Some(value) => TxnOp::put(key, value.as_str(), None),
-                None => TxnOp::delete(key, None),
-            });
-        }
-        Txn::new()
-            .when([Compare::mod_revision(rev, CompareOp::Equal, seen)])
-            .and_then(ops)
-    }
-
-    /// Whether the write `write_id` landed (its answer was lost): it did if
-    /// `ops-rev` still holds its id.
-    fn landed(&self, write_id: &str) -> Result<bool, StoreError> {
-        let (value, _) = self.etcd.get(&self.etcd.key(REV), None).map_err(failed)?;
-        Ok(value.is_some_and(|(value, _)| value == write_id))
-    }
+/// Whether the write `write_id`, made over `_ops-rev` at `seen`, landed: it
+/// did if it was the next change of `_ops-rev` (no other write can land
+/// after `seen` and let it land too). Waits a while for a write still in
+/// flight; one that never shows did not land.
+fn landed(etcd: &Etcd, seen: i64, write_id: &str) -> Result<bool, StoreError> {
+    let next = etcd.next_value(&etcd.key(REV), seen, LANDING).map_err(failed)?;
+    Ok(next.is_some_and(|(value, _)| value == write_id))
 }
+
+/// How long a write whose answer was lost may still land.
+const LANDING: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// An id no other write has: this process, a counter and a random part.
 fn write_id() -> String {
@@ -153,47 +225,24 @@ impl Backend for EtcdBackend {
         &self,
         mut f: impl FnMut(&mut dyn Write) -> Result<T, StoreError> + Send + 'static,
     ) -> impl Future<Output = Result<T, StoreError>> + Send {
-        let this = self.clone();
+        let (reply, done) = oneshot::channel();
+        let job = Job {
+            run: Box::new(move |w| f(w).map(|out| Box::new(out) as Box<dyn Any + Send>)),
+            reply,
+        };
+        let sent = self.jobs.send(job);
         async move {
-            let _turn = this.writer.lock().await;
-            loop {
-                // The function's reads wait on etcd: off the async workers.
-                let etcd = this.etcd.clone();
-                let (back, tried) = tokio::task::spawn_blocking(move || {
-                    let tried = attempt(&etcd, &mut f);
-                    (f, tried)
-                })
-                .await
-                .map_err(|e| StoreError::Etcd(format!("a store write stopped: {e}")))?;
-                f = back;
-                let (out, changes, seen) = tried?;
-                if changes.is_empty() {
-                    return Ok(out);
-                }
-                let id = write_id();
-                match this.etcd.commit(this.transaction(&changes, seen, &id)).await {
-                    Ok(reply) if reply.succeeded() => return Ok(out),
-                    // Another process wrote since the read: read again.
-                    Ok(_) => continue,
-                    Err(e) => {
-                        let this = this.clone();
-                        let landed = tokio::task::spawn_blocking(move || this.landed(&id))
-                            .await
-                            .map_err(|e| StoreError::Etcd(format!("a store write stopped: {e}")))?;
-                        match landed {
-                            Ok(true) => return Ok(out),
-                            Ok(false) => tracing::debug!("a store write failed, trying again: {e}"),
-                            Err(_) => return Err(failed(e)),
-                        }
-                    }
-                }
-            }
+            let gone = || StoreError::Etcd("the etcd writer stopped".into());
+            sent.map_err(|_| gone())?;
+            let out = done.await.map_err(|_| gone())??;
+            out.downcast::<T>().map(|out| *out).map_err(|_| gone())
         }
     }
 
     fn claim(&self, op: &str) -> Result<Claim, StoreError> {
-        let key = self.etcd.key(&format!("claims/{op}"));
-        let me = format!("{} {}", std::process::id(), host_name());
+        let key = self.etcd.key(&format!("_claims/{op}"));
+        // Unique to this claim: a retry whose first answer was lost knows its own.
+        let me = format!("{} {} {:016x}", std::process::id(), host_name(), fastrand::u64(..));
         match self.etcd.create_leased(&key, &me).map_err(failed)? {
             Ok(()) => Ok(Claim::holding(Release {
                 etcd: self.etcd.clone(),
@@ -207,7 +256,7 @@ impl Backend for EtcdBackend {
     }
 
     fn claimant(&self, op: &str) -> Option<u32> {
-        let key = self.etcd.key(&format!("claims/{op}"));
+        let key = self.etcd.key(&format!("_claims/{op}"));
         match self.etcd.get(&key, None) {
             Ok((value, _)) => value.map(|(holder, _)| pid_of(&holder)),
             // Unknown is not "nobody": an unreachable store must not make an operation look interrupted.
@@ -216,7 +265,7 @@ impl Backend for EtcdBackend {
     }
 }
 
-/// The process id a claim's value (`<pid> <host>`) names.
+/// The process id a claim's value (`<pid> <host> <token>`) names.
 fn pid_of(holder: &str) -> u32 {
     holder.split(' ').next().and_then(|pid| pid.parse().ok()).unwrap_or(0)
 }
@@ -236,7 +285,7 @@ struct Release {
 
 impl Drop for Release {
     fn drop(&mut self) {
-        if let Err(e) = self.etcd.delete(&self.key) {
+        if let Err(e) = self.etcd.delete_leased(&self.key) {
             tracing::warn!(
                 "releasing the claim {} failed (it ends with this process's lease): {e}",
                 self.key
@@ -256,18 +305,18 @@ mod tests {
         let server = LocalEtcd::start().unwrap();
         let url = server.url("ops");
         let kept = {
-            let store = EtcdOps::etcd(Etcd::connect(&url).unwrap());
+            let store = EtcdOps::etcd(Etcd::connect(&url).unwrap()).unwrap();
             super::super::conformance::operation_store(&store).await
         };
         // A new connection (another process) reads what the first wrote.
-        let store = EtcdOps::etcd(Etcd::connect(&url).unwrap());
+        let store = EtcdOps::etcd(Etcd::connect(&url).unwrap()).unwrap();
         let cluster = store.cluster(&kept.cluster_id).unwrap().unwrap();
         assert_eq!(cluster.operation.as_deref(), Some("op-6"), "the last operation begun");
         assert_eq!(store.operation(&kept.id).unwrap().unwrap().status, kept.status);
         assert!(!store.steps(&kept.id).unwrap().is_empty());
         // Its claim is another process's: refused, naming this process.
         let claim = store.claim("op-x").unwrap();
-        let first = EtcdOps::etcd(Etcd::connect(&url).unwrap());
+        let first = EtcdOps::etcd(Etcd::connect(&url).unwrap()).unwrap();
         let err = first.claim("op-x").unwrap_err();
         assert!(
             err.to_string().contains(&format!("process {}", std::process::id())),
@@ -275,5 +324,26 @@ mod tests {
         );
         drop(claim);
         assert_eq!(first.claimant("op-x"), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_waiting_together_land_together_and_a_refusal_sinks_only_itself() {
+        let server = LocalEtcd::start().unwrap();
+        let store = std::sync::Arc::new(EtcdOps::etcd(Etcd::connect(&server.url("batch")).unwrap()).unwrap());
+        let writes: Vec<_> = (0..40)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.next_seqs("op-a", 1).await })
+            })
+            .collect();
+        let refused = store.update_operation("no-such-op", Box::new(|_| Ok(())));
+        assert!(matches!(refused.await, Err(StoreError::NotFound { .. })));
+        let mut seqs = Vec::new();
+        for write in writes {
+            seqs.push(write.await.unwrap().unwrap());
+        }
+        seqs.sort();
+        assert_eq!(seqs, (1..=40).collect::<Vec<u64>>(), "every write landed once");
+        assert_eq!(store.next_seqs("op-a", 1).await.unwrap(), 41);
     }
 }
