@@ -206,7 +206,13 @@ pub fn tenant(global: &Global, cmd: TenantCommand) -> anyhow::Result<ExitCode> {
         }
         TenantCommand::Remove { name } => {
             tenants.remove(&name)?;
-            emit(&format!("tenant {name} removed (its clusters stay on disk)\n"));
+            let kept = match &global.store {
+                Some(url) => format!("in {}", url.nested(&format!("tenants/{name}"))),
+                None => "on disk".into(),
+            };
+            emit(&format!(
+                "tenant {name} removed (its clusters stay {kept}; a tenant added again by this name has them)\n"
+            ));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -17,6 +17,8 @@ pub const MAX_REQUEST_BYTES: u32 = 32 << 20;
 /// A running etcd; dropping it kills it and deletes its data.
 pub struct LocalEtcd {
     child: Option<Child>,
+    /// Flags after the defaults (a later flag wins).
+    extra: Vec<String>,
     client_port: u16,
     peer_port: u16,
     dir: tempfile::TempDir,
@@ -25,11 +27,17 @@ pub struct LocalEtcd {
 impl LocalEtcd {
     /// Starts etcd and waits until it is healthy (up to 20 s).
     pub fn start() -> std::io::Result<LocalEtcd> {
+        LocalEtcd::start_with(&[])
+    }
+
+    /// Starts etcd with more flags (`--max-txn-ops=128`: etcd's own default).
+    pub fn start_with(flags: &[&str]) -> std::io::Result<LocalEtcd> {
         let dir = tempfile::Builder::new().prefix("hookhost-etcd.").tempdir()?;
         // Both held at once, so that they differ.
         let (client, peer) = (TcpListener::bind("127.0.0.1:0")?, TcpListener::bind("127.0.0.1:0")?);
         let mut etcd = LocalEtcd {
             child: None,
+            extra: flags.iter().map(|f| f.to_string()).collect(),
             client_port: client.local_addr()?.port(),
             peer_port: peer.local_addr()?.port(),
             dir,
@@ -91,6 +99,7 @@ impl LocalEtcd {
             ])
             .arg(format!("--max-txn-ops={MAX_TXN_OPS}"))
             .arg(format!("--max-request-bytes={MAX_REQUEST_BYTES}"))
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -473,4 +473,41 @@ mod tests {
         let all = a.snapshot("/clusters/c").await.unwrap();
         assert_eq!(all.children("/clusters/c/env").len(), 40);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_subtree_deleted_whole_is_one_operation_and_a_refused_batch_names_the_flag() {
+        let server = LocalEtcd::start_with(&["--max-txn-ops=128"]).unwrap();
+        let tree = EtcdTree::new(Etcd::connect(&server.url("limits")).unwrap());
+        let many: Vec<Write> = (0..200)
+            .map(|i| put(&format!("/clusters/c/hosts/n{i}/ip"), "x"))
+            .collect();
+        let err = tree.apply(&many).await.unwrap_err().to_string();
+        assert!(err.contains("--max-txn-ops"), "{err}");
+        for chunk in many.chunks(100) {
+            tree.apply(chunk).await.unwrap();
+        }
+        // 200 leaves go in one range delete, well under etcd's 128 operations.
+        let rev = tree
+            .apply(&[Write::DeleteTree {
+                path: "/clusters/c".into(),
+            }])
+            .await
+            .unwrap();
+        let left = tree.snapshot("/clusters").await.unwrap();
+        assert_eq!((left.revision(), left.under("/clusters").count()), (rev, 0));
+        // A subtree deleted and written again in one batch keeps what was written.
+        tree.apply(&[put("/clusters/d/env/a", "1"), put("/clusters/d/env/b", "2")])
+            .await
+            .unwrap();
+        tree.apply(&[
+            Write::DeleteTree {
+                path: "/clusters/d".into(),
+            },
+            put("/clusters/d/env/b", "3"),
+        ])
+        .await
+        .unwrap();
+        let d = tree.snapshot("/clusters/d").await.unwrap();
+        assert_eq!(d.under("/clusters/d").collect::<Vec<_>>(), [("/clusters/d/env/b", "3")]);
+    }
 }

@@ -298,7 +298,7 @@ impl Drop for Release {
 mod tests {
     use super::*;
     use crate::etcd::LocalEtcd;
-    use crate::store::OperationStore;
+    use crate::store::{Event, OperationStore};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_etcd_store_conforms_and_keeps_what_it_acknowledged() {
@@ -345,5 +345,30 @@ mod tests {
         seqs.sort();
         assert_eq!(seqs, (1..=40).collect::<Vec<u64>>(), "every write landed once");
         assert_eq!(store.next_seqs("op-a", 1).await.unwrap(), 41);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_etcd_refuses_fails_at_once_naming_the_flag_and_the_store_goes_on() {
+        let server = LocalEtcd::start_with(&["--max-txn-ops=128"]).unwrap();
+        let store = EtcdOps::etcd(Etcd::connect(&server.url("limits")).unwrap()).unwrap();
+        let events: Vec<Event> = (1..=200)
+            .map(|seq| {
+                serde_json::from_value(serde_json::json!({
+                    "op": "op-l", "seq": seq, "step": 0, "service": "init", "role": "db", "order": 0,
+                    "node_id": "cln-a", "instance_id": "i-a", "version": "v", "attempt": 1,
+                    "started_at": "2026-01-01T00:00:00Z", "outcome": "running"
+                }))
+                .unwrap()
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let err = store.put_events(events).await.unwrap_err().to_string();
+        assert!(err.contains("--max-txn-ops"), "{err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no retrying a refusal"
+        );
+        assert!(store.events("op-l").unwrap().is_empty(), "nothing of it landed");
+        assert_eq!(store.next_seqs("op-l", 1).await.unwrap(), 1, "the store goes on");
     }
 }
