@@ -276,9 +276,9 @@ impl Etcd {
     }
 
     /// Puts `key` = `value` under this process's lease unless the key
-    /// exists; the current value when it does. `value` is unique to the
+    /// exists (the lease's id when it did not); the current value when it does. `value` is unique to the
     /// claim: finding it there means a retried put whose answer was lost.
-    pub(crate) fn create_leased(&self, key: &str, value: &str) -> Result<Result<(), String>, EtcdError> {
+    pub(crate) fn create_leased(&self, key: &str, value: &str) -> Result<Result<i64, String>, EtcdError> {
         let lease = self.lease()?;
         let (key, value, value_again) = (key.to_string(), value.to_string(), value.to_string());
         let reply = self.block(move |mut kv| {
@@ -293,7 +293,7 @@ impl Etcd {
             async move { kv.txn(txn).await }
         })?;
         if reply.succeeded() {
-            return Ok(Ok(()));
+            return Ok(Ok(lease));
         }
         let holder = reply.op_responses().into_iter().find_map(|r| match r {
             TxnOpResponse::Get(got) => got
@@ -303,11 +303,21 @@ impl Etcd {
             _ => None,
         });
         match holder {
-            Some(holder) if holder == value_again => Ok(Ok(())),
+            Some(holder) if holder == value_again => Ok(Ok(lease)),
             Some(holder) => Ok(Err(holder)),
             // Released between the compare and the read: say so rather than loop.
             None => Ok(Err("nobody (released just now; try again)".into())),
         }
+    }
+
+    /// The lease `key` (a full key) is under, if it exists (0: none).
+    pub(crate) fn lease_of(&self, key: &str) -> Result<Option<i64>, EtcdError> {
+        let key = key.to_string();
+        let reply = self.block(move |mut kv| {
+            let key = key.clone();
+            async move { kv.get(key, None).await }
+        })?;
+        Ok(reply.kvs().first().map(|kv| kv.lease()))
     }
 
     fn lease_slot(&self) -> std::sync::MutexGuard<'_, Option<i64>> {

@@ -15,8 +15,9 @@ use crate::etcd::{Etcd, EtcdError};
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use std::any::Any;
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use tokio::sync::oneshot;
 
 /// The key every write sets: its revision orders the writes.
@@ -31,6 +32,15 @@ pub struct EtcdBackend {
     etcd: Etcd,
     /// To the writer thread, which commits the writes waiting together.
     jobs: mpsc::Sender<Job>,
+    /// The claims this process holds (key → lease): the fence of its writes.
+    held: Held,
+}
+
+/// Claim keys held, with their lease.
+type Held = Arc<Mutex<BTreeMap<String, i64>>>;
+
+fn lock(held: &Held) -> std::sync::MutexGuard<'_, BTreeMap<String, i64>> {
+    held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The operation store on etcd.
@@ -40,13 +50,14 @@ impl EtcdOps {
     /// The operation store under `etcd`'s namespace, with its writer thread.
     pub fn etcd(etcd: Etcd) -> Result<EtcdOps, StoreError> {
         let (jobs, queue) = mpsc::channel();
-        let writer = etcd.clone();
+        let (writer, held) = (etcd.clone(), Held::default());
+        let fence = held.clone();
         std::thread::Builder::new()
             .name("etcd-writer".into())
-            .spawn(move || write_loop(&writer, &queue))
+            .spawn(move || write_loop(&writer, &queue, &fence))
             .map_err(|e| StoreError::Etcd(format!("cannot start the etcd writer: {e}")))?;
         Ok(KvStore {
-            backend: EtcdBackend { etcd, jobs },
+            backend: EtcdBackend { etcd, jobs, held },
         })
     }
 }
@@ -65,11 +76,11 @@ struct Job {
 
 /// Commits the writes waiting together (group commit, as the embedded
 /// store does): many hooks ending at once cost one etcd transaction.
-fn write_loop(etcd: &Etcd, queue: &mpsc::Receiver<Job>) {
+fn write_loop(etcd: &Etcd, queue: &mpsc::Receiver<Job>, held: &Held) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         batch.extend(queue.try_iter().take(MAX_BATCH - 1));
-        let outputs = commit(etcd, &mut batch);
+        let outputs = commit(etcd, &mut batch, held);
         for (job, output) in batch.into_iter().zip(outputs) {
             let _ = job.reply.send(output);
         }
@@ -79,8 +90,11 @@ fn write_loop(etcd: &Etcd, queue: &mpsc::Receiver<Job>) {
 /// Runs every job over one read, each on its own overlay over the jobs
 /// before it (a job that refuses changes nothing), and lands their changes
 /// in one transaction if `_ops-rev` has not moved since the read; else
-/// reads again and runs them again.
-fn commit(etcd: &Etcd, batch: &mut [Job]) -> Vec<Output> {
+/// reads again and runs them again. While this process holds claims, the
+/// transaction also requires one of them to be still under its lease: a
+/// process whose lease expired (and whose operations another may be
+/// running now) writes nothing more of them.
+fn commit(etcd: &Etcd, batch: &mut [Job], held: &Held) -> Vec<Output> {
     let jobs = batch.len();
     let all_failed = |e: &dyn std::fmt::Display| {
         (0..jobs)
@@ -108,10 +122,20 @@ fn commit(etcd: &Etcd, batch: &mut [Job]) -> Vec<Output> {
             return outputs;
         }
         let id = write_id();
-        match etcd.commit_now(transaction(etcd, &group.changes, seen, &id)) {
+        let fence = lock(held).iter().next().map(|(key, lease)| (key.clone(), *lease));
+        match etcd.commit_now(transaction(etcd, &group.changes, seen, &id, fence.as_ref())) {
             Ok(reply) if reply.succeeded() => return outputs,
-            // Another process wrote since the read: read again.
-            Ok(_) => continue,
+            Ok(_) => match &fence {
+                Some((key, lease)) if !still_held(etcd, key, *lease) => {
+                    lock(held).retain(|_, l| l != lease);
+                    return all_failed(
+                        &"this process's etcd lease expired, and with it its claims: \
+                        the operations it was running are interrupted (another process may resume them)",
+                    );
+                }
+                // Another process wrote since the read: read again.
+                _ => continue,
+            },
             // Refused by etcd (too large, ...): nothing landed.
             Err(e) if !e.unreachable() => return all_failed(&e),
             // The answer was lost: it landed if it was the next change of `_ops-rev`.
@@ -176,8 +200,17 @@ impl Read for Reading<'_> {
     }
 }
 
-/// The transaction that lands `changes` if `_ops-rev` is still at `seen`.
-fn transaction(etcd: &Etcd, changes: &Changes, seen: i64, write_id: &str) -> Txn {
+/// Whether the claim `key` is still under `lease` (true when that cannot be read).
+fn still_held(etcd: &Etcd, key: &str, lease: i64) -> bool {
+    match etcd.lease_of(key) {
+        Ok(now) => now == Some(lease),
+        Err(_) => true,
+    }
+}
+
+/// The transaction that lands `changes` if `_ops-rev` is still at `seen`
+/// (and the `fence` claim still under its lease).
+fn transaction(etcd: &Etcd, changes: &Changes, seen: i64, write_id: &str, fence: Option<&(String, i64)>) -> Txn {
     let rev = etcd.key(REV);
     let mut ops = vec![TxnOp::put(rev.clone(), write_id, None)];
     for ((table, key), change) in changes {
@@ -187,9 +220,11 @@ fn transaction(etcd: &Etcd, changes: &Changes, seen: i64, write_id: &str) -> Txn
             None => TxnOp::delete(key, None),
         });
     }
-    Txn::new()
-        .when([Compare::mod_revision(rev, CompareOp::Equal, seen)])
-        .and_then(ops)
+    let mut compares = vec![Compare::mod_revision(rev, CompareOp::Equal, seen)];
+    if let Some((key, lease)) = fence {
+        compares.push(Compare::lease(key.as_str(), CompareOp::Equal, *lease));
+    }
+    Txn::new().when(compares).and_then(ops)
 }
 
 /// Whether the write `write_id`, made over `_ops-rev` at `seen`, landed: it
@@ -244,10 +279,14 @@ impl Backend for EtcdBackend {
         // Unique to this claim: a retry whose first answer was lost knows its own.
         let me = format!("{} {} {:016x}", std::process::id(), host_name(), fastrand::u64(..));
         match self.etcd.create_leased(&key, &me).map_err(failed)? {
-            Ok(()) => Ok(Claim::holding(Release {
-                etcd: self.etcd.clone(),
-                key,
-            })),
+            Ok(lease) => {
+                lock(&self.held).insert(key.clone(), lease);
+                Ok(Claim::holding(Release {
+                    etcd: self.etcd.clone(),
+                    held: self.held.clone(),
+                    key,
+                }))
+            }
             Err(holder) => Err(StoreError::Claimed {
                 operation: op.to_string(),
                 pid: pid_of(&holder),
@@ -280,11 +319,13 @@ fn host_name() -> String {
 /// Deletes a claim's key when dropped.
 struct Release {
     etcd: Etcd,
+    held: Held,
     key: String,
 }
 
 impl Drop for Release {
     fn drop(&mut self) {
+        lock(&self.held).remove(&self.key);
         if let Err(e) = self.etcd.delete_leased(&self.key) {
             tracing::warn!(
                 "releasing the claim {} failed (it ends with this process's lease): {e}",
@@ -370,5 +411,36 @@ mod tests {
         );
         assert!(store.events("op-l").unwrap().is_empty(), "nothing of it landed");
         assert_eq!(store.next_seqs("op-l", 1).await.unwrap(), 1, "the store goes on");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_process_whose_lease_ended_writes_nothing_more_and_another_takes_its_operation() {
+        let server = LocalEtcd::start().unwrap();
+        let url = server.url("fence");
+        let (a, b) = (
+            EtcdOps::etcd(Etcd::connect(&url).unwrap()).unwrap(),
+            EtcdOps::etcd(Etcd::connect(&url).unwrap()).unwrap(),
+        );
+        let claim = a.claim("op-f").unwrap();
+        a.next_seqs("op-f", 1).await.unwrap();
+        // Its lease ends behind its back (a partition, a long pause).
+        let key = format!("{}_claims/op-f", url.namespace);
+        let mut raw = etcd_client::Client::connect(url.endpoints.clone(), None).await.unwrap();
+        let lease = raw.get(key.as_str(), None).await.unwrap().kvs()[0].lease();
+        raw.lease_revoke(lease).await.unwrap();
+        let err = a.next_seqs("op-f", 1).await.unwrap_err().to_string();
+        assert!(err.contains("lease expired"), "{err}");
+        // Another process claims the operation and runs it; the first one's release takes nothing from it.
+        let taken = b.claim("op-f").unwrap();
+        assert_eq!(
+            b.next_seqs("op-f", 1).await.unwrap(),
+            2,
+            "the refused write left nothing"
+        );
+        drop(claim);
+        assert_eq!(a.claimant("op-f"), Some(std::process::id()), "b's claim stands");
+        drop(taken);
+        // Holding nothing any more, the first process writes again.
+        assert_eq!(a.next_seqs("op-f", 1).await.unwrap(), 3);
     }
 }
