@@ -44,7 +44,8 @@ hookhost hook run --plugin zk.wasm --service init --metadata cluster.json --node
 Exit codes: 0 success; 1 a hook failed, or an operation failed, was refused (aborted) or cancelled; \
 2 bad input (and a busy or missing cluster); 130 when a second Ctrl-C leaves an operation interrupted.",
     after_help = "Environment: HOOKHOST_STATE (state directory), HOOKHOST_CACHE_DIR (compile cache), HOOKHOST_LOG (log filter, e.g. debug), \
-HOOKHOST_STORE (--store), HOOKHOST_SERVER and HOOKHOST_TOKEN (--server, --token)."
+HOOKHOST_STORE (--store), HOOKHOST_LEASE_TTL (seconds an etcd claim outlives a killed process, default 10), \
+HOOKHOST_SERVER and HOOKHOST_TOKEN (--server, --token)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -69,9 +70,9 @@ struct Global {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     /// Keep clusters, operations and the metadata in etcd
-    /// (etcd://host:port[,host:port...][/namespace]) instead of the state directory's
-    /// file, which still holds apps, backups, nodes and locks of this host. Needs a
-    /// hookhost built with `--features etcd`.
+    /// (etcd://host:port[,host:port...][/namespace], e.g. etcd://127.0.0.1:2379/prod) instead
+    /// of the state directory's file; the state directory still holds this host's apps,
+    /// backups, nodes and compile cache. Needs a hookhost built with `--features etcd`.
     #[arg(long, global = true, value_name = "URL", env = "HOOKHOST_STORE")]
     store: Option<hookhost::etcd::EtcdUrl>,
     /// Send cluster, op, plan, app and backup commands to this `hookhost serve`

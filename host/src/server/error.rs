@@ -98,9 +98,10 @@ impl From<EngineError> for ApiError {
             EngineError::Catalog(CatalogError::Io { .. }) | EngineError::Backup(BackupError::Io { .. }) => {
                 ApiError::internal(message)
             }
-            EngineError::Store(StoreError::Db(_) | StoreError::Lock { .. })
+            EngineError::Store(StoreError::Db(_) | StoreError::Lock { .. } | StoreError::Etcd(_))
             | EngineError::Metadata(_)
             | EngineError::Open(_)
+            | EngineError::Etcd(_)
             | EngineError::Task(_) => ApiError::internal(message),
             EngineError::Store(_) | EngineError::Refused(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
             EngineError::Images { .. } | EngineError::Provider { .. } | EngineError::Incomplete(_) => {

@@ -5,8 +5,10 @@
 //! transaction, only if no other write landed since (a compare on the key
 //! `_ops-rev`, which every write sets), else runs them again: writes are
 //! serializable across every process on the store, and a thousand hooks
-//! ending at once cost one transaction, as in the embedded store. A claim is a key under this process's lease, so a process that
-//! dies loses its claims when the lease runs out (10 s).
+//! ending at once cost one transaction, as in the embedded store. A claim
+//! is a key under this process's lease, so a process that dies loses its
+//! claims when the lease runs out (10 s); while it holds claims, its writes
+//! require the lease to be alive.
 
 use super::backend::{Backend, Changes, Overlay, Read, Table, Write};
 use super::kv::KvStore;
