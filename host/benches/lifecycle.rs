@@ -6,12 +6,7 @@
 //! `cargo bench --bench lifecycle` (release). The last line is:
 //! `lifecycle: create_1000_s=<s> delete_1000_s=<s> create_5000_over_1000=<ratio>`
 
-use hookhost::cluster::ClusterStatus;
-use hookhost::request::OperationRequest;
-use hookhost::store::OperationStatus;
 use hookhost_test_support as support;
-use serde_json::json;
-use std::time::Instant;
 
 const SIZES: [u32; 3] = [100, 1000, 5000];
 
@@ -46,58 +41,7 @@ fn main() {
 
 /// One fresh state directory; returns (create seconds, delete seconds, hook calls).
 async fn create_then_delete(nodes: u32) -> (f64, f64, usize) {
-    let app = tempfile::tempdir().expect("a temp dir");
-    let spec = support::noop_app(app.path(), &spec(nodes));
     let state = tempfile::tempdir().expect("a temp dir");
     let engine = support::bench_engine(state.path());
-
-    let started = Instant::now();
-    let op = engine
-        .submit(OperationRequest::CreateCluster {
-            spec: Some(spec),
-            app: None,
-            name: None,
-        })
-        .await
-        .expect("create starts");
-    let created = engine.run(&op.id).await.expect("create runs");
-    let create = started.elapsed().as_secs_f64();
-    assert_eq!(created.status, OperationStatus::Succeeded, "{:?}", created.error);
-    let hooks = engine.store().events(&op.id).expect("events").len();
-
-    let started = Instant::now();
-    let op = engine
-        .submit(OperationRequest::DeleteCluster {
-            cluster: created.cluster_id.clone(),
-            force: false,
-        })
-        .await
-        .expect("delete starts");
-    let deleted = engine.run(&op.id).await.expect("delete runs");
-    let delete = started.elapsed().as_secs_f64();
-    assert_eq!(deleted.status, OperationStatus::Succeeded, "{:?}", deleted.error);
-    assert_eq!(
-        engine.cluster(&created.cluster_id).expect("cluster").status,
-        ClusterStatus::Deleted
-    );
-    (
-        create,
-        delete,
-        hooks + engine.store().events(&op.id).expect("events").len(),
-    )
-}
-
-/// Three roles splitting `nodes`: two at order 0, one at order 1.
-fn spec(nodes: u32) -> String {
-    let third = nodes / 3;
-    let services = |order: u32| json!({"init": {"order": order}, "start": {"order": order}, "stop": {"order": order}, "destroy": {"order": order}});
-    json!({
-        "name": "bench",
-        "nodes": [
-            {"role": "a", "count": nodes - 2 * third, "plugin": "noop_hooks.wasm", "services": services(0)},
-            {"role": "b", "count": third, "plugin": "noop_hooks.wasm", "services": services(0)},
-            {"role": "c", "count": third, "plugin": "noop_hooks.wasm", "services": services(1)},
-        ],
-    })
-    .to_string()
+    support::create_then_delete(&engine, &support::three_roles(nodes)).await
 }

@@ -12,12 +12,8 @@
 
 use hookhost::engine::Engine;
 use hookhost::etcd::LocalEtcd;
-use hookhost::request::OperationRequest;
 use hookhost::runtime::{Runtime, RuntimeConfig};
-use hookhost::store::OperationStatus;
 use hookhost_test_support as support;
-use serde_json::json;
-use std::time::Instant;
 
 const NODES: u32 = 1000;
 const ROUNDS: usize = 2;
@@ -50,7 +46,8 @@ fn main() {
                 .runner(std::sync::Arc::new(runtime.clone()))
                 .build()
                 .expect("the engine opens");
-            let (create, delete) = tokio.block_on(create_then_delete(&engine));
+            let (create, delete, _) =
+                tokio.block_on(support::create_then_delete(&engine, &support::three_roles(NODES)));
             let name = if on_etcd { "etcd" } else { "embedded" };
             println!("{name:>8}: create {create:.3} s · delete {delete:.3} s ({NODES} nodes)");
             if on_etcd { &mut over_etcd } else { &mut embedded }.push(create);
@@ -62,48 +59,4 @@ fn main() {
         "stores: embedded_create_1000_s={embedded:.3} etcd_create_1000_s={over_etcd:.3} ratio={:.2}",
         over_etcd / embedded
     );
-}
-
-/// Creates then deletes the cluster; returns the seconds each took.
-async fn create_then_delete(engine: &Engine) -> (f64, f64) {
-    let app = tempfile::tempdir().expect("a temp dir");
-    let spec = support::noop_app(app.path(), &spec());
-    let started = Instant::now();
-    let op = engine
-        .submit(OperationRequest::CreateCluster {
-            spec: Some(spec),
-            app: None,
-            name: None,
-        })
-        .await
-        .expect("create starts");
-    let created = engine.run(&op.id).await.expect("create runs");
-    let create = started.elapsed().as_secs_f64();
-    assert_eq!(created.status, OperationStatus::Succeeded, "{:?}", created.error);
-    let started = Instant::now();
-    let op = engine
-        .submit(OperationRequest::DeleteCluster {
-            cluster: created.cluster_id.clone(),
-            force: false,
-        })
-        .await
-        .expect("delete starts");
-    let deleted = engine.run(&op.id).await.expect("delete runs");
-    assert_eq!(deleted.status, OperationStatus::Succeeded, "{:?}", deleted.error);
-    (create, started.elapsed().as_secs_f64())
-}
-
-/// Three roles splitting the nodes: two at order 0, one at order 1.
-fn spec() -> String {
-    let third = NODES / 3;
-    let services = |order: u32| json!({"init": {"order": order}, "start": {"order": order}, "stop": {"order": order}, "destroy": {"order": order}});
-    json!({
-        "name": "bench",
-        "nodes": [
-            {"role": "a", "count": NODES - 2 * third, "plugin": "noop_hooks.wasm", "services": services(0)},
-            {"role": "b", "count": third, "plugin": "noop_hooks.wasm", "services": services(0)},
-            {"role": "c", "count": third, "plugin": "noop_hooks.wasm", "services": services(1)},
-        ],
-    })
-    .to_string()
 }

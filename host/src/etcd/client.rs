@@ -72,7 +72,7 @@ struct Inner {
 }
 
 impl Etcd {
-    /// Connects to the etcd `url` names (waiting up to 30 s for it).
+    /// Connects to the etcd `url` names (waiting up to 5 s for it to answer).
     pub fn connect(url: &EtcdUrl) -> Result<Etcd, EtcdError> {
         let fail = |message: String| EtcdError {
             endpoints: url.endpoints.join(","),
@@ -361,12 +361,16 @@ impl Etcd {
         revision: i64,
         patience: Duration,
     ) -> Result<Option<Versioned>, EtcdError> {
-        let mut watcher = self.watcher();
-        let key = key.to_string();
+        let (watcher, key) = (self.watcher(), key.to_string());
         let found = wait(&self.inner.io, async move {
-            let first = async {
+            // etcd may be restarting (that is how answers get lost): wait for it.
+            let watch = || {
+                let (mut watcher, key) = (watcher.clone(), key.clone());
                 let options = etcd_client::WatchOptions::new().with_start_revision(revision + 1);
-                let mut stream = watcher.watch(key, Some(options)).await?;
+                async move { watcher.watch(key, Some(options)).await }
+            };
+            let mut stream = retrying(PATIENCE, watch).await?;
+            let first = async {
                 while let Some(reply) = stream.message().await? {
                     if reply.compact_revision() > 0 {
                         return Err(etcd_client::Error::WatchError("the revision is compacted".into()));

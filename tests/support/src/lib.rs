@@ -101,6 +101,64 @@ pub fn noop_app(dir: &Path, spec: &str) -> PathBuf {
     file
 }
 
+/// The benchmarks' cluster: three roles splitting `nodes` (two at order 0,
+/// one at order 1), each with init, start, stop and destroy of the no-op component.
+pub fn three_roles(nodes: u32) -> String {
+    let third = nodes / 3;
+    let services = |order: u32| serde_json::json!({"init": {"order": order}, "start": {"order": order}, "stop": {"order": order}, "destroy": {"order": order}});
+    serde_json::json!({
+        "name": "bench",
+        "nodes": [
+            {"role": "a", "count": nodes - 2 * third, "plugin": "noop_hooks.wasm", "services": services(0)},
+            {"role": "b", "count": third, "plugin": "noop_hooks.wasm", "services": services(0)},
+            {"role": "c", "count": third, "plugin": "noop_hooks.wasm", "services": services(1)},
+        ],
+    })
+    .to_string()
+}
+
+/// Creates a cluster of `spec` (the no-op app) with `engine`, then deletes
+/// it, checking both succeed; returns (create seconds, delete seconds, hook calls).
+pub async fn create_then_delete(engine: &hookhost::engine::Engine, spec: &str) -> (f64, f64, usize) {
+    use hookhost::request::OperationRequest;
+    use hookhost::store::OperationStatus;
+    let app = tempfile::tempdir().expect("a temp dir");
+    let spec = noop_app(app.path(), spec);
+    let started = std::time::Instant::now();
+    let op = engine
+        .submit(OperationRequest::CreateCluster {
+            spec: Some(spec),
+            app: None,
+            name: None,
+        })
+        .await
+        .expect("create starts");
+    let created = engine.run(&op.id).await.expect("create runs");
+    let create = started.elapsed().as_secs_f64();
+    assert_eq!(created.status, OperationStatus::Succeeded, "{:?}", created.error);
+    let hooks = engine.store().events(&op.id).expect("events").len();
+    let started = std::time::Instant::now();
+    let op = engine
+        .submit(OperationRequest::DeleteCluster {
+            cluster: created.cluster_id.clone(),
+            force: false,
+        })
+        .await
+        .expect("delete starts");
+    let deleted = engine.run(&op.id).await.expect("delete runs");
+    let delete = started.elapsed().as_secs_f64();
+    assert_eq!(deleted.status, OperationStatus::Succeeded, "{:?}", deleted.error);
+    assert_eq!(
+        engine.cluster(&created.cluster_id).expect("cluster").status,
+        hookhost::cluster::ClusterStatus::Deleted
+    );
+    (
+        create,
+        delete,
+        hooks + engine.store().events(&op.id).expect("events").len(),
+    )
+}
+
 /// A benchmark's engine on the embedded stores of `state_dir`, with room
 /// for 64 hooks at once.
 pub fn bench_engine(state_dir: &Path) -> hookhost::engine::Engine {
