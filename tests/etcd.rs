@@ -71,6 +71,21 @@ fn two_hosts_share_one_store_and_namespaces_keep_stores_apart() {
         Some(2),
         "{tree:#}"
     );
+    // The nodes are a's: b may not act on the cluster.
+    for args in [
+        vec!["cluster", "stop", cluster.as_str()],
+        vec!["cluster", "delete", cluster.as_str(), "--force"],
+    ] {
+        let out = b.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let host = a.state.path().display().to_string();
+        assert!(
+            stderr.contains("runs on host") && stderr.contains(&host),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert_eq!(b.cluster(&cluster)["status"], "active", "nothing changed");
     // a's change is seen by b at once, in the metadata tree too.
     op_ok(&a, &["cluster", "update-env", &cluster, "x=7"], 0);
     let out = b.run(&["cluster", "metadata", &cluster, "/env/x", "--json"]);
@@ -175,6 +190,12 @@ fn a_process_killed_mid_hook_holds_its_claim_until_its_lease_ends_then_the_opera
         let out = host.run(&["op", "show", &op, "--json"]);
         serde_json::from_slice::<Value>(&out.stdout).is_ok_and(|doc| doc["status"] == "interrupted")
     });
+    // Another host of the store may not resume it: the nodes are this one's.
+    let other = Host::on_store(&url(&etcd, "kill9"));
+    let out = other.run(&["op", "resume", &op]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("runs on host"), "{stderr}");
     let out = host
         .command(&["op", "resume", &op, "--json"])
         .env("HOOKHOST_LEASE_TTL", "2")

@@ -60,7 +60,8 @@ struct Global {
     /// Where compiled components are cached [default: $HOOKHOST_CACHE_DIR or ~/.cache/hookhost].
     #[arg(long, global = true, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
-    /// Where clusters, operations and the metadata live [default: $HOOKHOST_STATE or ~/.local/share/hookhost].
+    /// Where apps, backups, nodes and (without --store) clusters, operations and the metadata
+    /// live [default: $HOOKHOST_STATE or ~/.local/share/hookhost].
     #[arg(long, global = true, value_name = "DIR")]
     state_dir: Option<PathBuf>,
     /// Compile components every time instead of caching them.
@@ -72,7 +73,8 @@ struct Global {
     /// Keep clusters, operations and the metadata in etcd
     /// (etcd://host:port[,host:port...][/namespace], e.g. etcd://127.0.0.1:2379/prod) instead
     /// of the state directory's file; the state directory still holds this host's apps,
-    /// backups, nodes and compile cache. Needs a hookhost built with `--features etcd`.
+    /// backups, nodes and compile cache. Needs a hookhost built with `--features etcd`;
+    /// ignored with --server (the server has its own).
     #[arg(long, global = true, value_name = "URL", env = "HOOKHOST_STORE")]
     store: Option<hookhost::etcd::EtcdUrl>,
     /// Send cluster, op, plan, app and backup commands to this `hookhost serve`
@@ -82,7 +84,7 @@ struct Global {
         global = true,
         value_name = "URL",
         env = "HOOKHOST_SERVER",
-        conflicts_with_all = ["state_dir", "store"]
+        conflicts_with = "state_dir"
     )]
     server: Option<String>,
     /// The tenant's token for --server (printed by `hookhost tenant add`).

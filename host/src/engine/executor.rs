@@ -47,6 +47,9 @@ impl Engine {
         let _claim = self.store.claim(op_id)?;
         // Read again under the claim: another process may have just ended it.
         let op = self.operation(op_id)?;
+        if let Ok(cluster) = self.cluster(&op.cluster_id) {
+            self.check_here(&cluster, Some(op_id))?;
+        }
         if op.status != OperationStatus::Running {
             return Err(StoreError::Ended {
                 operation: op.id,

@@ -135,6 +135,16 @@ pub enum EngineError {
     /// The etcd store cannot be used (unreachable, or not built in).
     #[error("{0}")]
     Etcd(String),
+    /// The cluster's nodes are on another host of the shared store.
+    #[error("{what} runs on host {host}, where the nodes of cluster {cluster} are: run this there")]
+    Elsewhere {
+        /// The operation, or the cluster's last operation.
+        what: String,
+        /// The cluster.
+        cluster: String,
+        /// Its host (`<machine>:<state directory>`).
+        host: String,
+    },
     /// The builder lacks a collaborator and has no state directory to make one.
     #[error("the engine needs {0}: give it, or a state directory")]
     Incomplete(&'static str),
@@ -171,6 +181,9 @@ pub struct Engine {
     /// Per cluster: held by a health round, and by an operation's start (a
     /// round never overlaps an operation).
     gates: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// This host (`<machine>:<state directory>`), when the store is shared
+    /// by many (etcd): a cluster's operations run where its nodes are.
+    host: Option<String>,
 }
 
 /// A snapshot hooks read, by the tree prefix it holds.
@@ -249,10 +262,12 @@ impl EngineBuilder {
 
     /// The engine.
     pub fn build(mut self) -> Result<Engine, EngineError> {
+        let mut host = None;
         if let Some(url) = self.etcd.take() {
             let (store, tree) = etcd_stores(&url)?;
             self.store = self.store.or(Some(store));
             self.tree = self.tree.or(Some(tree));
+            host = self.state_dir.as_deref().map(host_of);
         }
         let db = match (&self.state_dir, self.store.is_some() && self.tree.is_some()) {
             (Some(dir), false) => Some(Db::open(dir)?),
@@ -293,8 +308,18 @@ impl EngineBuilder {
             observer: self.observer.unwrap_or_else(|| Arc::new(Quiet)),
             shared: Arc::default(),
             gates: Arc::default(),
+            host,
         })
     }
+}
+
+/// This host as a shared store names it: the machine and the state
+/// directory (two state directories on one machine are two hosts).
+fn host_of(state_dir: &Path) -> String {
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    // Absolute, not canonical: the same before the directory exists as after.
+    let dir = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+    format!("{}:{}", machine.trim(), dir.display())
 }
 
 /// An operation store and a metadata store, kept in one place.
@@ -430,6 +455,7 @@ impl Engine {
             recovery: None,
             created_at: now(),
             ended_at: None,
+            host: self.host.clone(),
             request,
         };
         let mut cluster = cluster;
@@ -669,6 +695,7 @@ impl Engine {
             Some(id) => {
                 let cluster = self.cluster(id)?;
                 self.check_not_busy(&cluster)?;
+                self.check_here(&cluster, cluster.operation.as_deref())?;
                 cluster
             }
             None => flow.new_cluster()?,
@@ -690,6 +717,22 @@ impl Engine {
             plan,
             request,
         })
+    }
+
+    /// On a shared store, refuses to act on a cluster whose operation `op`
+    /// (its last, or the one to resume) ran on another host: its nodes are there.
+    pub(crate) fn check_here(&self, cluster: &Cluster, op: Option<&str>) -> Result<(), EngineError> {
+        let (Some(mine), Some(op)) = (&self.host, op) else {
+            return Ok(());
+        };
+        match self.store.operation(op)?.and_then(|op| op.host) {
+            Some(theirs) if theirs != *mine => Err(EngineError::Elsewhere {
+                what: format!("operation {op}"),
+                cluster: cluster.id.clone(),
+                host: theirs,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// A busy cluster says which operation holds it, and whether that one

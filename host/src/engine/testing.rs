@@ -383,6 +383,7 @@ impl Harness {
             recovery: None,
             created_at: now(),
             ended_at: None,
+            host: None,
         };
         let current = self.engine.cluster(&cluster.id).unwrap();
         self.engine.store().begin(current, op.clone()).await.unwrap();

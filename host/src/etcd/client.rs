@@ -25,11 +25,16 @@ const LEASE_TTL: i64 = 10;
 
 /// The lease's time to live: `HOOKHOST_LEASE_TTL` (1 to 3600 s) or [`LEASE_TTL`].
 fn lease_ttl() -> i64 {
-    std::env::var("HOOKHOST_LEASE_TTL")
-        .ok()
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .filter(|ttl| (1..=3600).contains(ttl))
-        .unwrap_or(LEASE_TTL)
+    let Some(given) = std::env::var_os("HOOKHOST_LEASE_TTL") else {
+        return LEASE_TTL;
+    };
+    match given.to_str().and_then(|v| v.trim().parse::<i64>().ok()) {
+        Some(ttl) if (1..=3600).contains(&ttl) => ttl,
+        _ => {
+            tracing::warn!("HOOKHOST_LEASE_TTL={given:?} is not 1 to 3600 seconds: using {LEASE_TTL}");
+            LEASE_TTL
+        }
+    }
 }
 /// Largest message read from etcd (a large cluster's tree in one range).
 const MAX_MESSAGE: usize = 256 << 20;
@@ -113,7 +118,13 @@ impl Etcd {
         };
         wait(&etcd.inner.io, retrying(CONNECT_PATIENCE, call))
             .ok_or_else(|| fail("its I/O thread stopped".into()))?
-            .map_err(|e| fail(format!("{} (for {}s)", describe(&e), CONNECT_PATIENCE.as_secs())))?;
+            .map_err(|e| {
+                fail(if transient(&e) {
+                    format!("{} (tried for {}s)", describe(&e), CONNECT_PATIENCE.as_secs())
+                } else {
+                    format!("{} (is this an etcd client URL?)", describe(&e))
+                })
+            })?;
         Ok(etcd)
     }
 
@@ -407,6 +418,7 @@ impl Etcd {
 /// the next claim takes a new one.
 async fn keep_alive(mut client: etcd_client::LeaseClient, id: i64, ttl: i64, owner: Weak<Inner>) {
     let every = Duration::from_millis(ttl as u64 * 1000 / 3);
+    let mut failures = 0u32;
     while owner.strong_count() > 0 {
         let alive = async {
             let (mut keeper, mut answers) = client.keep_alive(id).await?;
@@ -433,8 +445,14 @@ async fn keep_alive(mut client: etcd_client::LeaseClient, id: i64, ttl: i64, own
                 return;
             }
             Err(e) => {
-                tracing::warn!(lease = id, "keeping the etcd lease alive failed, trying again: {e}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // Once loud, then quiet: etcd may be down for a while.
+                if failures == 0 {
+                    tracing::warn!(lease = id, "keeping the etcd lease alive failed, trying again: {e}");
+                } else {
+                    tracing::debug!(lease = id, "keeping the etcd lease alive failed again: {e}");
+                }
+                failures += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
     }

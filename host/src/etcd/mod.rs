@@ -45,6 +45,9 @@ impl FromStr for EtcdUrl {
             url: url.chars().take(200).collect(),
             reason: reason.to_string(),
         };
+        if url.len() > 2000 {
+            return Err(bad(&format!("it is {} characters long; the limit is 2000", url.len())));
+        }
         let rest = url
             .strip_prefix("etcd://")
             .ok_or_else(|| bad("it does not start with etcd://"))?;
@@ -52,29 +55,47 @@ impl FromStr for EtcdUrl {
             Some((hosts, ns)) => (hosts, ns.trim_end_matches('/')),
             None => (rest, ""),
         };
-        let endpoints = hosts
+        let mut endpoints: Vec<String> = hosts
             .split(',')
             .map(|member| {
                 let (host, port) = member
                     .rsplit_once(':')
                     .ok_or_else(|| bad(&format!("member {member:?} has no :port")))?;
                 let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0);
-                let host_ok =
-                    !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || "-._[]:".contains(c));
+                // A name, an IPv4 address, or an IPv6 one in brackets.
+                let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+                    Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+                    None => !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.".contains(c)),
+                };
                 if !port_ok || !host_ok {
                     return Err(bad(&format!("member {member:?} is not host:port")));
                 }
                 Ok(format!("http://{member}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        endpoints.dedup();
+        if endpoints.len() > 16 {
+            return Err(bad(&format!("it names {} members; the limit is 16", endpoints.len())));
+        }
         let namespace = if namespace.is_empty() {
             DEFAULT_NAMESPACE.to_string()
         } else {
-            let segments_ok = namespace
-                .split('/')
-                .all(|s| !s.is_empty() && s != "." && s != ".." && s.chars().all(|c| c.is_ascii_graphic()));
-            if !segments_ok || namespace.len() > 200 {
-                return Err(bad(&format!("namespace {namespace:?} is not a/b/c of printable names")));
+            if namespace.len() > 200 {
+                return Err(bad(&format!(
+                    "the namespace is {} characters long; the limit is 200",
+                    namespace.len()
+                )));
+            }
+            let segments_ok = namespace.split('/').all(|s| {
+                !s.is_empty()
+                    && s != "."
+                    && s != ".."
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+            });
+            if !segments_ok {
+                return Err(bad(&format!(
+                    "namespace {namespace:?} is not a/b/c of names of letters, digits, '-', '.', '_' and '~'"
+                )));
             }
             // The store's own keys start with `_`: no namespace may hold a name like them.
             if namespace.split('/').any(|s| s.starts_with('_')) {
@@ -120,6 +141,15 @@ mod tests {
         assert_eq!(url.endpoints, ["http://127.0.0.1:2379", "http://h2:2379"]);
         assert_eq!(url.namespace, "/prod/eu/");
         assert_eq!(url.to_string(), "etcd://127.0.0.1:2379,h2:2379/prod/eu");
+        let v6: EtcdUrl = "etcd://[::1]:2379,[::1]:2379".parse().unwrap();
+        assert_eq!(v6.endpoints, ["http://[::1]:2379"], "a member named twice is one");
+        let long = format!("etcd://h:1/{}", "a".repeat(100_000));
+        let err = long.parse::<EtcdUrl>().unwrap_err().to_string();
+        assert!(
+            err.contains("the limit is 2000") && err.len() < 500,
+            "{}",
+            &err[..200.min(err.len())]
+        );
         let plain: EtcdUrl = "etcd://localhost:2379".parse().unwrap();
         assert_eq!(plain.namespace, DEFAULT_NAMESPACE);
         assert_eq!(plain.nested("t1").namespace, "/hookhost/t1/");
@@ -135,6 +165,11 @@ mod tests {
             "etcd://h:1/a b",
             "etcd://h h:1",
             "etcd://h:1/a/_tree",
+            "etcd://h:1/ns?x=1",
+            "etcd://h:1/ns#frag",
+            "etcd://h:1/ns%2f1",
+            "etcd://[::1]:127.0.0.1:5",
+            "etcd://[nothex]:5",
         ] {
             let err = bad.parse::<EtcdUrl>().unwrap_err().to_string();
             assert!(

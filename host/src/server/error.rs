@@ -103,7 +103,9 @@ impl From<EngineError> for ApiError {
             | EngineError::Open(_)
             | EngineError::Etcd(_)
             | EngineError::Task(_) => ApiError::internal(message),
-            EngineError::Store(_) | EngineError::Refused(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            EngineError::Store(_) | EngineError::Refused(_) | EngineError::Elsewhere { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
             EngineError::Images { .. } | EngineError::Provider { .. } | EngineError::Incomplete(_) => {
                 ApiError::internal(message)
             }

@@ -31,6 +31,7 @@ fn operation(cluster: &Cluster, id: &str) -> Operation {
         recovery: None,
         created_at: now(),
         ended_at: None,
+        host: None,
     }
 }
 

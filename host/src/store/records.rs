@@ -81,6 +81,10 @@ pub struct Operation {
     pub created_at: String,
     /// When it ended.
     pub ended_at: Option<String>,
+    /// The host it runs on, when the store is shared by many (etcd): its
+    /// cluster's nodes are there, so it and the cluster's next operations run there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl Operation {
