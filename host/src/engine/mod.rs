@@ -316,10 +316,9 @@ impl EngineBuilder {
 /// This host as a shared store names it: the machine and the state
 /// directory (two state directories on one machine are two hosts).
 fn host_of(state_dir: &Path) -> String {
-    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     // Absolute, not canonical: the same before the directory exists as after.
     let dir = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
-    format!("{}:{}", machine.trim(), dir.display())
+    format!("{}:{}", crate::etcd::machine_name(), dir.display())
 }
 
 /// An operation store and a metadata store, kept in one place.

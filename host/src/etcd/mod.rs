@@ -17,6 +17,13 @@ use std::fmt;
 use std::str::FromStr;
 use thiserror::Error;
 
+/// This machine's name, as claims and operations on a shared store name their host.
+pub fn machine_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// The namespace keys live under when the URL names none.
 pub const DEFAULT_NAMESPACE: &str = "/hookhost/";
 

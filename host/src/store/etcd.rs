@@ -279,7 +279,12 @@ impl Backend for EtcdBackend {
     fn claim(&self, op: &str) -> Result<Claim, StoreError> {
         let key = self.etcd.key(&format!("_claims/{op}"));
         // Unique to this claim: a retry whose first answer was lost knows its own.
-        let me = format!("{} {} {:016x}", std::process::id(), host_name(), fastrand::u64(..));
+        let me = format!(
+            "{} {} {:016x}",
+            std::process::id(),
+            crate::etcd::machine_name(),
+            fastrand::u64(..)
+        );
         match self.etcd.create_leased(&key, &me).map_err(failed)? {
             Ok(lease) => {
                 lock(&self.held).insert(key.clone(), lease);
@@ -309,13 +314,6 @@ impl Backend for EtcdBackend {
 /// The process id a claim's value (`<pid> <host> <token>`) names.
 fn pid_of(holder: &str) -> u32 {
     holder.split(' ').next().and_then(|pid| pid.parse().ok()).unwrap_or(0)
-}
-
-/// This machine's name, for the claims it holds.
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_string())
-        .unwrap_or_default()
 }
 
 /// Deletes a claim's key when dropped.
